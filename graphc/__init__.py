@@ -1,0 +1,21 @@
+"""graphc: a static-graph deep-learning compiler.
+
+    import graphc as gc
+    x = gc.placeholder((None, 784), name="x")
+    loss = ...
+    grads = gc.grad(loss, params)
+    step = gc.compile([loss], inputs=[x, y], updates={...})
+"""
+from graphc import ops  # noqa: F401  (registers every op)
+from graphc import dtypes, nn, random  # noqa: F401
+from graphc.api import *  # noqa: F401,F403
+from graphc.autodiff import grad, stop_gradient  # noqa: F401
+from graphc.dtypes import bool_, float32, float64, int32, int64  # noqa: F401
+from graphc.errors import (  # noqa: F401
+    CompileError, DtypeError, FeedError, GradError, GraphcError, RuntimeFailure, ShapeError)
+from graphc.executable import Executable, compile  # noqa: F401
+from graphc.graph import Graph, Node, default_graph, name_scope  # noqa: F401
+from graphc.random import manual_seed  # noqa: F401
+from graphc.tensor import Tensor  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""Reverse-mode differentiation, graph to graph.
+
+`grad(y, xs)` adds the nodes that compute dy/dx for each x and returns them
+as Tensors. Guarantees:
+- only nodes on a path from some x to y are differentiated, each once, in
+  reverse creation order: time linear in the size of that subgraph;
+- a gradient has its input's shape and dtype: broadcasting is undone by
+  summing (`sum_to`), and a dtype change is cast back;
+- integer and bool values carry no gradient; `stop_gradient` cuts a path;
+  an x that y does not depend on gets zeros;
+- every rule is built from graph ops, so the result can be differentiated again.
+"""
+from graphc import dtypes
+from graphc.errors import DtypeError, GradError, ShapeError, user_location
+from graphc.graph import format_shape
+from graphc.tensor import Tensor, apply, as_tensor
+
+
+def grad(y, xs, grad_y=None):
+    """Gradients of y with respect to xs (a Tensor or a list of Tensors).
+
+    y must be a scalar unless `grad_y` (the cotangent, y's shape) is given.
+    """
+    loc = user_location()
+    single = isinstance(xs, Tensor)
+    xs = [xs] if single else list(xs)
+    y = _check_tensor(y, "y", loc)
+    for i, x in enumerate(xs):
+        _check_tensor(x, f"xs[{i}]", loc)
+        if x.graph is not y.graph:
+            raise GradError(f"xs[{i}] ({x.name}) is in another graph than y", op="grad", loc=loc)
+    seed = _seed_cotangent(y, grad_y, loc)
+
+    relevant = _between(y.node, {x.node for x in xs})
+    pending = {y.node: [seed]}
+    done = {}
+    for node in sorted(relevant, key=lambda n: n.id, reverse=True):
+        contributions = pending.pop(node, None)
+        if not contributions:
+            continue
+        total = _sum(contributions)
+        done[node] = total
+        _propagate(node, total, relevant, pending)
+
+    results = [done.get(x.node) for x in xs]
+    results = [g if g is not None else apply("full", x, shape=None, value=0, dtype=x.dtype)
+               for g, x in zip(results, xs)]
+    return results[0] if single else results
+
+
+def _check_tensor(value, what, loc):
+    if not isinstance(value, Tensor):
+        raise GradError(f"{what} must be a graphc Tensor, got {type(value).__name__}",
+                        op="grad", loc=loc)
+    if not dtypes.is_float(value.dtype):
+        raise DtypeError(f"{what} ({value.name}) has dtype {value.dtype}; "
+                         "gradients need floating-point tensors", op="grad", loc=loc)
+    return value
+
+
+def _seed_cotangent(y, grad_y, loc):
+    if grad_y is None:
+        if y.shape != ():
+            raise ShapeError(f"y ({y.name}) has shape {format_shape(y.shape)}, not a scalar: "
+                             "pass grad_y (the cotangent, of y's shape)", op="grad", loc=loc)
+        return apply("full", y, shape=None, value=1, dtype=y.dtype)
+    grad_y = as_tensor(grad_y)
+    if len(grad_y.shape) != len(y.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(grad_y.shape, y.shape)):
+        raise ShapeError(f"grad_y has shape {format_shape(grad_y.shape)} but y ({y.name}) has "
+                         f"shape {format_shape(y.shape)}", op="grad", loc=loc)
+    return apply("cast", grad_y, dtype=y.dtype) if grad_y.dtype != y.dtype else grad_y
+
+
+def _between(y, xs):
+    """Nodes that lie on a path from some x to y, along differentiable edges."""
+    ancestors, stack = set(), [y]
+    while stack:
+        node = stack.pop()
+        if node in ancestors or not dtypes.is_float(node.dtype):
+            continue
+        ancestors.add(node)
+        if node.op.name != "stop_gradient":
+            stack.extend(i for k, i in enumerate(node.inputs) if k not in node.op.shape_only)
+    reaches = set()
+    for node in sorted(ancestors, key=lambda n: n.id):
+        if node in xs or any(i in reaches for i in node.inputs):
+            reaches.add(node)
+    return reaches
+
+
+def _propagate(node, total, relevant, pending):
+    """Apply node's rule and queue each operand's share."""
+    wanted = [i in relevant and k not in node.op.shape_only for k, i in enumerate(node.inputs)]
+    if not any(wanted) or node.op.name == "stop_gradient":
+        return
+    if node.op.grad is None:
+        raise GradError(f"no gradient rule for {node.op.name} ({node.describe()})",
+                        op="grad", loc=node.loc)
+    operands = [i.tensor for i in node.inputs]
+    shares = node.op.grad(node.tensor, total, *operands, **node.attrs)
+    for operand, share, want in zip(node.inputs, shares, wanted):
+        if want and share is not None:
+            pending.setdefault(operand, []).append(_conform(share, operand, node))
+
+
+def _conform(share, operand, node):
+    """Sum a broadcast gradient back to the operand's shape; match its dtype."""
+    if share.dtype != operand.dtype:
+        share = apply("cast", share, dtype=operand.dtype)
+    broadcasting = node.op.kind == "elementwise" and len(node.inputs) > 1
+    if share.shape != operand.shape or (broadcasting and None in share.shape):
+        share = apply("sum_to", share, operand.tensor, shape=None)
+    return share
+
+
+def _sum(tensors):
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t
+    return total
+
+
+def stop_gradient(x):
+    """x, with no gradient flowing back through it."""
+    return apply("stop_gradient", x)

@@ -1,0 +1,229 @@
+"""`gc.compile` and `Executable`: the calling convention every device shares.
+
+An executable is called with NumPy arrays (positionally in `inputs` order, by
+placeholder name, or as one dict), checks every feed before running, returns
+NumPy arrays, and holds variables between calls. Updates are atomic: every
+output and new value is computed from the old values first, then all are
+written, so a failed call leaves every variable as it was.
+"""
+import logging
+import time
+
+import numpy as np
+
+from graphc import runtime
+from graphc.errors import CompileError, DtypeError, FeedError, GraphcError, ShapeError, user_location
+from graphc.graph import format_shape
+from graphc.program import specialize
+from graphc.tensor import Tensor, as_node
+
+log = logging.getLogger("graphc")
+
+
+def compile(outputs, inputs=None, updates=None, device=None, check_numerics=False):
+    """Compile `outputs` (a Tensor or a list of them) into an `Executable`.
+
+    inputs:  the placeholders, in the order a call feeds them (default: every
+             placeholder the outputs need, in creation order)
+    updates: {variable: new value} written after each call
+    device:  "reference" (NumPy, node by node), "cpu", "cuda"; None picks the
+             best one this install has
+    """
+    loc = user_location()
+    single = isinstance(outputs, Tensor)
+    output_list = [outputs] if single else list(outputs)
+    for i, out in enumerate(output_list):
+        if not isinstance(out, Tensor):
+            raise CompileError(f"outputs[{i}] is a {type(out).__name__}, not a Tensor",
+                               op="compile", loc=loc)
+    update_pairs = _update_pairs(updates or {}, loc)
+    graph = (output_list or [v.tensor for v, _ in update_pairs] or [None])[0]
+    graph = graph.graph if graph is not None else None
+    update_pairs += _side_updates(graph, output_list, update_pairs)
+    update_pairs += _rng_update(graph, output_list, update_pairs)
+    roots = [o.node for o in output_list] + [value for _, value in update_pairs]
+    nodes = graph.ancestors(roots) if graph is not None else set()
+    inputs = _input_placeholders(inputs, nodes, loc)
+    backend = runtime.backend(device, loc)
+    return Executable(nodes, inputs, [o.node for o in output_list], update_pairs,
+                      backend, single, check_numerics)
+
+
+def _update_pairs(updates, loc):
+    pairs = []
+    for var, value in updates.items():
+        if not isinstance(var, Tensor) or var.op != "variable":
+            what = f"{var.name} is a {var.op} node" if isinstance(var, Tensor) else repr(var)
+            raise CompileError(f"update of a non-variable: {what}", op="compile", loc=loc)
+        value = as_node(value, var.graph, like=var.node)
+        if len(value.shape) != len(var.shape) or any(
+                d is not None and d != v for d, v in zip(value.shape, var.shape)):
+            raise ShapeError(f"update of variable '{var.name}' of shape {format_shape(var.shape)} "
+                             f"with a value of shape {format_shape(value.shape)}",
+                             op="compile", loc=value.loc or loc)
+        if value.dtype != var.dtype:
+            raise DtypeError(f"update of variable '{var.name}' of dtype {var.dtype} with a "
+                             f"value of dtype {value.dtype} (use .astype)", op="compile", loc=loc)
+        pairs.append((var.node, value))
+    return pairs
+
+
+def _side_updates(graph, outputs, pairs):
+    """Updates that ops registered as side effects (batch norm's running stats)."""
+    if graph is None or not graph.side_updates:
+        return []
+    needed = graph.ancestors([o.node for o in outputs] + [v for _, v in pairs])
+    taken = {var for var, _ in pairs}
+    return [(var, value) for var, (value, anchor) in graph.side_updates.items()
+            if anchor in needed and var not in taken]
+
+
+def _rng_update(graph, outputs, pairs):
+    """Advance the random counter after each call that draws random numbers."""
+    counter = graph.rng_counter if graph is not None else None
+    if counter is None or counter not in graph.ancestors([o.node for o in outputs]
+                                                         + [v for _, v in pairs]):
+        return []
+    return [(counter, (counter.tensor + 1).node)]
+
+
+def _input_placeholders(inputs, nodes, loc):
+    needed = sorted((n for n in nodes if n.op.name == "placeholder"), key=lambda n: n.id)
+    if inputs is None:
+        return needed
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for i, ph in enumerate(inputs):
+        if not isinstance(ph, Tensor) or ph.op != "placeholder":
+            what = f"a {ph.op} node ({ph.name})" if isinstance(ph, Tensor) else repr(ph)
+            raise CompileError(f"inputs[{i}] must be a placeholder, got {what}",
+                               op="compile", loc=loc)
+    given = {ph.node for ph in inputs}
+    for ph in needed:
+        if ph not in given:
+            raise CompileError(f"placeholder '{ph.name}' ({format_shape(ph.shape)} {ph.dtype}) "
+                               "is needed by the outputs but is not in inputs",
+                               op="compile", loc=loc)
+    return [ph.node for ph in inputs]
+
+
+class Executable:
+    """A compiled computation: call it with arrays, get arrays back."""
+
+    def __init__(self, nodes, inputs, outputs, updates, backend, single, check_numerics):
+        self._nodes, self._inputs, self._outputs = nodes, inputs, outputs
+        self._updates, self._backend, self._single = updates, backend, single
+        self._check_numerics = check_numerics
+        self._plans = {}
+        self.program = None
+        self.stats = {"device": backend.name, "compile_seconds": 0.0, "signatures": 0}
+
+    @property
+    def inputs(self):
+        return [p.tensor for p in self._inputs]
+
+    @property
+    def variables(self):
+        found = {n for n in self._nodes if n.op.name == "variable"}
+        return [n.tensor for n in sorted(found, key=lambda n: n.id)]
+
+    @property
+    def graph(self):
+        """The graph last run (specialized to the last fed shapes)."""
+        return self.program.graph if self.program else None
+
+    def __call__(self, *args, **kwargs):
+        loc = user_location()
+        feeds = self._bind(args, kwargs, loc)
+        plan = self._plan(tuple(a.shape for a in feeds))
+        old = [v.attrs["state"].value for v in plan.program.variables]
+        with np.errstate(all="ignore"):
+            results, new_values = plan.run(feeds, old)
+        for (var, _), value in zip(self._updates, new_values):
+            state = var.attrs["state"]
+            state.value = np.array(value, dtype=state.value.dtype)
+        return results[0] if self._single else results
+
+    def _plan(self, signature):
+        plan = self._plans.get(signature)
+        if plan is None:
+            start = time.perf_counter()
+            log.debug("compiling for new shapes: %s", ", ".join(
+                f"{p.name}={format_shape(s)}" for p, s in zip(self._inputs, signature)))
+            program = specialize(self._nodes, self._inputs, self._outputs, self._updates, signature)
+            plan = self._backend.build(program, check_numerics=self._check_numerics)
+            self._plans[signature] = plan
+            self.stats["compile_seconds"] += time.perf_counter() - start
+            self.stats["signatures"] = len(self._plans)
+        self.program = plan.program
+        return plan
+
+    # -- feeds --------------------------------------------------------------------------
+    def _bind(self, args, kwargs, loc):
+        if len(args) == 1 and isinstance(args[0], dict) and not kwargs:
+            kwargs = {k.name if isinstance(k, Tensor) else k: v for k, v in args[0].items()}
+            args = ()
+        names = [p.name for p in self._inputs]
+        if len(args) > len(names):
+            raise FeedError(f"expected at most {len(names)} feeds ({', '.join(names)}), "
+                            f"got {len(args)}", op="call", loc=loc)
+        values = dict(zip(names, args))
+        for name, value in kwargs.items():
+            if name not in names:
+                raise FeedError(f"unknown feed '{name}'; the inputs are: {', '.join(names)}",
+                                op="call", loc=loc)
+            if name in values:
+                raise FeedError(f"placeholder '{name}' fed twice", op="call", loc=loc)
+            values[name] = value
+        feeds = []
+        for ph in self._inputs:
+            if ph.name not in values:
+                raise FeedError(f"missing feed for placeholder '{ph.name}' "
+                                f"({format_shape(ph.shape)} {ph.dtype})", op="call", loc=loc)
+            feeds.append(_validate_feed(ph, values[ph.name], loc))
+        return feeds
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self):
+        """{variable name: a copy of its value} for every variable this executable reads."""
+        return {v.name: v.value for v in self.variables}
+
+    def load_state_dict(self, state, strict=True):
+        """Set variables from {name: array}; checks every entry before writing any."""
+        by_name = {v.name: v for v in self.variables}
+        loc = user_location()
+        if strict:
+            missing = sorted(set(by_name) - set(state))
+            unknown = sorted(set(state) - set(by_name))
+            if missing or unknown:
+                raise GraphcError(f"state dict mismatch: missing {missing}, unknown {unknown}",
+                                  op="load_state_dict", loc=loc)
+        staged = []
+        for name, value in state.items():
+            if name in by_name:
+                holder = by_name[name].node.attrs["state"]
+                probe = type(holder)(holder.value, holder.name, holder.trainable)
+                probe.assign(value, loc=loc)
+                staged.append((holder, probe.value))
+        for holder, value in staged:
+            holder.value = value
+
+
+def _validate_feed(ph, value, loc):
+    """The fed value as a contiguous array of the placeholder's dtype, or a FeedError."""
+    where = f"placeholder '{ph.name}' (declared at {ph.loc})" if ph.loc else f"placeholder '{ph.name}'"
+    expected = f"{format_shape(ph.shape)} {ph.dtype}"
+    try:
+        array = np.asarray(value)
+    except Exception as exc:   # ragged lists and other unconvertible things
+        raise FeedError(f"{where} expects {expected}; got an unconvertible "
+                        f"{type(value).__name__} ({exc})", op="call", loc=loc) from None
+    kind = {"u": "i"}.get(array.dtype.kind, array.dtype.kind)
+    if kind not in "fib" or kind != ph.dtype.kind:
+        raise FeedError(f"{where} expects dtype {ph.dtype}, got {array.dtype}",
+                        op="call", loc=loc)
+    if array.ndim != len(ph.shape) or any(
+            d is not None and d != a for d, a in zip(ph.shape, array.shape)):
+        raise FeedError(f"{where} expects shape {format_shape(ph.shape)}, got "
+                        f"{format_shape(array.shape)}", op="call", loc=loc)
+    return np.ascontiguousarray(array, dtype=ph.dtype)
+

@@ -1,0 +1,226 @@
+"""gc.nn functions, with torch.nn.functional's signatures (`axis` for `dim`).
+
+Primitive ops (conv2d, pooling, softmax, activations) are registered in
+graphc.ops; the rest here are compositions of them (losses, normalizations,
+dropout, linear), so they differentiate to any order and fuse like any graph.
+"""
+from graphc.errors import GraphcError, ShapeError, user_location
+from graphc.graph import format_shape
+from graphc.ops.elementwise import (abs, exp, gelu, leaky_relu, log1p, maximum, relu, rsqrt,
+                                    sigmoid, softplus, tanh, where)
+from graphc.ops.linalg import matmul
+from graphc.ops.reduce import mean, sum
+from graphc.ops.shape import one_hot as _one_hot, reshape, take, transpose
+from graphc.ops.source import size
+from graphc.random import uniform_like
+from graphc.tensor import apply, as_tensor
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softplus", "softmax", "log_softmax",
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "one_hot", "dropout",
+    "batch_norm", "layer_norm", "cross_entropy", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy", "mse_loss",
+]
+
+
+def _pair(value, name, what):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
+        raise ShapeError(f"{what} must be an int or a pair of ints, got {value!r}",
+                         op=name, loc=user_location())
+    return pair
+
+
+def _axis(x, axis, name):
+    from graphc.ops.rules import normalize_axis
+    try:
+        return normalize_axis(axis, x.ndim, x.shape)
+    except GraphcError as error:
+        raise error.located(name, user_location()) from None
+
+
+def softmax(input, axis=-1):
+    input = as_tensor(input)
+    return apply("softmax", input, axis=_axis(input, axis, "softmax"))
+
+
+def log_softmax(input, axis=-1):
+    input = as_tensor(input)
+    return apply("log_softmax", input, axis=_axis(input, axis, "log_softmax"))
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, weight of shape (out_features, in_features)."""
+    out = matmul(input, transpose(weight))
+    return out if bias is None else out + bias
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """PyTorch's conv2d (NCHW); padding may be an int, a pair, 'valid' or 'same'."""
+    stride, dilation = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        if stride != (1, 1):
+            raise ShapeError("padding='same' needs stride 1", op="conv2d", loc=user_location())
+        total = [dilation[i] * (weight.shape[2 + i] - 1) for i in (0, 1)]
+        if any(t % 2 for t in total):
+            raise ShapeError("padding='same' needs an odd (dilated) kernel", op="conv2d",
+                             loc=user_location())
+        padding = (total[0] // 2, total[1] // 2)
+    padding = _pair(padding, "conv2d", "padding")
+    if not isinstance(groups, int) or groups < 1:
+        raise ShapeError(f"groups must be a positive int, got {groups!r}", op="conv2d",
+                         loc=user_location())
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ShapeError(f"stride {stride} and dilation {dilation} must be positive",
+                         op="conv2d", loc=user_location())
+    out = apply("conv2d", input, weight, stride=stride, padding=padding,
+                dilation=dilation, groups=groups)
+    return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
+
+
+def _pool_args(name, kernel_size, stride, padding, ceil_mode):
+    if ceil_mode:
+        raise GraphcError("ceil_mode=True is not supported", op=name, loc=user_location())
+    kernel = _pair(kernel_size, name, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, name, "stride")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise ShapeError(f"kernel {kernel} and stride {stride} must be positive",
+                         op=name, loc=user_location())
+    return kernel, stride, _pair(padding, name, "padding")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    kernel, stride, padding = _pool_args("max_pool2d", kernel_size, stride, padding, ceil_mode)
+    return apply("max_pool2d", input, kernel=kernel, stride=stride, padding=padding,
+                 dilation=_pair(dilation, "max_pool2d", "dilation"))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    kernel, stride, padding = _pool_args("avg_pool2d", kernel_size, stride, padding, ceil_mode)
+    return apply("avg_pool2d", input, kernel=kernel, stride=stride, padding=padding,
+                 count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+
+
+def embedding(input, weight):
+    """Rows of `weight` (num_embeddings, dim) picked by integer ids; gradient scatter-adds."""
+    return take(weight, input, axis=0)
+
+
+def one_hot(tensor, num_classes):
+    """PyTorch's one_hot: int64, a trailing class axis."""
+    return _one_hot(tensor, num_classes, dtype="int64")
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p)."""
+    if not 0 <= p <= 1:
+        raise GraphcError(f"dropout probability must be in [0, 1], got {p}", op="dropout",
+                          loc=user_location())
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    keep = uniform_like(input) >= p
+    return where(keep, input * (1.0 / (1.0 - p)), 0)
+
+
+def _reduce(loss, reduction, name):
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    if reduction == "none":
+        return loss
+    raise GraphcError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}",
+                      op=name, loc=user_location())
+
+
+def cross_entropy(input, target, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C[, d...]) against integer labels (N[, d...])."""
+    input, target = as_tensor(input), as_tensor(target)
+    if input.ndim < 2 or target.ndim != input.ndim - 1:
+        raise ShapeError(f"logits {format_shape(input.shape)} and labels "
+                         f"{format_shape(target.shape)}: expected (N, C, ...) and (N, ...)",
+                         op="cross_entropy", loc=user_location())
+    logp = log_softmax(input, axis=1)
+    if input.ndim > 2:
+        logp = transpose(logp, (0,) + tuple(range(2, input.ndim)) + (1,))
+    picked = sum(_one_hot(target, input.shape[1], dtype=input.dtype) * logp, axis=-1)
+    return _reduce(-picked, reduction, "cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one stable expression (as PyTorch)."""
+    softplus_neg = log1p(exp(-abs(input))) + maximum(-input, 0)     # log(1 + e^-x)
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def binary_cross_entropy(input, target, reduction="mean", eps=1e-12):
+    """BCE of probabilities (prefer the with-logits form for stability)."""
+    from graphc.ops.elementwise import clip, log
+    p = clip(input, eps, 1 - eps)
+    return _reduce(-(target * log(p) + (1 - target) * log(1 - p)), reduction,
+                   "binary_cross_entropy")
+
+
+def mse_loss(input, target, reduction="mean"):
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def _normalized(x, axes, eps):
+    mu = mean(x, axes, keepdims=True)
+    centred = x - mu
+    var = mean(centred * centred, axes, keepdims=True)
+    return centred * rsqrt(var + eps), mu, var
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing `normalized_shape` axes, then scale and shift."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ShapeError(f"normalized_shape {shape} does not end input shape "
+                         f"{format_shape(input.shape)}", op="layer_norm", loc=user_location())
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    y, _, _ = _normalized(input, axes, eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over N (and H, W): batch statistics in training, running
+    ones otherwise. In training, the running statistics are updated by every
+    executable that computes the output (a side update, as PyTorch does in place)."""
+    if input.ndim not in (2, 3, 4):
+        raise ShapeError(f"input must be 2-D, 3-D or 4-D, got {format_shape(input.shape)}",
+                         op="batch_norm", loc=user_location())
+    axes = (0,) + tuple(range(2, input.ndim))
+    param_shape = (1, -1) + (1,) * (input.ndim - 2)
+    if training:
+        y, mu, var = _normalized(input, axes, eps)
+        if running_mean is not None:
+            _record_running_stats(input, y, axes, mu, var, running_mean, running_var, momentum)
+    else:
+        y = (input - reshape(running_mean, param_shape)) * reshape(rsqrt(running_var + eps), param_shape)
+    if weight is not None:
+        y = y * reshape(weight, param_shape)
+    return y if bias is None else y + reshape(bias, param_shape)
+
+
+def _record_running_stats(x, y, axes, mu, var, running_mean, running_var, momentum):
+    from graphc.autodiff import stop_gradient
+    n = size(x, axes, dtype=x.dtype)
+    flat_mu = stop_gradient(reshape(mu, (-1,)))
+    unbiased = stop_gradient(reshape(var, (-1,)) * n / (n - 1))
+    side = y.graph.side_updates
+    side[running_mean.node] = ((running_mean * (1 - momentum) + flat_mu * momentum).node, y.node)
+    side[running_var.node] = ((running_var * (1 - momentum) + unbiased * momentum).node, y.node)

@@ -1,0 +1,401 @@
+"""Elementwise ops: unary math, binary arithmetic with NumPy broadcasting,
+comparisons, logic, where, cast and stop_gradient, with their public functions.
+
+`scalar` is the expression fusion emits per element ({0}, {1}, ... are the
+operands); the CPU backend swaps exp/log/tanh/sigmoid/erf for vectorizable
+float32 approximations. Gradients may have the output's (broadcast) shape:
+the autodiff engine sums them back to each operand's shape.
+"""
+import numpy as np
+from scipy import special
+
+from graphc import dtypes
+from graphc.errors import DtypeError, GraphcError, user_location
+from graphc.ops.registry import ELEMENTWISE, register_op
+from graphc.ops.rules import broadcast_shapes, float_unary, same_as_input
+from graphc.tensor import apply
+
+SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
+INV_SQRT_2 = float(1.0 / np.sqrt(2.0))
+GELU_TANH_COEF = 0.044715
+
+
+def numeric_unary(x, **_):
+    """Type rule of a unary op on any non-bool tensor."""
+    if dtypes.is_bool(x.dtype):
+        raise DtypeError("expects a numeric tensor, got bool")
+    return x.shape, x.dtype
+
+
+def arithmetic(a, b, **_):
+    return broadcast_shapes(a.shape, b.shape), dtypes.promote(a.dtype, b.dtype)
+
+
+def comparison(a, b, **_):
+    return broadcast_shapes(a.shape, b.shape), dtypes.bool_
+
+
+# -- unary --------------------------------------------------------------------------
+
+@register_op("negative", ELEMENTWISE)
+class Negative:
+    """y = -x"""
+    infer = numeric_unary
+    reference = np.negative
+    def grad(y, dy, x): return [-dy]
+    scalar = "(-{0})"
+
+
+@register_op("abs", ELEMENTWISE)
+class Abs:
+    """y = |x|; gradient sign(x) (0 at 0)."""
+    infer = numeric_unary
+    reference = np.abs
+    def grad(y, dy, x): return [dy * sign(x)]
+    scalar = "abs({0})"
+
+
+@register_op("sign", ELEMENTWISE)
+class Sign:
+    """y = -1, 0 or 1; gradient zero."""
+    infer = numeric_unary
+    reference = np.sign
+    def grad(y, dy, x): return [None]
+    scalar = "sign({0})"
+
+
+@register_op("square", ELEMENTWISE)
+class Square:
+    """y = x * x"""
+    infer = numeric_unary
+    reference = np.square
+    def grad(y, dy, x): return [dy * (2 * x)]
+    scalar = "({0} * {0})"
+
+
+@register_op("exp", ELEMENTWISE)
+class Exp:
+    """y = e^x"""
+    infer = float_unary
+    reference = np.exp
+    def grad(y, dy, x): return [dy * y]
+    scalar = "exp({0})"
+
+
+@register_op("log", ELEMENTWISE)
+class Log:
+    """y = ln x (-inf at 0, NaN below)."""
+    infer = float_unary
+    reference = np.log
+    def grad(y, dy, x): return [dy / x]
+    scalar = "log({0})"
+
+
+@register_op("log1p", ELEMENTWISE)
+class Log1p:
+    """y = ln(1 + x), accurate near 0."""
+    infer = float_unary
+    reference = np.log1p
+    def grad(y, dy, x): return [dy / (1 + x)]
+    scalar = "log1p({0})"
+
+
+@register_op("sqrt", ELEMENTWISE)
+class Sqrt:
+    """y = sqrt(x)"""
+    infer = float_unary
+    reference = np.sqrt
+    def grad(y, dy, x): return [dy * 0.5 / y]
+    scalar = "sqrt({0})"
+
+
+@register_op("rsqrt", ELEMENTWISE)
+class Rsqrt:
+    """y = 1 / sqrt(x)"""
+    infer = float_unary
+    def reference(x): return 1 / np.sqrt(x)
+    def grad(y, dy, x): return [dy * -0.5 * y * y * y]
+    scalar = "(1 / sqrt({0}))"
+
+
+@register_op("tanh", ELEMENTWISE)
+class Tanh:
+    """y = tanh(x)"""
+    infer = float_unary
+    reference = np.tanh
+    def grad(y, dy, x): return [dy * (1 - y * y)]
+    scalar = "tanh({0})"
+
+
+@register_op("sigmoid", ELEMENTWISE)
+class Sigmoid:
+    """y = 1 / (1 + e^-x)"""
+    infer = float_unary
+    reference = special.expit
+    def grad(y, dy, x): return [dy * y * (1 - y)]
+    scalar = "sigmoid({0})"
+
+
+@register_op("erf", ELEMENTWISE)
+class Erf:
+    """y = erf(x)"""
+    infer = float_unary
+    reference = special.erf
+    def grad(y, dy, x): return [dy * (2 / np.sqrt(np.pi)) * exp(-x * x)]
+    scalar = "erf({0})"
+
+
+@register_op("relu", ELEMENTWISE)
+class Relu:
+    """y = max(x, 0); gradient 0 at 0, as PyTorch."""
+    infer = numeric_unary
+    def reference(x): return np.maximum(x, 0)
+    def grad(y, dy, x): return [where(x > 0, dy, 0)]
+    scalar = "max({0}, 0)"
+
+
+@register_op("leaky_relu", ELEMENTWISE)
+class LeakyRelu:
+    """y = x if x > 0 else negative_slope * x"""
+    infer = float_unary
+    def reference(x, *, negative_slope): return np.where(x > 0, x, x * negative_slope)
+    def grad(y, dy, x, *, negative_slope): return [where(x > 0, dy, dy * negative_slope)]
+    scalar = "({0} if {0} > 0 else {0} * {negative_slope})"
+
+
+@register_op("gelu", ELEMENTWISE)
+class Gelu:
+    """y = x * Phi(x) (approximate="none") or its tanh approximation ("tanh")."""
+    infer = float_unary
+
+    def reference(x, *, approximate):
+        if approximate == "tanh":
+            inner = SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x ** 3)
+            return 0.5 * x * (1 + np.tanh(inner))
+        return 0.5 * x * (1 + special.erf(x * INV_SQRT_2))
+
+    def grad(y, dy, x, *, approximate):
+        if approximate == "tanh":
+            t = tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x))
+            slope = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * x * x)
+            return [dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * slope)]
+        cdf = 0.5 * (1 + erf(x * INV_SQRT_2))
+        return [dy * (cdf + x * INV_SQRT_2PI * exp(-0.5 * x * x))]
+
+    scalar = "gelu_{approximate}({0})"
+
+
+@register_op("softplus", ELEMENTWISE)
+class Softplus:
+    """y = log(1 + e^(beta x)) / beta, linear where beta x > threshold (as PyTorch)."""
+    infer = float_unary
+
+    def reference(x, *, beta, threshold):
+        z = beta * x
+        smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta
+        return np.where(z > threshold, x, smooth)
+
+    def grad(y, dy, x, *, beta, threshold):
+        return [where(x * beta > threshold, dy, dy * sigmoid(x * beta))]
+
+    scalar = "softplus({0}, {beta}, {threshold})"
+
+
+@register_op("stop_gradient", ELEMENTWISE)
+class StopGradient:
+    """y = x; no gradient flows through."""
+    infer = same_as_input
+    def reference(x): return x
+    def grad(y, dy, x): return [None]
+    scalar = "{0}"
+
+
+@register_op("cast", ELEMENTWISE)
+class Cast:
+    """y = x converted to `dtype` (NumPy's astype)."""
+    def infer(x, *, dtype): return x.shape, dtype
+    def reference(x, *, dtype): return x.astype(dtype)
+
+    def grad(y, dy, x, *, dtype):
+        return [cast(dy, x.dtype) if dtypes.is_float(x.dtype) else None]
+
+    scalar = "{dtype}({0})"
+
+
+# -- binary -------------------------------------------------------------------------
+
+@register_op("add", ELEMENTWISE)
+class Add:
+    """y = a + b"""
+    infer = arithmetic
+    reference = np.add
+    def grad(y, dy, a, b): return [dy, dy]
+    scalar = "({0} + {1})"
+
+
+@register_op("subtract", ELEMENTWISE)
+class Subtract:
+    """y = a - b"""
+    infer = arithmetic
+    reference = np.subtract
+    def grad(y, dy, a, b): return [dy, -dy]
+    scalar = "({0} - {1})"
+
+
+@register_op("multiply", ELEMENTWISE)
+class Multiply:
+    """y = a * b"""
+    infer = arithmetic
+    reference = np.multiply
+    def grad(y, dy, a, b): return [dy * b, dy * a]
+    scalar = "({0} * {1})"
+
+
+@register_op("divide", ELEMENTWISE)
+class Divide:
+    """y = a / b (true division: integers give float32)."""
+    def infer(a, b):
+        shape, dtype = arithmetic(a, b)
+        return shape, dtype if dtypes.is_float(dtype) else dtypes.DEFAULT_FLOAT
+    reference = np.true_divide
+    def grad(y, dy, a, b): return [dy / b, -dy * y / b]
+    scalar = "({0} / {1})"
+
+
+@register_op("power", ELEMENTWISE)
+class Power:
+    """y = a ** b; the exponent's gradient is taken as 0 where a <= 0."""
+    infer = arithmetic
+    reference = np.power
+
+    def grad(y, dy, a, b):
+        safe_log = log(where(a > 0, a, 1))
+        return [dy * b * a ** (b - 1), dy * y * safe_log]
+
+    scalar = "({0} ** {1})"
+
+
+@register_op("maximum", ELEMENTWISE)
+class Maximum:
+    """y = max(a, b); ties send the gradient to a."""
+    infer = arithmetic
+    reference = np.maximum
+    def grad(y, dy, a, b): return [where(a >= b, dy, 0), where(a >= b, 0, dy)]
+    scalar = "max({0}, {1})"
+
+
+@register_op("minimum", ELEMENTWISE)
+class Minimum:
+    """y = min(a, b); ties send the gradient to a."""
+    infer = arithmetic
+    reference = np.minimum
+    def grad(y, dy, a, b): return [where(a <= b, dy, 0), where(a <= b, 0, dy)]
+    scalar = "min({0}, {1})"
+
+
+def _comparison(name, ufunc, symbol):
+    definition = type(name, (), {
+        "__doc__": f"y = a {symbol} b (bool)",
+        "infer": staticmethod(comparison),
+        "reference": staticmethod(ufunc),
+        "scalar": f"({{0}} {symbol} {{1}})",
+    })
+    return register_op(name, ELEMENTWISE)(definition)
+
+
+Equal = _comparison("equal", np.equal, "==")
+NotEqual = _comparison("not_equal", np.not_equal, "!=")
+Less = _comparison("less", np.less, "<")
+LessEqual = _comparison("less_equal", np.less_equal, "<=")
+Greater = _comparison("greater", np.greater, ">")
+GreaterEqual = _comparison("greater_equal", np.greater_equal, ">=")
+LogicalAnd = _comparison("logical_and", np.logical_and, "and")
+LogicalOr = _comparison("logical_or", np.logical_or, "or")
+LogicalXor = _comparison("logical_xor", np.logical_xor, "!=")
+
+
+@register_op("logical_not", ELEMENTWISE)
+class LogicalNot:
+    """y = not x (bool)"""
+    def infer(x): return x.shape, dtypes.bool_
+    reference = np.logical_not
+    scalar = "(not {0})"
+
+
+@register_op("where", ELEMENTWISE)
+class Where:
+    """y = a where cond else b, with broadcasting of all three."""
+    def infer(cond, a, b):
+        if not dtypes.is_bool(cond.dtype):
+            raise DtypeError(f"condition must be bool, got {cond.dtype} (compare it first)")
+        return broadcast_shapes(cond.shape, a.shape, b.shape), dtypes.promote(a.dtype, b.dtype)
+    reference = np.where
+    def grad(y, dy, cond, a, b): return [None, where(cond, dy, 0), where(cond, 0, dy)]
+    scalar = "({1} if {0} else {2})"
+
+
+# -- public functions -----------------------------------------------------------------
+
+def _unary(name):
+    def function(x):
+        return apply(name, x)
+    function.__name__ = name
+    function.__doc__ = f"Elementwise {name} (see gc.ops.OPS['{name}'])."
+    return function
+
+
+negative, abs, sign, square = (_unary(n) for n in ("negative", "abs", "sign", "square"))
+exp, log, log1p, sqrt, rsqrt = (_unary(n) for n in ("exp", "log", "log1p", "sqrt", "rsqrt"))
+tanh, sigmoid, erf, relu = (_unary(n) for n in ("tanh", "sigmoid", "erf", "relu"))
+stop_gradient, logical_not = _unary("stop_gradient"), _unary("logical_not")
+absolute = abs
+
+
+def _binary(name):
+    def function(x1, x2):
+        return apply(name, x1, x2)
+    function.__name__ = name
+    function.__doc__ = f"Elementwise {name} with NumPy broadcasting."
+    return function
+
+
+add, subtract, multiply, divide, power = (
+    _binary(n) for n in ("add", "subtract", "multiply", "divide", "power"))
+maximum, minimum = _binary("maximum"), _binary("minimum")
+equal, not_equal, less, less_equal, greater, greater_equal = (
+    _binary(n) for n in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
+logical_and, logical_or, logical_xor = (
+    _binary(n) for n in ("logical_and", "logical_or", "logical_xor"))
+true_divide = divide
+
+
+def where(condition, x, y):
+    return apply("where", condition, x, y)
+
+
+def cast(x, dtype):
+    dtype = dtypes.as_dtype(dtype)
+    if hasattr(x, "dtype") and x.dtype == dtype:
+        return x
+    return apply("cast", x, dtype=dtype)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return apply("leaky_relu", x, negative_slope=float(negative_slope))
+
+
+def gelu(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise GraphcError(f"approximate must be 'none' or 'tanh', got {approximate!r}",
+                          op="gelu", loc=user_location())
+    return apply("gelu", x, approximate=approximate)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return apply("softplus", x, beta=float(beta), threshold=float(threshold))
+
+
+def clip(x, a_min, a_max):
+    """NumPy's clip, as maximum then minimum."""
+    return minimum(maximum(x, a_min), a_max)

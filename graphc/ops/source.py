@@ -1,0 +1,173 @@
+"""Source ops: what a graph reads from outside (placeholders, variables,
+constants) and the creation ops (full, size) that need no data.
+
+A variable is one piece of state (`VariableState`) shared by every executable
+that uses it, as TF1 variables are.
+"""
+import numpy as np
+
+from graphc import dtypes
+from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.graph import default_graph, format_shape
+from graphc.ops.registry import SOURCE, register_op
+from graphc.ops.rules import num_elements
+from graphc.tensor import Tensor, apply
+
+
+class VariableState:
+    """The current value of a variable; replaced whole, never mutated in place."""
+
+    def __init__(self, value, name, trainable):
+        self.value, self.name, self.trainable = value, name, trainable
+
+    def assign(self, value, loc=None):
+        array = np.asarray(value)
+        if array.shape != self.value.shape:
+            raise ShapeError(f"cannot assign shape {format_shape(array.shape)} to variable "
+                             f"'{self.name}' of shape {format_shape(self.value.shape)}",
+                             op="assign", loc=loc)
+        if array.dtype.kind not in "fiub" or (array.dtype.kind == "f") != (self.value.dtype.kind == "f"):
+            raise DtypeError(f"cannot assign {array.dtype} to variable '{self.name}' of "
+                             f"dtype {self.value.dtype}", op="assign", loc=loc)
+        self.value = np.array(array, dtype=self.value.dtype)
+
+    def __repr__(self):
+        return f"<variable {self.name} {format_shape(self.value.shape)} {self.value.dtype}>"
+
+
+@register_op("placeholder", SOURCE)
+class Placeholder:
+    """A value fed to each call; dimensions may be None."""
+    def infer(*, shape, dtype): return shape, dtype
+    def reference(*, shape, dtype): raise GraphcError("placeholders are fed, not computed")
+
+
+@register_op("variable", SOURCE)
+class Variable:
+    """State held between calls; updated by an executable's `updates`."""
+    def infer(*, state): return state.value.shape, state.value.dtype
+    def reference(*, state): return state.value
+
+
+@register_op("constant", SOURCE)
+class Constant:
+    """A value fixed when the graph is built."""
+    def infer(*, value): return value.shape, value.dtype
+    def reference(*, value): return value
+
+
+@register_op("full", SOURCE, shape_only=(0,))
+class Full:
+    """An array filled with one value; its shape static or taken from an operand."""
+    def infer(*like, shape, value, dtype):
+        return (like[0].shape if like else shape), dtype
+    def reference(*like, shape, value, dtype):
+        return np.full(like[0].shape if like else shape, value, dtype)
+    def grad(y, dy, *like, shape, value, dtype): return [None] * len(like)
+
+
+@register_op("size", SOURCE, shape_only=(0,))
+class Size:
+    """Number of elements of an operand along `axes`, as a scalar of `dtype`."""
+    def infer(x, *, axes, dtype): return (), dtype
+    def reference(x, *, axes, dtype): return np.prod([x.shape[a] for a in axes], dtype=dtype)
+    def grad(y, dy, x, *, axes, dtype): return [None]
+
+
+# -- public functions ---------------------------------------------------------------
+
+def _check_shape(shape, allow_none, what):
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = (shape,)
+    for d in shape:
+        if d is None and allow_none:
+            continue
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0:
+            raise ShapeError(f"bad shape {shape!r}: dimensions must be non-negative ints"
+                             + (" or None" if allow_none else ""), op=what, loc=user_location())
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def placeholder(shape, dtype="float32", name=None):
+    """A value fed at each call, e.g. `placeholder((None, 784), "float32", name="x")`."""
+    shape = _check_shape(shape, True, "placeholder")
+    try:
+        dtype = dtypes.as_dtype(dtype)
+    except GraphcError as error:
+        raise error.located("placeholder", user_location()) from None
+    return default_graph().add(Placeholder, (), {"shape": shape, "dtype": dtype},
+                               name=name or "placeholder").tensor
+
+
+def variable(value, name=None, trainable=True, dtype=None):
+    """State held between calls, initialised to a copy of `value`."""
+    array = np.asarray(value)
+    try:
+        dtype = dtypes.as_dtype(dtype) if dtype is not None else dtypes.of_array(array)
+    except GraphcError as error:
+        raise error.located("variable", user_location()) from None
+    state = VariableState(np.array(array, dtype=dtype), name, trainable)
+    node = default_graph().add(Variable, (), {"state": state}, name=name or "variable")
+    state.name = node.name
+    return node.tensor
+
+
+def constant(value, dtype=None):
+    """A fixed value; Python floats become float32, NumPy arrays keep their dtype."""
+    array = np.asarray(value)
+    if dtype is not None:
+        array = array.astype(dtypes.as_dtype(dtype))
+    elif array.dtype == np.float64 and not isinstance(value, np.ndarray):
+        array = array.astype(dtypes.DEFAULT_FLOAT)
+    array = np.array(array, dtype=dtypes.of_array(array))
+    return default_graph().add(Constant, (), {"value": array}).tensor
+
+
+def full(shape, fill_value, dtype="float32"):
+    shape = _check_shape(shape, False, "full")
+    return apply("full", shape=shape, value=fill_value, dtype=dtypes.as_dtype(dtype))
+
+
+def zeros(shape, dtype="float32"):
+    return full(shape, 0, dtype)
+
+
+def ones(shape, dtype="float32"):
+    return full(shape, 1, dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    dtype = x.dtype if dtype is None else dtypes.as_dtype(dtype)
+    return apply("full", x, shape=None, value=fill_value, dtype=dtype)
+
+
+def zeros_like(x, dtype=None):
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x, dtype=None):
+    return full_like(x, 1, dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    return constant(values, dtype=dtype)
+
+
+def size(x, axis=None, dtype="float32"):
+    """Number of elements of x (along `axis`), known once x's shape is: a scalar tensor."""
+    from graphc.ops.rules import normalize_axes
+    try:
+        axes = normalize_axes(axis, x.ndim, x.shape)
+    except GraphcError as error:
+        raise error.located("size", user_location()) from None
+    count = num_elements([x.shape[a] for a in axes])
+    if count is not None:
+        return constant(np.asarray(count, dtype=dtypes.as_dtype(dtype)))
+    return apply("size", x, axes=axes, dtype=dtypes.as_dtype(dtype))
+
+
+def is_tensor(value):
+    return isinstance(value, Tensor)

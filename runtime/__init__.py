@@ -1,0 +1,24 @@
+"""The back end: one backend per device, chosen by name.
+
+A backend turns a concrete `Program` (graphc.program) into a plan whose
+`run(feeds, variable_values)` returns (outputs, new variable values) and
+never writes the variables itself: the executable does that, atomically.
+"""
+import importlib
+
+from graphc.errors import CompileError
+
+# device name -> module defining `BACKEND`
+BACKENDS = {
+    "reference": "graphc.runtime.reference",
+}
+DEFAULT_DEVICE = "reference"
+
+
+def backend(device=None, loc=None):
+    """The backend object for `device` (None: the best this install has)."""
+    device = DEFAULT_DEVICE if device is None else device
+    if device not in BACKENDS:
+        raise CompileError(f"unknown device {device!r}; available: {', '.join(BACKENDS)}",
+                           op="compile", loc=loc)
+    return importlib.import_module(BACKENDS[device]).BACKEND
