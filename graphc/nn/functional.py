@@ -6,8 +6,8 @@ dropout, linear), so they differentiate to any order and fuse like any graph.
 """
 from graphc.errors import GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
-from graphc.ops.elementwise import (abs, exp, gelu, leaky_relu, log1p, maximum, relu, rsqrt,
-                                    sigmoid, softplus, tanh, where)
+from graphc.ops.elementwise import (gelu, leaky_relu, relu, rsqrt, sigmoid, softplus, tanh,
+                                    where)
 from graphc.ops.linalg import matmul
 from graphc.ops.reduce import mean, sum
 from graphc.ops.shape import one_hot as _one_hot, reshape, take, transpose
@@ -153,12 +153,15 @@ def cross_entropy(input, target, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
-    """Sigmoid + binary cross-entropy in one stable expression (as PyTorch)."""
-    softplus_neg = log1p(exp(-abs(input))) + maximum(-input, 0)     # log(1 + e^-x)
+    """Sigmoid + binary cross-entropy in one stable expression (as PyTorch).
+
+    Written with softplus (log(1 + e^x), whose gradient is sigmoid) so the
+    gradient is exactly sigmoid(x) - target everywhere, x = 0 included.
+    """
     if pos_weight is None:
-        loss = (1 - target) * input + softplus_neg
+        loss = softplus(input) - target * input
     else:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus(-input)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
