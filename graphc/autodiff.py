@@ -61,8 +61,8 @@ def _check_tensor(value, what, loc):
 def _seed_cotangent(y, grad_y, loc):
     if grad_y is None:
         if y.shape != ():
-            raise ShapeError(f"y ({y.name}) has shape {format_shape(y.shape)}, not a scalar: "
-                             "pass grad_y (the cotangent, of y's shape)", op="grad", loc=loc)
+            raise GradError(f"y ({y.name}) has shape {format_shape(y.shape)}, not a scalar: "
+                            "pass grad_y (the cotangent, of y's shape)", op="grad", loc=loc)
         return apply("full", y, shape=None, value=1, dtype=y.dtype)
     grad_y = as_tensor(grad_y)
     if len(grad_y.shape) != len(y.shape) or any(

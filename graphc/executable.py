@@ -20,7 +20,8 @@ from graphc.tensor import Tensor, as_node
 log = logging.getLogger("graphc")
 
 
-def compile(outputs, inputs=None, updates=None, device=None, check_numerics=False):
+def compile(outputs, inputs=None, updates=None, device=None, check_numerics=False,
+            optimize=None):
     """Compile `outputs` (a Tensor or a list of them) into an `Executable`.
 
     inputs:  the placeholders, in the order a call feeds them (default: every
@@ -28,6 +29,8 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     updates: {variable: new value} written after each call
     device:  "reference" (NumPy, node by node), "cpu", "cuda"; None picks the
              best one this install has
+    optimize: run the pass pipeline before the backend (default: what the
+             device does; the reference device runs the graph as built)
     """
     loc = user_location()
     single = isinstance(outputs, Tensor)
@@ -45,8 +48,9 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     nodes = graph.ancestors(roots) if graph is not None else set()
     inputs = _input_placeholders(inputs, nodes, loc)
     backend = runtime.backend(device, loc)
+    optimize = backend.optimizes if optimize is None else bool(optimize)
     return Executable(nodes, inputs, [o.node for o in output_list], update_pairs,
-                      backend, single, check_numerics)
+                      backend, single, check_numerics, optimize)
 
 
 def _update_pairs(updates, loc):
@@ -58,9 +62,10 @@ def _update_pairs(updates, loc):
         value = as_node(value, var.graph, like=var.node)
         if len(value.shape) != len(var.shape) or any(
                 d is not None and d != v for d, v in zip(value.shape, var.shape)):
+            made = f" (the value is {value.name}, made at {value.loc})" if value.loc else ""
             raise ShapeError(f"update of variable '{var.name}' of shape {format_shape(var.shape)} "
-                             f"with a value of shape {format_shape(value.shape)}",
-                             op="compile", loc=value.loc or loc)
+                             f"with a value of shape {format_shape(value.shape)}{made}",
+                             op="compile", loc=loc)
         if value.dtype != var.dtype:
             raise DtypeError(f"update of variable '{var.name}' of dtype {var.dtype} with a "
                              f"value of dtype {value.dtype} (use .astype)", op="compile", loc=loc)
@@ -109,12 +114,15 @@ def _input_placeholders(inputs, nodes, loc):
 class Executable:
     """A compiled computation: call it with arrays, get arrays back."""
 
-    def __init__(self, nodes, inputs, outputs, updates, backend, single, check_numerics):
-        self._nodes, self._inputs, self._outputs = nodes, inputs, outputs
+    def __init__(self, nodes, inputs, outputs, updates, backend, single, check_numerics,
+                 optimize):
+        self._nodes = sorted(nodes, key=lambda n: n.id)     # creation order is topological
+        self._inputs, self._outputs = inputs, outputs
         self._updates, self._backend, self._single = updates, backend, single
-        self._check_numerics = check_numerics
+        self._check_numerics, self._optimize = check_numerics, optimize
         self._plans = {}
         self.program = None
+        self.passes = []            # PassRecords of the last compiled signature
         self.stats = {"device": backend.name, "compile_seconds": 0.0, "signatures": 0}
 
     @property
@@ -135,9 +143,8 @@ class Executable:
         loc = user_location()
         feeds = self._bind(args, kwargs, loc)
         plan = self._plan(tuple(a.shape for a in feeds))
-        old = [v.attrs["state"].value for v in plan.program.variables]
         with np.errstate(all="ignore"):
-            results, new_values = plan.run(feeds, old)
+            results, new_values = plan.run(feeds)
         for (var, _), value in zip(self._updates, new_values):
             state = var.attrs["state"]
             state.value = np.array(value, dtype=state.value.dtype)
@@ -150,6 +157,9 @@ class Executable:
             log.debug("compiling for new shapes: %s", ", ".join(
                 f"{p.name}={format_shape(s)}" for p, s in zip(self._inputs, signature)))
             program = specialize(self._nodes, self._inputs, self._outputs, self._updates, signature)
+            if self._optimize:
+                from graphc.passes.pipeline import default_pipeline
+                self.passes = default_pipeline().run(program)
             plan = self._backend.build(program, check_numerics=self._check_numerics)
             self._plans[signature] = plan
             self.stats["compile_seconds"] += time.perf_counter() - start
@@ -225,5 +235,6 @@ def _validate_feed(ph, value, loc):
             d is not None and d != a for d, a in zip(ph.shape, array.shape)):
         raise FeedError(f"{where} expects shape {format_shape(ph.shape)}, got "
                         f"{format_shape(array.shape)}", op="call", loc=loc)
-    return np.ascontiguousarray(array, dtype=ph.dtype)
+    # ascontiguousarray turns a 0-d array into shape (1,): reshape back
+    return np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
 

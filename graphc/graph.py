@@ -10,6 +10,7 @@ import contextlib
 import itertools
 
 import networkx as nx
+import numpy as np
 
 from graphc.errors import GraphcError, user_location
 
@@ -37,6 +38,11 @@ class Node:
             self._tensor = Tensor(self)
         return self._tensor
 
+    def structural_key(self):
+        """Equal for nodes that compute the same value from the same operands."""
+        return (self.op.name, tuple(i.id for i in self.inputs),
+                tuple((k, _attr_key(v)) for k, v in sorted(self.attrs.items())))
+
     def describe(self):
         """`name = op(inputs) : shape dtype` for errors and dumps."""
         args = ", ".join(i.name for i in self.inputs)
@@ -44,6 +50,15 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.describe()}>"
+
+
+def _attr_key(value):
+    """A hashable stand-in for an attribute (arrays by content, states by identity)."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if hasattr(value, "__dict__"):          # VariableState and other stateful payloads
+        return ("object", id(value))
+    return value
 
 
 def format_shape(shape):

@@ -1,6 +1,8 @@
 """`x[index]`: NumPy basic indexing (static slices, integers, Ellipsis, None)
 as slice / squeeze / expand_dims nodes, and `x[int_tensor]` as a gather.
 """
+import numpy as np
+
 from graphc.errors import ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.ops.shape import expand_dims, squeeze, take
@@ -20,8 +22,8 @@ def getitem(x, index):
         dim = x.shape[axis]
         if isinstance(item, slice):
             triples.append(_slice_triple(item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            triples.append(_integer_triple(item, dim, axis, x))
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+            triples.append(_integer_triple(int(item), dim, axis, x))
             dropped.append(axis)
         else:
             raise ShapeError(f"index {item!r} is not supported (use ints, slices, None, "

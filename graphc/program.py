@@ -20,19 +20,38 @@ class Program:
 
     def __init__(self, graph, inputs, outputs, updates):
         self.graph, self.inputs, self.outputs, self.updates = graph, inputs, outputs, updates
-        self.variables = [n for n in graph.topological() if n.op.name == "variable"]
+
+    @property
+    def variables(self):
+        return [n for n in self.graph.topological() if n.op.name == "variable"]
+
+    def replace(self, old, new):
+        """Every use of `old` (by nodes, outputs and update values) becomes `new`."""
+        self.graph.replace_all_uses(old, new)
+        self.outputs = [new if o is old else o for o in self.outputs]
+        self.updates = [(v, new if value is old else value) for v, value in self.updates]
+
+    def roots(self):
+        """The nodes a call must compute: outputs and update values."""
+        return self.outputs + [value for _, value in self.updates]
+
+    def copy(self):
+        """An independent copy (same ops, names, lines and variable states)."""
+        nodes = self.graph.topological()
+        return specialize(nodes, self.inputs, self.outputs, self.updates,
+                          [n.shape for n in self.inputs], name=self.graph.name)
 
     def __repr__(self):
         return (f"<Program {len(self.graph)} nodes, {len(self.inputs)} inputs, "
                 f"{len(self.outputs)} outputs, {len(self.updates)} updates>")
 
 
-def specialize(nodes, inputs, outputs, updates, shapes):
-    """Copy `nodes` (a closed set, in creation order) with inputs[i] of shape shapes[i]."""
-    graph = Graph("specialized")
+def specialize(nodes, inputs, outputs, updates, shapes, name="specialized"):
+    """Copy `nodes` (a closed set, in topological order) with inputs[i] of shape shapes[i]."""
+    graph = Graph(name)
     copies = {}
     concrete = dict(zip(inputs, shapes))
-    for node in sorted(nodes, key=lambda n: n.id):
+    for node in nodes:
         attrs = node.attrs
         if node in concrete:
             attrs = dict(attrs, shape=concrete[node])

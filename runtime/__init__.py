@@ -1,8 +1,9 @@
 """The back end: one backend per device, chosen by name.
 
 A backend turns a concrete `Program` (graphc.program) into a plan whose
-`run(feeds, variable_values)` returns (outputs, new variable values) and
-never writes the variables itself: the executable does that, atomically.
+`run(feeds)` reads the variables' current values and returns (outputs, new
+values of the updated variables); it never writes a variable itself: the
+executable does that, atomically, once the whole call has succeeded.
 """
 import importlib
 

@@ -16,12 +16,13 @@ class ReferencePlan:
     def __init__(self, program, check_numerics):
         self.program = program
         self.check_numerics = check_numerics
+        self.variables = program.variables
         self.order = [n for n in program.graph.topological()
                       if n.op.name not in ("placeholder", "variable")]
 
-    def run(self, feeds, variable_values):
+    def run(self, feeds):
         values = dict(zip(self.program.inputs, feeds))
-        values.update(zip(self.program.variables, variable_values))
+        values.update((v, v.attrs["state"].value) for v in self.variables)
         for node in self.order:
             values[node] = self._evaluate(node, [values[i] for i in node.inputs])
         outputs = [np.array(values[n], copy=True) for n in self.program.outputs]
@@ -43,6 +44,7 @@ class ReferencePlan:
 
 class ReferenceBackend:
     name = "reference"
+    optimizes = False           # the semantics: the graph exactly as built
 
     def build(self, program, check_numerics=False):
         return ReferencePlan(program, check_numerics)

@@ -82,9 +82,10 @@ def conv2d_grad_weight_reference(x, dy, kernel_hw, stride, padding, dilation, gr
 
 
 def _check_conv(x, w, groups):
+    shapes = f"input {format_shape(x.shape)}, weight {format_shape(w.shape)}"
     for name, t in (("input", x), ("weight", w)):
         if len(t.shape) != 4:
-            raise ShapeError(f"{name} must be 4-D (NCHW / OIHW), got shape {format_shape(t.shape)}")
+            raise ShapeError(f"{name} must be 4-D (NCHW / OIHW), got {shapes}")
         if not dtypes.is_float(t.dtype):
             raise DtypeError(f"{name} must be floating-point, got {t.dtype}")
     c, (out_ch, cg) = x.shape[1], w.shape[:2]
@@ -103,8 +104,8 @@ class Conv2d:
         hw = tuple(output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i], dilation[i])
                    for i in (0, 1))
         if any(d is not None and d < 1 for d in hw):
-            raise ShapeError(f"input {format_shape(x.shape)} is too small for kernel "
-                             f"{format_shape(w.shape[2:])} with padding {padding}, dilation {dilation}")
+            raise ShapeError(f"input {format_shape(x.shape)} is too small for weight "
+                             f"{format_shape(w.shape)} with padding {padding}, dilation {dilation}")
         return (x.shape[0], w.shape[0]) + hw, dtypes.promote(x.dtype, w.dtype)
 
     reference = conv2d_reference

@@ -43,6 +43,10 @@ def matmul(x1, x2):
     if x1.ndim == 0 or x2.ndim == 0:
         raise ShapeError(f"matmul of a scalar ({format_shape(x1.shape)}, {format_shape(x2.shape)}); "
                          "use *", op="matmul", loc=user_location())
+    k1, k2 = x1.shape[-1], x2.shape[-2 if x2.ndim > 1 else -1]
+    if k1 is not None and k2 is not None and k1 != k2:   # name the user's shapes, not promoted ones
+        raise ShapeError(f"shapes {format_shape(x1.shape)} and {format_shape(x2.shape)} "
+                         f"do not align ({k1} != {k2})", op="matmul", loc=user_location())
     a = expand_dims(x1, 0) if x1.ndim == 1 else x1
     b = expand_dims(x2, -1) if x2.ndim == 1 else x2
     out = apply("matmul", a, b)

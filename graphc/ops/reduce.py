@@ -100,7 +100,10 @@ class LogSumExp:
         if not dtypes.is_float(x.dtype):
             raise DtypeError(f"expects a floating-point tensor, got {x.dtype}")
         return reduced_shape(x.shape, axis, keepdims), x.dtype
-    def reference(x, *, axis, keepdims): return special.logsumexp(x, axis=axis, keepdims=keepdims)
+    def reference(x, *, axis, keepdims):
+        if axis == ():          # over no axes: x itself (scipy gives a 0-d input shape (1,))
+            return x
+        return special.logsumexp(x, axis=axis, keepdims=keepdims)
 
     def grad(y, dy, x, *, axis, keepdims):
         from graphc.ops.elementwise import exp

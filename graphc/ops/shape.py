@@ -11,7 +11,8 @@ from graphc import dtypes
 from graphc.errors import DtypeError, GradError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.ops.registry import INJECTIVE, OPAQUE, register_op
-from graphc.ops.rules import broadcast_shapes, broadcasts_to, normalize_axis, num_elements
+from graphc.ops.rules import (broadcast_shapes, broadcasts_to, normalize_axes, normalize_axis,
+                               num_elements)
 from graphc.tensor import apply, as_tensor
 
 
@@ -61,12 +62,24 @@ class Transpose:
 class BroadcastTo:
     """NumPy broadcast_to; or to an operand's shape."""
     def infer(x, *like, shape):
-        target = like[0].shape if like else shape
+        target = like[0].shape if like else _fill_unknown(x.shape, shape)
         if not broadcasts_to(x.shape, target):
             raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(target)}")
         return tuple(target), x.dtype
-    def reference(x, *like, shape): return np.broadcast_to(x, like[0].shape if like else shape)
+    def reference(x, *like, shape):
+        return np.broadcast_to(x, like[0].shape if like else _fill_unknown(x.shape, shape))
     def grad(y, dy, x, *like, shape): return [apply("sum_to", dy, x, shape=None)] + [None] * len(like)
+
+
+def _fill_unknown(shape, target):
+    """target with each None (unknown size) taken from the input's aligned dimension."""
+    offset = len(target) - len(shape)
+    if offset < 0 or None not in target:
+        return tuple(target)
+    if None in target[:offset]:
+        raise ShapeError(f"cannot broadcast {format_shape(shape)} to {format_shape(target)}: "
+                         "a None size needs an input dimension to take its size from")
+    return tuple(shape[i - offset] if d is None else d for i, d in enumerate(target))
 
 
 @register_op("expand_dims", INJECTIVE)
@@ -260,7 +273,7 @@ def expand_dims(a, axis):
     a = as_tensor(a)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     ndim = a.ndim + len(axes)
-    axes = _located("expand_dims", lambda: sorted(normalize_axis(x, ndim) for x in axes))
+    axes = _located("expand_dims", lambda: normalize_axes(axes, ndim))
     return apply("expand_dims", a, axis=tuple(axes))
 
 
@@ -271,8 +284,7 @@ def squeeze(a, axis=None):
         axes = tuple(i for i, d in enumerate(a.shape) if d == 1)
     else:
         axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        axes = tuple(_located("squeeze", lambda: sorted(normalize_axis(x, a.ndim, a.shape)
-                                                       for x in axes)))
+        axes = _located("squeeze", lambda: normalize_axes(axes, a.ndim, a.shape))
     return apply("squeeze", a, axis=axes) if axes else a
 
 

@@ -1,0 +1,541 @@
+"""gc.nn functions against NumPy float64 computations (PyTorch's formulas), the
+running statistics of batch norm, dropout's masks, and gradients."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import special
+
+import graphc as gc
+import helpers
+
+
+def np_log_softmax(x, axis):
+    x = np.asarray(x, np.float64)
+    return x - special.logsumexp(x, axis=axis, keepdims=True)
+
+
+def np_softmax(x, axis):
+    return np.exp(np_log_softmax(x, axis))
+
+
+def run(outputs, feeds=None):
+    return helpers.evaluate(outputs, feeds)
+
+
+# -- softmax / log_softmax ----------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_and_log_softmax_match_numpy(axis, dtype):
+    x = (helpers.rng(0).standard_normal((3, 4, 5)) * 3).astype(dtype)
+    xp = gc.placeholder(x.shape, dtype)
+    s, ls = run([gc.nn.softmax(xp, axis), gc.nn.log_softmax(xp, axis)], {xp: x})
+    assert s.dtype == ls.dtype == np.dtype(dtype)
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(s, np_softmax(x, axis), rtol=tol, atol=tol)
+    np.testing.assert_allclose(ls, np_log_softmax(x, axis), rtol=tol, atol=tol)
+    np.testing.assert_allclose(s.sum(axis=axis), 1.0, rtol=tol)
+
+
+def test_softmax_defaults_to_last_axis():
+    x = helpers.rng(1).standard_normal((2, 6))
+    np.testing.assert_allclose(run(gc.nn.softmax(gc.constant(x))), np_softmax(x, -1), rtol=1e-13)
+
+
+def test_softmax_of_large_logits_stays_finite():
+    x = np.array([[1000., 0., -1000.], [1000., 1000., 999.]], np.float32)
+    s, ls = run([gc.nn.softmax(gc.constant(x)), gc.nn.log_softmax(gc.constant(x))])
+    assert np.isfinite(s).all() and np.isfinite(ls).all()
+    np.testing.assert_allclose(s[0], [1., 0., 0.], atol=1e-7)
+    np.testing.assert_allclose(ls[0], [0., -1000., -2000.], rtol=1e-6)
+    e = np.exp(-1.0)
+    np.testing.assert_allclose(s[1], [1 / (2 + e), 1 / (2 + e), e / (2 + e)], rtol=1e-6)
+    np.testing.assert_allclose(s.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def test_softmax_bad_axis_raises_shape_error():
+    with pytest.raises(gc.ShapeError, match="softmax"):
+        gc.nn.softmax(gc.placeholder((2, 3)), axis=2)
+
+
+# -- cross entropy ------------------------------------------------------------------------
+
+def np_cross_entropy(logits, labels, reduction="mean"):
+    logp = np_log_softmax(logits, axis=1)
+    picked = np.take_along_axis(logp, np.expand_dims(labels, 1), axis=1)[:, 0]
+    loss = -picked
+    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(5, 4), (3, 4, 6), (2, 3, 4, 2)])
+def test_cross_entropy_matches_numpy(shape, reduction):
+    r = helpers.rng(2)
+    logits = r.standard_normal(shape) * 2
+    labels = r.integers(0, shape[1], (shape[0],) + shape[2:])
+    lp, yp = gc.placeholder(shape, "float64"), gc.placeholder(labels.shape, "int64")
+    out = gc.nn.cross_entropy(lp, yp, reduction=reduction)
+    got = run(out, {lp: logits, yp: labels})
+    want = np_cross_entropy(logits, labels, reduction)
+    assert np.shape(got) == np.shape(want) and out.shape == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_cross_entropy_default_is_mean_over_batch_by_hand():
+    # Uniform logits over 4 classes: every sample's loss is log 4.
+    logits = np.zeros((3, 4), np.float32)
+    got = run(gc.nn.cross_entropy(gc.constant(logits), gc.constant(np.array([0, 3, 1]))))
+    assert got.shape == () and got.dtype == np.float32
+    np.testing.assert_allclose(got, np.log(4.0), rtol=1e-6)
+
+
+def test_cross_entropy_of_large_logits_stays_finite():
+    logits = np.array([[1000., -1000., 0.], [0., 1000., 0.]], np.float32)
+    got = run(gc.nn.cross_entropy(gc.constant(logits), gc.constant(np.array([1, 1])),
+                                  reduction="none"))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, [2000., 0.], atol=1e-3)
+
+
+def test_cross_entropy_float32_matches_float64_computation():
+    r = helpers.rng(3)
+    logits = (r.standard_normal((8, 10)) * 4).astype(np.float32)
+    labels = r.integers(0, 10, 8)
+    got = run(gc.nn.cross_entropy(gc.constant(logits), gc.constant(labels)))
+    np.testing.assert_allclose(got, np_cross_entropy(logits, labels), rtol=1e-5)
+
+
+def test_cross_entropy_label_shape_mismatch_raises_shape_error():
+    with pytest.raises(gc.ShapeError, match=r"cross_entropy.*\(4, 3\).*\(4, 1\)"):
+        gc.nn.cross_entropy(gc.placeholder((4, 3)), gc.placeholder((4, 1), "int64"))
+
+
+def test_cross_entropy_bad_reduction_is_refused():
+    with pytest.raises(gc.GraphcError, match="cross_entropy.*reduction"):
+        gc.nn.cross_entropy(gc.placeholder((4, 3)), gc.placeholder((4,), "int64"),
+                            reduction="avg")
+
+
+# -- binary cross entropy -------------------------------------------------------------------
+
+def np_bce_with_logits(x, t, pos_weight=None):
+    log_sig = -np.logaddexp(0.0, -x)              # log sigmoid(x)
+    log_one_minus = -np.logaddexp(0.0, x)         # log(1 - sigmoid(x))
+    pw = 1.0 if pos_weight is None else pos_weight
+    return -(pw * t * log_sig + (1 - t) * log_one_minus)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+def test_bce_with_logits_matches_numpy(with_pos_weight, reduction):
+    r = helpers.rng(4)
+    x = r.standard_normal((6, 3)) * 3
+    t = r.uniform(0, 1, (6, 3))
+    pw = np.array([0.5, 1.0, 3.0]) if with_pos_weight else None
+    out = gc.nn.binary_cross_entropy_with_logits(
+        gc.constant(x), gc.constant(t), reduction=reduction,
+        pos_weight=gc.constant(pw) if with_pos_weight else None)
+    loss = np_bce_with_logits(x, t, pw)
+    want = {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+    np.testing.assert_allclose(run(out), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+def test_bce_with_logits_of_large_logits_stays_finite(with_pos_weight):
+    x = np.array([1000., -1000., 1000., -1000., 50., -50.], np.float32)
+    t = np.array([0., 1., 1., 0., 1., 0.], np.float32)
+    pw = np.float32(2.0) if with_pos_weight else None
+    got = run(gc.nn.binary_cross_entropy_with_logits(gc.constant(x), gc.constant(t),
+                                                     reduction="none", pos_weight=pw))
+    assert np.isfinite(got).all()
+    wrong = 2000. if with_pos_weight else 1000.
+    np.testing.assert_allclose(got, [1000., wrong, 0., 0., 0., 0.], atol=1e-6, rtol=1e-6)
+
+
+def test_binary_cross_entropy_matches_numpy():
+    r = helpers.rng(5)
+    p, t = r.uniform(0.01, 0.99, (4, 5)), r.uniform(0, 1, (4, 5))
+    loss = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    got = run([gc.nn.binary_cross_entropy(gc.constant(p), gc.constant(t)),
+               gc.nn.binary_cross_entropy(gc.constant(p), gc.constant(t), reduction="none")])
+    np.testing.assert_allclose(got[0], loss.mean(), rtol=1e-12)
+    np.testing.assert_allclose(got[1], loss, rtol=1e-12)
+
+
+def test_binary_cross_entropy_of_saturated_probabilities_stays_finite():
+    p = np.array([0., 1., 1., 0.])
+    t = np.array([0., 1., 0., 1.])
+    got = run(gc.nn.binary_cross_entropy(gc.constant(p), gc.constant(t), reduction="none"))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[:2], 0.0, atol=1e-9)
+    assert (got[2:] > 20).all()        # -log(1e-12) ~ 27.6
+
+
+# -- mse, linear, embedding --------------------------------------------------------------------
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_matches_numpy(reduction):
+    r = helpers.rng(6)
+    a, b = r.standard_normal((3, 4)), r.standard_normal((3, 4))
+    sq = (a - b) ** 2
+    want = {"mean": sq.mean(), "sum": sq.sum(), "none": sq}[reduction]
+    got = run(gc.nn.mse_loss(gc.constant(a), gc.constant(b), reduction=reduction))
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_linear_is_input_times_weight_transposed_plus_bias(with_bias):
+    r = helpers.rng(7)
+    x, w, b = r.standard_normal((2, 3, 5)), r.standard_normal((4, 5)), r.standard_normal(4)
+    y = gc.nn.linear(gc.constant(x), gc.constant(w), gc.constant(b) if with_bias else None)
+    assert y.shape == (2, 3, 4)
+    np.testing.assert_allclose(run(y), x @ w.T + (b if with_bias else 0), rtol=1e-12)
+
+
+def test_embedding_picks_rows_of_the_table():
+    table = np.arange(20.0).reshape(5, 4)
+    ids = np.array([[0, 4, 4], [2, 1, 0]])
+    idp = gc.placeholder(ids.shape, "int64")
+    y = gc.nn.embedding(idp, gc.constant(table))
+    assert y.shape == (2, 3, 4)
+    np.testing.assert_array_equal(run(y, {idp: ids}), table[ids])
+
+
+def test_embedding_gradient_scatter_adds_repeated_ids():
+    table = gc.placeholder((5, 3), "float64")
+    ids = gc.constant(np.array([1, 3, 1, 1]))
+    (g,) = gc.grad(gc.sum(gc.nn.embedding(ids, table)), [table])
+    want = np.zeros((5, 3))
+    want[1], want[3] = 3.0, 1.0
+    np.testing.assert_array_equal(run(g, {table: np.zeros((5, 3))}), want)
+
+
+# -- layer norm ---------------------------------------------------------------------------------
+
+def np_layer_norm(x, k, weight=None, bias=None, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+@pytest.mark.parametrize("normalized_shape", [5, (4, 5)])
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_norm_matches_numpy(normalized_shape, affine):
+    r = helpers.rng(8)
+    x = r.standard_normal((3, 4, 5)) * 2 + 1
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+    w, b = (r.standard_normal(ns), r.standard_normal(ns)) if affine else (None, None)
+    y = gc.nn.layer_norm(gc.constant(x), normalized_shape,
+                         gc.constant(w) if affine else None, gc.constant(b) if affine else None)
+    np.testing.assert_allclose(run(y), np_layer_norm(x, len(ns), w, b), rtol=1e-10, atol=1e-12)
+
+
+def test_layer_norm_eps_is_added_to_the_variance():
+    x = np.array([[1.0, 3.0]])               # mean 2, variance 1
+    y = run(gc.nn.layer_norm(gc.constant(x), 2, eps=3.0))
+    np.testing.assert_allclose(y, [[-0.5, 0.5]], rtol=1e-13)
+
+
+def test_layer_norm_wrong_normalized_shape_raises_shape_error():
+    with pytest.raises(gc.ShapeError, match=r"layer_norm.*\(3,\).*\(2, 4\)"):
+        gc.nn.layer_norm(gc.placeholder((2, 4)), 3)
+
+
+# -- batch norm ----------------------------------------------------------------------------------
+
+def np_batch_stats(x):
+    axes = (0,) + tuple(range(2, x.ndim))
+    return x.mean(axis=axes), x.var(axis=axes), x.var(axis=axes, ddof=1)
+
+
+def _bshape(x):
+    return (1, -1) + (1,) * (x.ndim - 2)
+
+
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5), (4, 3, 2, 3)])
+def test_batch_norm_training_uses_batch_stats_and_updates_running_stats(shape):
+    r = helpers.rng(9)
+    c, momentum, eps = shape[1], 0.2, 1e-5
+    rm0, rv0 = r.standard_normal(c).astype(np.float32), r.uniform(0.5, 2, c).astype(np.float32)
+    running_mean = gc.variable(rm0, name="running_mean", trainable=False)
+    running_var = gc.variable(rv0, name="running_var", trainable=False)
+    w, b = r.standard_normal(c).astype(np.float32), r.standard_normal(c).astype(np.float32)
+    xp = gc.placeholder(shape, "float32")
+    y = gc.nn.batch_norm(xp, running_mean, running_var, gc.constant(w), gc.constant(b),
+                         training=True, momentum=momentum, eps=eps)
+    step = gc.compile(y, inputs=[xp], device="reference")
+
+    expected_mean, expected_var = rm0.astype(np.float64), rv0.astype(np.float64)
+    for call in range(2):
+        x = (r.standard_normal(shape) * 3 + 2).astype(np.float32)
+        out = step(x)
+        mu, var, unbiased = np_batch_stats(x.astype(np.float64))
+        want = ((x - mu.reshape(_bshape(x))) / np.sqrt(var.reshape(_bshape(x)) + eps)
+                * w.reshape(_bshape(x)) + b.reshape(_bshape(x)))
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+        expected_mean = (1 - momentum) * expected_mean + momentum * mu
+        expected_var = (1 - momentum) * expected_var + momentum * unbiased
+        np.testing.assert_allclose(running_mean.value, expected_mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(running_var.value, expected_var, rtol=1e-5, atol=1e-6)
+        assert running_mean.value.dtype == np.float32
+
+
+def test_batch_norm_running_var_is_unbiased_by_hand():
+    # One channel, batch [0, 2]: mean 1, biased var 1, unbiased var 2.
+    rm = gc.variable(np.zeros(1), trainable=False)
+    rv = gc.variable(np.ones(1), trainable=False)
+    xp = gc.placeholder((2, 1), "float64")
+    y = gc.nn.batch_norm(xp, rm, rv, training=True, momentum=0.5, eps=0.0)
+    out = gc.compile(y, inputs=[xp], device="reference")(np.array([[0.0], [2.0]]))
+    np.testing.assert_allclose(out, [[-1.0], [1.0]])
+    np.testing.assert_allclose(rm.value, [0.5])           # 0.5 * 0 + 0.5 * 1
+    np.testing.assert_allclose(rv.value, [1.5])           # 0.5 * 1 + 0.5 * 2
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 4)])
+def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape):
+    r = helpers.rng(10)
+    c, eps = shape[1], 1e-3
+    rm0, rv0 = r.standard_normal(c), r.uniform(0.5, 2, c)
+    rm, rv = gc.variable(rm0, trainable=False), gc.variable(rv0, trainable=False)
+    w, b = r.standard_normal(c), r.standard_normal(c)
+    x = r.standard_normal(shape)
+    xp = gc.placeholder(shape, "float64")
+    y = gc.nn.batch_norm(xp, rm, rv, gc.constant(w), gc.constant(b), training=False, eps=eps)
+    out = gc.compile(y, inputs=[xp], device="reference")(x)
+    s = _bshape(x)
+    want = (x - rm0.reshape(s)) / np.sqrt(rv0.reshape(s) + eps) * w.reshape(s) + b.reshape(s)
+    np.testing.assert_allclose(out, want, rtol=1e-12)
+    np.testing.assert_array_equal(rm.value, rm0)
+    np.testing.assert_array_equal(rv.value, rv0)
+
+
+# -- dropout ---------------------------------------------------------------------------------------
+
+def test_dropout_not_training_is_identity():
+    x = helpers.rng(11).standard_normal((4, 5))
+    xp = gc.placeholder(x.shape, "float64")
+    y = gc.nn.dropout(xp, 0.5, training=False)
+    np.testing.assert_array_equal(run(y, {xp: x}), x)
+
+
+def _dropout_step(p, shape=(200, 500), dtype="float32"):
+    xp = gc.placeholder(shape, dtype)
+    return gc.compile(gc.nn.dropout(xp, p), inputs=[xp], device="reference")
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_zeroes_about_p_and_scales_survivors(p):
+    x = np.ones((200, 500), np.float32)
+    out = _dropout_step(p)(x)
+    dropped = np.mean(out == 0)
+    assert abs(dropped - p) < 0.01, dropped           # 100k draws: std < 0.0016
+    survivors = out[out != 0]
+    np.testing.assert_allclose(survivors, 1 / (1 - p), rtol=1e-6)
+    assert abs(out.mean() - 1.0) < 0.05                # unbiased in expectation
+
+
+def test_dropout_draws_a_new_mask_on_each_call():
+    step = _dropout_step(0.5)
+    x = np.ones((200, 500), np.float32)
+    masks = [step(x) != 0 for _ in range(3)]
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not np.array_equal(masks[a], masks[b])
+            assert abs(np.mean(masks[a] == masks[b]) - 0.5) < 0.01    # independent
+
+
+def test_dropout_p_one_zeroes_everything():
+    x = helpers.rng(12).standard_normal((3, 4))
+    np.testing.assert_array_equal(run(gc.nn.dropout(gc.constant(x), 1.0)), np.zeros((3, 4)))
+
+
+def test_dropout_probability_out_of_range_is_refused():
+    with pytest.raises(gc.GraphcError, match="dropout.*1.5"):
+        gc.nn.dropout(gc.placeholder((2,)), 1.5)
+
+
+_DROPOUT_SCRIPT = """
+import numpy as np, graphc as gc
+gc.manual_seed(1234)
+with gc.Graph("child"):
+    x = gc.placeholder((64, 50), "float32")
+    step = gc.compile(gc.nn.dropout(x, 0.5), inputs=[x], device="reference")
+    ones = np.ones((64, 50), np.float32)
+    bits = np.concatenate([np.packbits(step(ones) != 0) for _ in range(2)])
+print(bits.tobytes().hex())
+"""
+
+
+def _masks_in_fresh_graph(seed):
+    gc.manual_seed(seed)
+    with gc.Graph("fresh"):
+        x = gc.placeholder((64, 50), "float32")
+        step = gc.compile(gc.nn.dropout(x, 0.5), inputs=[x], device="reference")
+        ones = np.ones((64, 50), np.float32)
+        return [step(ones) != 0 for _ in range(2)]
+
+
+def test_dropout_same_manual_seed_gives_same_masks_in_fresh_graphs():
+    first, second = _masks_in_fresh_graph(1234), _masks_in_fresh_graph(1234)
+    other = _masks_in_fresh_graph(4321)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[1])       # still a new mask per call
+    assert not np.array_equal(first[0], other[0])       # another seed, other masks
+
+
+def test_dropout_same_manual_seed_gives_same_masks_in_fresh_processes():
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        done = subprocess.run([sys.executable, "-c", _DROPOUT_SCRIPT], capture_output=True,
+                              text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip())
+    assert outputs[0] == outputs[1]
+    here = np.concatenate([np.packbits(m) for m in _masks_in_fresh_graph(1234)])
+    assert outputs[0] == here.tobytes().hex()
+
+
+# -- activations (values) -----------------------------------------------------------------------
+
+def test_gelu_and_leaky_relu_match_numpy():
+    x = np.linspace(-4, 4, 17)
+    xc = gc.constant(x)
+    exact, approx, leaky = run([gc.nn.gelu(xc), gc.nn.gelu(xc, approximate="tanh"),
+                                gc.nn.leaky_relu(xc, 0.2)])
+    np.testing.assert_allclose(exact, x * 0.5 * (1 + special.erf(x / np.sqrt(2))), rtol=1e-12,
+                               atol=1e-15)
+    tanh_form = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    np.testing.assert_allclose(approx, tanh_form, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(leaky, np.where(x > 0, x, 0.2 * x))
+
+
+# -- gradients ------------------------------------------------------------------------------------
+
+SHAPES = [(3, 5), (2, 3, 4)]
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_softmax_gradient(shape, axis):
+    x = helpers.rng(20).standard_normal(shape)
+    helpers.check_grad(lambda t: gc.nn.softmax(t, axis), [x])
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_log_softmax_gradient(shape, axis):
+    x = helpers.rng(21).standard_normal(shape)
+    helpers.check_grad(lambda t: gc.nn.log_softmax(t, axis), [x])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 4)])
+def test_cross_entropy_gradient_wrt_logits(shape, reduction):
+    r = helpers.rng(22)
+    logits = r.standard_normal(shape)
+    labels = r.integers(0, shape[1], (shape[0],) + shape[2:])
+    helpers.check_grad(lambda x, y: gc.nn.cross_entropy(x, y, reduction=reduction),
+                       [logits, labels])
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_hot_over_n():
+    r = helpers.rng(23)
+    logits, labels = r.standard_normal((4, 3)), np.array([0, 2, 1, 2])
+    lp = gc.placeholder((4, 3), "float64")
+    (g,) = gc.grad(gc.nn.cross_entropy(lp, gc.constant(labels)), [lp])
+    want = (np_softmax(logits, 1) - np.eye(3)[labels]) / 4
+    np.testing.assert_allclose(run(g, {lp: logits}), want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+@pytest.mark.parametrize("shape", [(6,), (3, 4)])
+def test_bce_with_logits_gradient(shape, with_pos_weight):
+    r = helpers.rng(24)
+    arrays = [r.standard_normal(shape) * 3, r.uniform(0, 1, shape)]
+    if with_pos_weight:
+        arrays.append(r.uniform(0.5, 3, shape[-1:]))
+
+    def build(x, t, pw=None):
+        return gc.nn.binary_cross_entropy_with_logits(x, t, pos_weight=pw)
+    helpers.check_grad(build, arrays)
+
+
+@pytest.mark.parametrize("shape", [(6,), (3, 4)])
+def test_binary_cross_entropy_gradient(shape):
+    r = helpers.rng(25)
+    helpers.check_grad(gc.nn.binary_cross_entropy,
+                       [r.uniform(0.05, 0.95, shape), r.uniform(0, 1, shape)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mse_loss_gradient(shape, reduction):
+    r = helpers.rng(26)
+    helpers.check_grad(lambda a, b: gc.nn.mse_loss(a, b, reduction=reduction),
+                       [r.standard_normal(shape), r.standard_normal(shape)])
+
+
+@pytest.mark.parametrize("shape,normalized", [((3, 5), (5,)), ((2, 3, 4), (3, 4))])
+def test_layer_norm_gradient_wrt_input_weight_bias(shape, normalized):
+    r = helpers.rng(27)
+    helpers.check_grad(lambda x, w, b: gc.nn.layer_norm(x, normalized, w, b),
+                       [r.standard_normal(shape), r.standard_normal(normalized),
+                        r.standard_normal(normalized)])
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 2, 3, 2)])
+def test_batch_norm_training_gradient_wrt_input_weight_bias(shape):
+    r = helpers.rng(28)
+    c = shape[1]
+    helpers.check_grad(lambda x, w, b: gc.nn.batch_norm(x, None, None, w, b, training=True),
+                       [r.standard_normal(shape), r.standard_normal(c), r.standard_normal(c)])
+
+
+def test_batch_norm_training_gradient_ignores_running_stat_updates():
+    r = helpers.rng(29)
+    rm = gc.variable(np.zeros(3), trainable=False)
+    rv = gc.variable(np.ones(3), trainable=False)
+    helpers.check_grad(lambda x: gc.nn.batch_norm(x, rm, rv, training=True),
+                       [r.standard_normal((5, 3))])
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 5)])
+def test_linear_gradient(shape, with_bias):
+    r = helpers.rng(30)
+    arrays = [r.standard_normal(shape), r.standard_normal((3, 5))]
+    if with_bias:
+        arrays.append(r.standard_normal(3))
+    helpers.check_grad(gc.nn.linear, arrays)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gelu_gradient(shape, approximate):
+    x = helpers.rng(31).standard_normal(shape) * 2
+    helpers.check_grad(lambda t: gc.nn.gelu(t, approximate=approximate), [x])
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.3])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_leaky_relu_gradient(shape, slope):
+    x = helpers.rng(32).standard_normal(shape)
+    x = np.where(np.abs(x) < 1e-3, 0.5, x)       # away from the kink
+    helpers.check_grad(lambda t: gc.nn.leaky_relu(t, slope), [x])
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3)])
+def test_embedding_gradient_wrt_table(shape):
+    r = helpers.rng(33)
+    ids = r.integers(0, 4, shape)
+    helpers.check_grad(lambda i, w: gc.nn.embedding(i, w), [ids, r.standard_normal((4, 3))])
