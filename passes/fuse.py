@@ -1,0 +1,509 @@
+"""Fusion: group the nodes of a lowered program into kernels (as data).
+
+A kernel is at most one library call (an opaque op: matmul, conv, pooling,
+gather...) followed by one loop nest over a *domain* (a shape). Inside the
+loop, each node lives at a level:
+- ELEMENT: computed at every point of the domain (its shape is the domain's);
+- ROW: one value per row, where a row is the set of points that the kernel's
+  reduce axes R span (reductions over R produce them; keepdims or not);
+- SCALAR: one value per kernel (full reductions and what follows from them).
+A row's elements may be visited in several passes (x - max(x) needs the max
+first); a SCALAR value computed by the kernel feeds only SCALAR nodes.
+
+Rules (after TVM's FuseOps and Inductor's scheduler), legality kept apart
+from profitability:
+- a node joins the kernel of an operand when its level and shape fit there
+  (elementwise and view epilogues, reductions absorbing their producers,
+  library ops absorbing an elementwise epilogue over their output);
+- nodes computed only from buffers by elementwise ops and views are *free*:
+  they are inlined into each kernel that reads them (recomputed; cloned so
+  each graph node belongs to one kernel), or materialized by a kernel of
+  their own when a library op or the caller needs them as a buffer;
+- a chain of reshapes over a buffer is an *alias*: a view, no kernel;
+- nothing fuses into a library op's operands, and no fusion may create a
+  cycle between kernels.
+Every producer-consumer edge between two kernels gets a reason.
+
+Guarantees: every non-source node is in exactly one kernel or is an alias;
+kernels are listed in an order that runs each after every kernel it reads;
+the graph's meaning is unchanged (only free nodes are cloned).
+"""
+from graphc.ops.registry import ELEMENTWISE
+
+ELEMENT, ROW, SCALAR = "element", "row", "scalar"
+LEVEL_ORDER = {ELEMENT: 0, ROW: 1, SCALAR: 2}
+
+BUFFER_OPS = ("placeholder", "variable", "constant")
+VIEW_OPS = ("reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "slice")
+ALIAS_OPS = ("reshape", "expand_dims", "squeeze")
+LOOP_REDUCTIONS = ("sum", "max", "min", "prod")
+
+
+class Kernel:
+    """Nodes run together: an optional library call, then one loop nest."""
+
+    def __init__(self, index, domain, library=None):
+        self.index, self.domain, self.library = index, tuple(domain), library
+        self.reduce_axes = None     # the row reduction's axes, once a reduction sets them
+        self.nodes = []             # loop nodes (and inlined free nodes), topological
+        self.level = {}             # loop node -> ELEMENT / ROW / SCALAR
+        self.inlined = set()        # free nodes recomputed here where they are read
+        self.copies = {}            # free node owned by another kernel -> its copy here
+        self.inputs, self.outputs = [], []
+        self.deps = set()           # kernels whose outputs this one reads
+
+    @property
+    def name(self):
+        ops = ([self.library.op.name] if self.library is not None else []) + [
+            n.op.name for n in self.nodes if n not in self.inlined and n.op.name not in VIEW_OPS]
+        return f"k{self.index}_" + "_".join(dict.fromkeys(ops[:4])) if ops else f"k{self.index}"
+
+    @property
+    def all_nodes(self):
+        return ([self.library] if self.library is not None else []) + self.nodes
+
+    def row_shapes(self):
+        """The keepdims and squeezed shapes of a ROW value."""
+        if self.reduce_axes is None:
+            return ()
+        keep = tuple(1 if a in self.reduce_axes else d for a, d in enumerate(self.domain))
+        squeezed = tuple(d for a, d in enumerate(self.domain) if a not in self.reduce_axes)
+        return (keep, squeezed)
+
+    def describe(self):
+        return (f"{self.name}: domain {self.domain}, reduce axes {self.reduce_axes}, "
+                f"{len(self.all_nodes)} nodes, reads {[n.name for n in self.inputs]}, "
+                f"writes {[n.name for n in self.outputs]}")
+
+    def __repr__(self):
+        return f"<Kernel {self.describe()}>"
+
+
+class Fusion:
+    """The pass's working state and result (stored on the program as `program.fusion`)."""
+
+    def __init__(self, program):
+        self.program = program
+        self.kernels = []
+        self.kernel_of = {}         # node -> Kernel (free nodes: the kernel that owns the copy)
+        self.free = set()           # free nodes not yet placed
+        self.aliases = set()        # view nodes that run as zero-copy views of a buffer
+        self.reasons = {}           # (producer, consumer) -> why they are in different kernels
+
+    def report(self):
+        return {"kernels": len(self.kernels), "aliases": len(self.aliases),
+                "unfused_edges": len(self.reasons)}
+
+
+def fuse(program):
+    fusion = Fusion(program)
+    graph = program.graph
+    for node in graph.topological():
+        if node.op.name in BUFFER_OPS:
+            continue
+        if _is_library(node):
+            _start_library_kernel(fusion, node)
+        elif _is_free(fusion, node):
+            fusion.free.add(node)
+        elif not _join_operand_kernel(fusion, node):
+            if _is_pointwise(node):
+                fusion.free.add(node)       # reads other kernels' outputs as buffers
+            else:
+                _start_loop_kernel(fusion, node)
+    for root in program.roots():
+        if root in fusion.free:
+            _materialize(fusion, root, "the caller reads it")
+    _merge_siblings(fusion)
+    _finish(fusion)
+    program.fusion = fusion
+    return fusion.report()
+
+
+# -- classification ---------------------------------------------------------------------
+
+def _is_library(node):
+    if node.op.is_random:
+        return True
+    return not _is_pointwise(node) and node.op.name not in LOOP_REDUCTIONS
+
+
+def _is_pointwise(node):
+    """Computed per output element from its operands' elements (one_hot: from the index)."""
+    return node.op.kind == ELEMENTWISE or node.op.name in VIEW_OPS + ("full", "one_hot")
+
+
+def _is_free(fusion, node):
+    """Computable anywhere from buffers: elementwise ops and views over buffers/free nodes."""
+    if not _is_pointwise(node):
+        return False
+    return all(i.op.name in BUFFER_OPS or i in fusion.free or i in fusion.aliases
+               for i in node.inputs)
+
+
+def _is_buffer(fusion, node):
+    return node.op.name in BUFFER_OPS or node in fusion.aliases or (
+        node in fusion.kernel_of and node not in fusion.free)
+
+
+# -- kernels ----------------------------------------------------------------------------
+
+def _new_kernel(fusion, domain, library=None):
+    kernel = Kernel(len(fusion.kernels), domain, library)
+    fusion.kernels.append(kernel)
+    return kernel
+
+
+def _start_library_kernel(fusion, node):
+    for operand in node.inputs:
+        if operand in fusion.free:
+            if _aliasable(fusion, operand, node):
+                _make_alias(fusion, operand)
+            else:
+                _materialize(fusion, operand, f"{node.op.name} reads its operands from buffers")
+    kernel = _new_kernel(fusion, node.shape, library=node)
+    fusion.kernel_of[node] = kernel
+    _note_reads(fusion, kernel, node, f"{node.op.name} is a library call reading buffers")
+
+
+def _start_loop_kernel(fusion, node):
+    if _join_sibling_kernel(fusion, node):
+        return
+    if node.op.name in LOOP_REDUCTIONS:
+        source = node.inputs[0]
+        kernel = _new_kernel(fusion, source.shape)
+        level = _reduction_level(kernel, source, node)
+        if source in fusion.free:
+            _inline(fusion, kernel, source)
+    else:
+        kernel, level = _new_kernel(fusion, node.shape), ELEMENT
+    _place(fusion, kernel, node, level)
+
+
+def _materialize(fusion, node, why):
+    """A free node needed as a buffer: computed by a sibling kernel or one of its own."""
+    fusion.free.discard(node)
+    if _join_sibling_kernel(fusion, node):
+        fusion.reasons.setdefault((node, None), why)
+        return
+    kernel = _new_kernel(fusion, node.shape)
+    for operand in node.inputs:
+        if operand in fusion.free:
+            _inline(fusion, kernel, operand)
+    _place(fusion, kernel, node, ELEMENT)
+    fusion.reasons.setdefault((node, None), why)
+
+
+def _aliasable(fusion, node, consumer):
+    """A zero-copy view of a buffer, no kernel: a chain of reshape-like views,
+    or (for matmul, which takes transposed operands) a 2-D transpose."""
+    if consumer.op.name == "matmul" and node.op.name == "transpose" and len(node.shape) == 2:
+        node = node.inputs[0]
+    while node.op.name in ALIAS_OPS and len(node.inputs) == 1:
+        node = node.inputs[0]
+    return _is_buffer(fusion, node)
+
+
+def _make_alias(fusion, node):
+    while node in fusion.free:
+        fusion.free.discard(node)
+        fusion.aliases.add(node)
+        node = node.inputs[0]
+
+
+def _inline(fusion, kernel, node):
+    """Pull a free node (and its free operands) into `kernel`, cloning it if it is taken."""
+    if fusion.kernel_of.get(node) is kernel:
+        return node
+    if node in kernel.copies:
+        return kernel.copies[node]
+    if node in fusion.kernel_of:
+        original = node
+        node = fusion.program.graph.copy_node(node, list(node.inputs))
+        node.name = f"{node.name}_k{kernel.index}"
+        kernel.copies[original] = node
+    fusion.kernel_of[node] = kernel
+    kernel.inlined.add(node)
+    for slot, operand in enumerate(node.inputs):
+        if operand in fusion.free:
+            copy = _inline(fusion, kernel, operand)
+            if copy is not operand:
+                _rewire(fusion.program.graph, node, slot, copy)
+    kernel.nodes.append(node)
+    return node
+
+
+def _rewire(graph, consumer, slot, new):
+    old = consumer.inputs[slot]
+    consumer.inputs = consumer.inputs[:slot] + (new,) + consumer.inputs[slot + 1:]
+    slots = graph.nx.edges[old, consumer]["slots"]
+    slots.remove(slot)
+    if not slots:
+        graph.nx.remove_edge(old, consumer)
+    graph._link(new, consumer, slot)
+
+
+def _place(fusion, kernel, node, level):
+    if level == ROW and node.op.name in LOOP_REDUCTIONS:
+        kernel.reduce_axes = tuple(node.attrs["axis"])
+    fusion.kernel_of[node] = kernel
+    kernel.level[node] = level
+    kernel.nodes.append(node)
+    for slot, operand in enumerate(node.inputs):
+        if operand in fusion.free:
+            copy = _inline(fusion, kernel, operand)
+            if copy is not operand:
+                _rewire(fusion.program.graph, node, slot, copy)
+    _note_reads(fusion, kernel, node, None)
+
+
+def _note_reads(fusion, kernel, node, why):
+    for operand in node.inputs:
+        owner = fusion.kernel_of.get(operand)
+        if owner is not None and owner is not kernel and operand not in fusion.free:
+            kernel.deps.add(owner)
+            fusion.reasons.setdefault((operand, node), why or _refusal(fusion, owner, node))
+
+
+def _join_sibling_kernel(fusion, node):
+    """Horizontal fusion: a node computed from buffers (through free nodes) joins a
+    kernel that loops over the same domain and reads some of the same buffers."""
+    reduction = node.op.name in LOOP_REDUCTIONS
+    domain = node.inputs[0].shape if reduction else node.shape
+    leaves = _buffer_leaves(fusion, node)
+    for kernel in reversed(fusion.kernels):
+        if kernel.domain != domain or not leaves & _kernel_leaves(fusion, kernel):
+            continue
+        if any(_depends_on(fusion.kernel_of[leaf], kernel)
+               for leaf in leaves if leaf in fusion.kernel_of):
+            continue
+        if reduction:
+            level = _reduction_level(kernel, node.inputs[0], node)
+        else:
+            level = ELEMENT if ROW not in kernel.level.values() or kernel.reduce_axes else None
+        if level is not None:
+            source = node.inputs[0]
+            if reduction and source in fusion.free:
+                _inline(fusion, kernel, source)
+            _place(fusion, kernel, node, level)
+            return True
+    return False
+
+
+def _buffer_leaves(fusion, node):
+    """The buffers a node reads, looking through free nodes."""
+    leaves, stack, seen = set(), list(node.inputs), set()
+    while stack:
+        operand = stack.pop()
+        if operand in seen:
+            continue
+        seen.add(operand)
+        if operand in fusion.free:
+            stack.extend(operand.inputs)
+        else:
+            leaves.add(operand)
+    return leaves
+
+
+def _kernel_leaves(fusion, kernel):
+    leaves = set()
+    for node in kernel.all_nodes:
+        leaves |= {i for i in node.inputs if fusion.kernel_of.get(i) is not kernel}
+    return leaves
+
+
+# -- joining an operand's kernel ----------------------------------------------------------------
+
+def _join_operand_kernel(fusion, node):
+    """Place `node` in the kernel of one of its operands if legal; False if none fits."""
+    refusals = {}
+    candidates = []
+    for operand in node.inputs:
+        kernel = fusion.kernel_of.get(operand)
+        if kernel is not None and operand not in fusion.free and kernel not in candidates:
+            candidates.append(kernel)
+    for kernel in sorted(candidates, key=lambda k: -k.index):
+        level, why = _fit(fusion, kernel, node)
+        if level is not None:
+            _place(fusion, kernel, node, level)
+            return True
+        refusals[kernel] = why
+    fusion.refusals = getattr(fusion, "refusals", {})
+    fusion.refusals[node] = refusals
+    return False
+
+
+def _refusal(fusion, owner, node):
+    why = getattr(fusion, "refusals", {}).get(node, {}).get(owner)
+    return why or f"{node.op.name} joined the kernel of another operand"
+
+
+def _fit(fusion, kernel, node):
+    """(level, None) if `node` may join `kernel`, else (None, reason)."""
+    for operand in node.inputs:
+        owner = fusion.kernel_of.get(operand)
+        if owner is not None and owner is not kernel and operand not in fusion.free \
+                and _depends_on(owner, kernel):
+            return None, "joining would create a cycle between kernels"
+    levels = [_level_in(kernel, i) for i in node.inputs if fusion.kernel_of.get(i) is kernel
+              and i not in kernel.inlined]
+    if node.op.name in LOOP_REDUCTIONS:
+        source = node.inputs[0]
+        if fusion.kernel_of.get(source) is not kernel:
+            return None, "reduces a buffer"
+        return _reduction_fit(kernel, source, node, _level_in(kernel, source))
+    if _is_single(node.shape) and levels and (SCALAR in levels or not kernel.domain
+                                               or _is_single(kernel.domain)):
+        return SCALAR, None
+    if SCALAR in levels:
+        return None, "reads a full reduction of its own kernel, which must finish first"
+    if node.shape == kernel.domain:
+        for operand, level in zip(node.inputs, [_level_in(kernel, i) for i in node.inputs]):
+            if level == ROW and not _broadcasts_as_row(kernel, operand.shape):
+                return None, f"reads row value {operand.name} with a shape that is not per-row"
+        if node.op.name in VIEW_OPS and ROW not in levels:
+            return None, "a view that changes the indexing of the kernel's values"
+        return ELEMENT, None
+    if node.shape in kernel.row_shapes() and ELEMENT not in levels:
+        return ROW, None
+    return None, (f"shape {node.shape} does not fit kernel domain {kernel.domain}"
+                  + (f" (rows over axes {kernel.reduce_axes})" if kernel.reduce_axes else ""))
+
+
+def _reduction_fit(kernel, source, node, level):
+    axes = node.attrs["axis"]
+    if level == ELEMENT:
+        result = _reduction_level(kernel, source, node)
+        return (result, None) if result else (None, f"reduces axes {axes} but the kernel "
+                                                    f"reduces rows over {kernel.reduce_axes}")
+    if level == ROW and _is_single(node.shape):
+        return SCALAR, None
+    return None, "reduces a value that is not per-element or per-row"
+
+
+def _reduction_level(kernel, source, node):
+    """The level of a reduction of an ELEMENT value of `kernel`, or None if it does not fit."""
+    axes = tuple(node.attrs["axis"])
+    if len(axes) == len(source.shape):
+        return SCALAR
+    return ROW if kernel.reduce_axes in (None, axes) else None
+
+
+def _is_single(shape):
+    return all(d == 1 for d in shape)
+
+
+def _level_in(kernel, node):
+    if node in kernel.level:
+        return kernel.level[node]
+    return ELEMENT if node in kernel.inlined else None
+
+
+def _broadcasts_as_row(kernel, shape):
+    padded = (1,) * (len(kernel.domain) - len(shape)) + tuple(shape)
+    if len(padded) != len(kernel.domain):
+        return False
+    return all((p == 1) if a in kernel.reduce_axes else p in (d, 1) and (p == d or d == 1)
+               for a, (p, d) in enumerate(zip(padded, kernel.domain)))
+
+
+def _depends_on(kernel, target):
+    seen, stack = set(), [kernel]
+    while stack:
+        k = stack.pop()
+        if k is target:
+            return True
+        if k not in seen:
+            seen.add(k)
+            stack.extend(k.deps)
+    return False
+
+
+# -- merging kernels over the same domain ---------------------------------------------------------
+
+def _merge_siblings(fusion):
+    """Greedy fusion depends on visiting order; afterwards, merge a loop kernel into an
+    earlier kernel over the same domain when it reads it or shares its inputs and
+    every node still fits."""
+    merged = True
+    while merged:
+        merged = False
+        for later in [k for k in fusion.kernels if k.library is None]:
+            for earlier in fusion.kernels:
+                if earlier is not later and earlier.domain == later.domain \
+                        and _related(fusion, earlier, later) and _try_merge(fusion, earlier, later):
+                    merged = True
+                    break
+            if merged:
+                break
+
+
+def _related(fusion, a, b):
+    return a in b.deps or b in a.deps or bool(_kernel_leaves(fusion, a) & _kernel_leaves(fusion, b))
+
+
+def _try_merge(fusion, into, other):
+    if any(_depends_on(dep, into) for dep in other.deps - {into}) or \
+            any(_depends_on(dep, other) for dep in into.deps - {other}):
+        return False
+    saved = (dict(fusion.kernel_of), dict(into.level), list(into.nodes), into.reduce_axes,
+             set(into.inlined))
+    for node in other.nodes:
+        fusion.kernel_of[node] = into
+        into.nodes.append(node)
+        if node in other.inlined:
+            into.inlined.add(node)
+            continue
+        level, _ = _fit(fusion, into, node)
+        if level is None:
+            fusion.kernel_of, into.level, into.nodes, into.reduce_axes, into.inlined = saved
+            return False
+        if level == ROW and node.op.name in LOOP_REDUCTIONS:
+            into.reduce_axes = tuple(node.attrs["axis"])
+        into.level[node] = level
+    into.deps = (into.deps | other.deps) - {into, other}
+    fusion.kernels.remove(other)
+    for kernel in fusion.kernels:
+        if other in kernel.deps:
+            kernel.deps = (kernel.deps - {other}) | ({into} if kernel is not into else set())
+    fusion.reasons = {edge: why for edge, why in fusion.reasons.items()
+                      if not (fusion.kernel_of.get(edge[0]) is into
+                              and fusion.kernel_of.get(edge[1]) is into)}
+    return True
+
+
+# -- results ----------------------------------------------------------------------------
+
+def _finish(fusion):
+    roots = set(fusion.program.roots())
+    for kernel in fusion.kernels:
+        mine = set(kernel.all_nodes)
+        reads, writes = [], []
+        for node in kernel.all_nodes:
+            for operand in node.inputs:
+                if operand not in mine and operand not in reads:
+                    reads.append(operand)
+            readers = fusion.program.graph.users(node)
+            if node is kernel.library or node in roots or any(
+                    fusion.kernel_of.get(u) is not kernel for u in readers):
+                writes.append(node)
+        kernel.inputs, kernel.outputs = reads, writes
+    fusion.kernels = _schedule(fusion.kernels)
+    for position, kernel in enumerate(fusion.kernels):
+        kernel.index = position
+
+
+def _schedule(kernels):
+    """Kernels ordered so that each runs after every kernel it reads from."""
+    ordered, placed = [], set()
+
+    def visit(kernel):
+        if kernel in placed:
+            return
+        placed.add(kernel)
+        for dep in sorted(kernel.deps, key=lambda k: k.index):
+            visit(dep)
+        ordered.append(kernel)
+
+    for kernel in kernels:
+        visit(kernel)
+    return ordered

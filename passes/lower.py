@@ -1,0 +1,100 @@
+"""Lowering of composite reductions into the primitives that fusion knows.
+
+Guarantees: afterwards the program has no softmax, log_softmax, logsumexp,
+mean or sum_to node; each became max/sum reductions (keepdims), elementwise
+ops and reshapes, computed stably (the row maximum is subtracted before exp).
+Meaning unchanged up to float rounding: the result is what the NumPy
+references compute, in a different order of operations.
+"""
+import collections
+
+import numpy as np
+
+from graphc.ops.reduce import sum_to_axes
+from graphc.ops.registry import OPS
+
+
+def lower(program):
+    counts = collections.Counter()
+    graph = program.graph
+    for node in graph.topological():
+        rule = LOWERINGS.get(node.op.name)
+        if rule is None:
+            continue
+        new = rule(_Builder(graph, node), *node.inputs, **node.attrs)
+        assert new.shape == node.shape and new.dtype == node.dtype, (node, new)
+        program.replace(node, new)
+        if node not in program.roots():
+            graph.remove(node)
+        counts[node.op.name] += 1
+    return dict(counts)
+
+
+class _Builder:
+    """Adds nodes named after, and located at, the node being lowered."""
+
+    def __init__(self, graph, node):
+        self.graph, self.node = graph, node
+
+    def __call__(self, op, *inputs, **attrs):
+        return self.graph.add(OPS[op], inputs, attrs, name=f"{self.node.name}_{op}",
+                              loc=self.node.loc)
+
+    def constant(self, value, dtype):
+        return self("constant", value=np.asarray(value, dtype))
+
+    def reduce(self, op, x, axes):
+        return self(op, x, axis=tuple(axes), keepdims=True)
+
+    def drop(self, x, axes, keepdims):
+        return x if keepdims else self("reshape", x, newshape=tuple(
+            d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def _stats(b, x, axes):
+    """m = max over axes, and s = sum(exp(x - m)) (both keepdims)."""
+    m = b.reduce("max", x, axes)
+    shifted = b("subtract", x, m)
+    return m, shifted, b.reduce("sum", b("exp", shifted), axes)
+
+
+def lower_log_softmax(b, x, *, axis):
+    _, shifted, s = _stats(b, x, (axis,))
+    return b("subtract", shifted, b("log", s))
+
+
+def lower_softmax(b, x, *, axis):
+    _, shifted, s = _stats(b, x, (axis,))
+    return b("divide", b("exp", shifted), s)
+
+
+def lower_logsumexp(b, x, *, axis, keepdims):
+    m = b.reduce("max", x, axis)
+    # where every element is -inf, shift by 0 instead so the result is -inf, not NaN
+    is_empty = b("equal", m, b.constant(-np.inf, m.dtype))
+    safe_m = b("where", is_empty, b.constant(0, m.dtype), m)
+    s = b.reduce("sum", b("exp", b("subtract", x, safe_m)), axis)
+    return b.drop(b("add", b("log", s), safe_m), axis, keepdims)
+
+
+def lower_mean(b, x, *, axis, keepdims):
+    count = int(np.prod([x.shape[a] for a in axis]))
+    total = b.reduce("sum", x, axis) if x.dtype.kind == "f" else b.reduce(
+        "sum", b("cast", x, dtype=b.node.dtype), axis)
+    return b.drop(b("divide", total, b.constant(count, b.node.dtype)), axis, keepdims)
+
+
+def lower_sum_to(b, x, *like, shape):
+    target = like[0].shape if like else shape
+    axes = sum_to_axes(x.shape, target)
+    total = b.reduce("sum", x, axes) if axes else x
+    return total if total.shape == tuple(target) else b("reshape", total, newshape=tuple(target))
+
+
+LOWERINGS = {
+    "log_softmax": lower_log_softmax,
+    "softmax": lower_softmax,
+    "logsumexp": lower_logsumexp,
+    "mean": lower_mean,
+    "sum_to": lower_sum_to,
+}
