@@ -45,7 +45,7 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     update_pairs += _side_updates(graph, output_list, update_pairs)
     update_pairs += _rng_update(graph, output_list, update_pairs)
     roots = [o.node for o in output_list] + [value for _, value in update_pairs]
-    nodes = graph.ancestors(roots) if graph is not None else set()
+    nodes = graph.ancestors(roots + [var for var, _ in update_pairs]) if graph is not None else set()
     inputs = _input_placeholders(inputs, nodes, loc)
     backend = runtime.backend(device, loc)
     optimize = backend.optimizes if optimize is None else bool(optimize)

@@ -34,7 +34,8 @@ def fold(program):
             continue
         arrays = [i.attrs["value"] if _is_constant(i) else np.empty(i.shape, i.dtype)
                   for i in node.inputs]
-        value = node.op.compute(arrays, node.attrs, node.dtype)
+        with np.errstate(all="ignore"):      # 1/0 folds to inf, as it would run
+            value = node.op.compute(arrays, node.attrs, node.dtype)
         constant = graph.add(OPS["constant"], (), {"value": np.array(value)},
                              name=f"{node.name}_folded", loc=node.loc)
         program.replace(node, constant)

@@ -1,0 +1,261 @@
+"""simplify: one test per rule, each with op counts before and after and the
+same values on the reference backend; and the rewrites it must not make
+because they would change IEEE results."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ops.shape import reshape_like
+from graphc.passes.simplify import simplify
+from graphc.tensor import apply
+from helpers_passes import assert_same_values, count_live_ops, program_of, rng, run
+
+
+def simplified(outputs, inputs=(), shapes=None):
+    """(program before, program after simplify, report)."""
+    program = program_of(outputs, inputs, shapes)
+    before = program.copy()
+    report = simplify(program)
+    return before, program, report
+
+
+def floats(*shape, seed=0):
+    return rng(seed).standard_normal(shape).astype("float32")
+
+
+# -- static shapes: shape-only operands become attributes ------------------------------
+
+def test_full_like_takes_a_static_shape_and_drops_its_operand():
+    x = gc.placeholder((None, 3), name="x")
+    before, after, report = simplified(gc.full_like(x, 2.5) * x, [x], [(4, 3)])
+    full_before = [n for n in before.graph if n.op.name == "full"][0]
+    full_after = [n for n in after.graph if n.op.name == "full"][0]
+    assert len(full_before.inputs) == 1 and full_before.attrs["shape"] is None
+    assert full_after.inputs == () and full_after.attrs["shape"] == (4, 3)
+    assert report == {"static_shapes": 1}
+    assert_same_values(before, after, [floats(4, 3)])
+
+
+@pytest.mark.parametrize("op, key", [("sum_to", "shape"), ("broadcast_to", "shape")])
+def test_like_operand_of_sum_to_and_broadcast_to_becomes_a_static_shape(op, key):
+    big = gc.placeholder((None, 3), name="big")
+    small = gc.placeholder((1, 3), name="small")
+    source, like = (big, small) if op == "sum_to" else (small, big)
+    y = apply(op, source, like, **{key: None})
+    before, after, report = simplified(gc.exp(y), [big, small], [(4, 3), (1, 3)])
+    node = [n for n in after.graph if n.op.name == op and n in after.graph.ancestors(after.roots())]
+    assert len(node) == 1 and len(node[0].inputs) == 1
+    assert node[0].attrs[key] == node[0].shape == ((1, 3) if op == "sum_to" else (4, 3))
+    assert report == {"static_shapes": 1}
+    assert_same_values(before, after, [floats(4, 3), floats(1, 3, seed=1)])
+
+
+def test_reshape_like_takes_a_static_newshape():
+    a = gc.placeholder((None, 6), name="a")
+    like = gc.placeholder((None, 2, 3), name="like")
+    before, after, report = simplified(gc.exp(reshape_like(a, like)), [a, like],
+                                       [(4, 6), (4, 2, 3)])
+    (reshape,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "reshape"]
+    assert [i.name for i in reshape.inputs] == ["a"]
+    assert reshape.attrs["newshape"] == (4, 2, 3)
+    assert report == {"static_shapes": 1}
+    assert_same_values(before, after, [floats(4, 6), floats(4, 2, 3)])
+
+
+# -- identities ---------------------------------------------------------------------------
+
+IDENTITIES = {
+    "x + 0": (lambda x: x + 0.0, "add"),
+    "0 + x": (lambda x: 0.0 + x, "add"),
+    "x - 0": (lambda x: x - 0.0, "subtract"),
+    "x * 1": (lambda x: x * 1.0, "multiply"),
+    "1 * x": (lambda x: 1.0 * x, "multiply"),
+    "x / 1": (lambda x: x / 1.0, "divide"),
+    "x ** 1": (lambda x: x ** 1, "power"),
+    "reshape to own shape": (lambda x: gc.reshape(x, (-1, 3)), "reshape"),
+    "broadcast_to own shape": (lambda x: gc.broadcast_to(x, (4, 3)), "broadcast_to"),
+    "sum_to own shape": (lambda x: gc.sum_to(x, (4, 3)), "sum_to"),
+    "identity transpose": (lambda x: gc.transpose(x, (0, 1)), "transpose"),
+    "cast to same dtype": (lambda x: apply("cast", x, dtype=x.dtype), "cast"),
+    "stop_gradient": (lambda x: gc.stop_gradient(x), "stop_gradient"),
+    "slice of everything": (lambda x: x[0:4, 0:3], "slice"),
+}
+
+
+@pytest.mark.parametrize("name", list(IDENTITIES))
+def test_identity_is_removed(name):
+    build, op = IDENTITIES[name]
+    x = gc.placeholder((None, 3), name="x")
+    y = gc.exp(build(x))
+    before, after, report = simplified(y, [x], [(4, 3)])
+    assert count_live_ops(before, op) == 1
+    assert count_live_ops(after, op) == 0
+    (exp,) = [n for n in after.graph if n.op.name == "exp"]
+    assert exp.inputs == tuple(after.inputs)          # exp now reads x itself
+    assert report == {"identity": 1}
+    feed = floats(4, 3)
+    feed[0, 0] = np.inf
+    feed[1, 1] = np.nan
+    assert_same_values(before, after, [feed])
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "max", "min", "prod", "logsumexp"])
+def test_keepdims_reduction_over_size_one_axes_is_removed(reduction):
+    x = gc.placeholder((4, 1, 3), name="x")
+    y = getattr(gc, reduction)(x, axis=1, keepdims=True)
+    before, after, report = simplified(y * 2.0, [x])
+    assert count_live_ops(before, reduction) == 1
+    assert count_live_ops(after, reduction) == 0
+    assert report == {"identity": 1}
+    assert_same_values(before, after, [floats(4, 1, 3)])
+
+
+def test_reduction_over_a_larger_axis_or_without_keepdims_stays():
+    x = gc.placeholder((4, 1, 3), name="x")
+    y1 = gc.sum(x, axis=(1, 2), keepdims=True)      # axis 2 has 3 elements
+    y2 = gc.sum(x, axis=1)                          # drops the axis: a new shape
+    before, after, report = simplified([y1, y2], [x])
+    assert count_live_ops(after, "sum") == count_live_ops(before, "sum") == 2
+    assert report == {}
+    assert_same_values(before, after, [floats(4, 1, 3)])
+
+
+def test_reversing_slice_of_same_shape_stays():
+    x = gc.placeholder((4, 3), name="x")
+    before, after, report = simplified(x[::-1], [x])
+    assert count_live_ops(after, "slice") == 1
+    assert report == {}
+    out = assert_same_values(before, after, [floats(4, 3)])
+    np.testing.assert_array_equal(out[0], floats(4, 3)[::-1])
+
+
+def test_integer_x_minus_x_becomes_zeros():
+    x = gc.placeholder((4, 3), "int32", name="x")
+    before, after, report = simplified((x - x) + x, [x])
+    assert count_live_ops(before, "subtract") == 1
+    assert count_live_ops(after, "subtract") == 0
+    (full,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "full"]
+    assert full.attrs["value"] == 0 and full.dtype == np.int32 and full.shape == (4, 3)
+    assert report == {"identity": 1}
+    feed = rng(1).integers(-100, 100, (4, 3)).astype("int32")
+    out = assert_same_values(before, after, [feed])
+    np.testing.assert_array_equal(out[0], feed)
+
+
+# -- rewrites that would change IEEE results are not made ----------------------------------
+
+def test_float_x_minus_x_stays_because_inf_minus_inf_is_nan():
+    x = gc.placeholder((3,), name="x")
+    before, after, report = simplified(x - x, [x])
+    assert count_live_ops(after, "subtract") == 1
+    assert report == {}
+    out = assert_same_values(before, after, [np.array([1.0, np.inf, np.nan], "float32")])
+    assert np.isnan(out[0][1:]).all() and out[0][0] == 0
+
+
+def test_x_times_zero_stays_because_inf_times_zero_is_nan():
+    x = gc.placeholder((3,), name="x")
+    before, after, report = simplified(x * 0.0, [x])
+    assert count_live_ops(after, "multiply") == 1
+    assert report == {}
+    out = assert_same_values(before, after, [np.array([2.0, np.inf, -1.0], "float32")])
+    assert np.isnan(out[0][1])
+
+
+def test_adding_zeros_that_broadcast_x_to_a_bigger_shape_stays():
+    x = gc.placeholder((3,), name="x")
+    y = x + gc.constant(np.zeros((4, 3), "float32"))
+    before, after, report = simplified(y, [x])
+    assert count_live_ops(after, "add") == 1
+    assert after.outputs[0].shape == (4, 3)
+    assert report == {}
+    assert_same_values(before, after, [floats(3)])
+
+
+# -- chains ------------------------------------------------------------------------------
+
+def test_double_negation_is_removed():
+    x = gc.placeholder((4, 3), name="x")
+    before, after, report = simplified(gc.exp(-(-x)), [x])
+    assert count_live_ops(before, "negative") == 2
+    assert count_live_ops(after, "negative") == 0
+    assert report == {"double_negation": 1}
+    assert_same_values(before, after, [floats(4, 3)])
+
+
+def test_transpose_of_transpose_composes_into_one():
+    x = gc.placeholder((2, 3, 4), name="x")
+    y = gc.transpose(gc.transpose(x, (1, 0, 2)), (0, 2, 1))
+    before, after, report = simplified(gc.exp(y), [x])
+    assert count_live_ops(before, "transpose") == 2
+    assert count_live_ops(after, "transpose") == 1
+    (t,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "transpose"]
+    assert t.attrs["axes"] == (1, 2, 0) and t.inputs == tuple(after.inputs)
+    assert report == {"transpose_of_transpose": 1}
+    assert_same_values(before, after, [floats(2, 3, 4)])
+
+
+def test_transpose_of_its_inverse_disappears():
+    x = gc.placeholder((2, 3, 4), name="x")
+    y = gc.transpose(gc.transpose(x, (1, 2, 0)), (2, 0, 1))
+    before, after, report = simplified(gc.exp(y), [x])
+    assert count_live_ops(before, "transpose") == 2
+    assert count_live_ops(after, "transpose") == 0
+    assert report == {"transpose_of_transpose": 1}
+    assert_same_values(before, after, [floats(2, 3, 4)])
+
+
+def test_reshape_of_reshape_becomes_one_reshape():
+    x = gc.placeholder((2, 6), name="x")
+    y = gc.reshape(gc.reshape(x, (3, 4)), (4, 3))
+    before, after, report = simplified(gc.exp(y), [x])
+    assert count_live_ops(before, "reshape") == 2
+    assert count_live_ops(after, "reshape") == 1
+    (r,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "reshape"]
+    assert r.attrs["newshape"] == (4, 3) and r.inputs == tuple(after.inputs)
+    assert report == {"reshape_of_reshape": 1}
+    assert_same_values(before, after, [floats(2, 6)])
+
+
+def test_log_of_exp_becomes_x():
+    x = gc.placeholder((4, 3), name="x")
+    before, after, report = simplified(gc.log(gc.exp(x)) * 2.0, [x])
+    assert count_live_ops(before, "log") == count_live_ops(before, "exp") == 1
+    assert count_live_ops(after, "log") == count_live_ops(after, "exp") == 0
+    assert report == {"log_of_exp": 1}
+    assert_same_values(before, after, [floats(4, 3)], rtol=1e-5, atol=1e-6)
+
+
+# -- numerically stable forms ---------------------------------------------------------------
+
+def test_log_of_softmax_becomes_log_softmax():
+    x = gc.placeholder((4, 3), name="x")
+    before, after, report = simplified(gc.log(gc.nn.softmax(x, axis=0)), [x])
+    assert (count_live_ops(before, "log"), count_live_ops(before, "softmax"),
+            count_live_ops(before, "log_softmax")) == (1, 1, 0)
+    assert (count_live_ops(after, "log"), count_live_ops(after, "softmax"),
+            count_live_ops(after, "log_softmax")) == (0, 0, 1)
+    assert after.outputs[0].op.name == "log_softmax" and after.outputs[0].attrs["axis"] == 0
+    assert report == {"log_of_softmax": 1}
+    assert_same_values(before, after, [floats(4, 3)], rtol=1e-5, atol=1e-6)
+
+
+def test_log_of_sigmoid_becomes_minus_softplus_of_minus_x():
+    x = gc.placeholder((5,), name="x")
+    before, after, report = simplified(gc.log(gc.sigmoid(x)), [x])
+    assert (count_live_ops(before, "log"), count_live_ops(before, "sigmoid")) == (1, 1)
+    assert (count_live_ops(after, "log"), count_live_ops(after, "sigmoid"),
+            count_live_ops(after, "softplus"), count_live_ops(after, "negative")) == (0, 0, 1, 2)
+    assert report == {"log_of_sigmoid": 1}
+    assert_same_values(before, after, [np.array([-5, -1, 0, 1, 5], "float32")],
+                       rtol=1e-5, atol=1e-6)
+
+
+def test_log_of_sigmoid_stays_finite_where_the_original_underflows():
+    x = gc.placeholder((2,), name="x")
+    before, after, _ = simplified(gc.log(gc.sigmoid(x)), [x])
+    feed = [np.array([-200.0, -30.0], "float32")]
+    (original,), _ = run(before, feed)
+    (stable,), _ = run(after, feed)
+    assert original[0] == -np.inf
+    np.testing.assert_allclose(stable, [-200.0, -30.0], rtol=1e-6)
