@@ -44,5 +44,7 @@ def default_pipeline():
     from graphc.passes.cse import cse
     from graphc.passes.dce import dce
     from graphc.passes.fold import fold
+    from graphc.passes.fuse import fuse
+    from graphc.passes.lower import lower
     from graphc.passes.simplify import simplify
-    return Pipeline([simplify, cse, fold, dce])
+    return Pipeline([simplify, cse, fold, dce, lower, fuse])

@@ -12,6 +12,7 @@ from graphc.errors import CompileError
 # device name -> module defining `BACKEND`
 BACKENDS = {
     "reference": "graphc.runtime.reference",
+    "cpu": "graphc.runtime.cpu.backend",
 }
 DEFAULT_DEVICE = "reference"
 

@@ -116,7 +116,7 @@ class Rsqrt:
     infer = float_unary
     def reference(x): return 1 / np.sqrt(x)
     def grad(y, dy, x): return [dy * -0.5 * y * y * y]
-    scalar = "(1 / sqrt({0}))"
+    scalar = "rsqrt({0})"
 
 
 @register_op("tanh", ELEMENTWISE)
@@ -152,7 +152,7 @@ class Relu:
     infer = numeric_unary
     def reference(x): return np.maximum(x, 0)
     def grad(y, dy, x): return [where(x > 0, dy, 0)]
-    scalar = "max({0}, 0)"
+    scalar = "relu({0})"
 
 
 @register_op("leaky_relu", ELEMENTWISE)
@@ -161,7 +161,7 @@ class LeakyRelu:
     infer = float_unary
     def reference(x, *, negative_slope): return np.where(x > 0, x, x * negative_slope)
     def grad(y, dy, x, *, negative_slope): return [where(x > 0, dy, dy * negative_slope)]
-    scalar = "({0} if {0} > 0 else {0} * {negative_slope})"
+    scalar = "leaky_relu({0}, {negative_slope})"
 
 
 @register_op("gelu", ELEMENTWISE)
@@ -282,7 +282,7 @@ class Maximum:
     infer = arithmetic
     reference = np.maximum
     def grad(y, dy, a, b): return [where(a >= b, dy, 0), where(a >= b, 0, dy)]
-    scalar = "max({0}, {1})"
+    scalar = "maximum({0}, {1})"
 
 
 @register_op("minimum", ELEMENTWISE)
@@ -291,7 +291,7 @@ class Minimum:
     infer = arithmetic
     reference = np.minimum
     def grad(y, dy, a, b): return [where(a <= b, dy, 0), where(a <= b, 0, dy)]
-    scalar = "min({0}, {1})"
+    scalar = "minimum({0}, {1})"
 
 
 def _comparison(name, ufunc, symbol):
@@ -310,8 +310,8 @@ Less = _comparison("less", np.less, "<")
 LessEqual = _comparison("less_equal", np.less_equal, "<=")
 Greater = _comparison("greater", np.greater, ">")
 GreaterEqual = _comparison("greater_equal", np.greater_equal, ">=")
-LogicalAnd = _comparison("logical_and", np.logical_and, "and")
-LogicalOr = _comparison("logical_or", np.logical_or, "or")
+LogicalAnd = _comparison("logical_and", np.logical_and, "&")
+LogicalOr = _comparison("logical_or", np.logical_or, "|")
 LogicalXor = _comparison("logical_xor", np.logical_xor, "!=")
 
 
@@ -332,7 +332,7 @@ class Where:
         return broadcast_shapes(cond.shape, a.shape, b.shape), dtypes.promote(a.dtype, b.dtype)
     reference = np.where
     def grad(y, dy, cond, a, b): return [None, where(cond, dy, 0), where(cond, 0, dy)]
-    scalar = "({1} if {0} else {2})"
+    scalar = "where({0}, {1}, {2})"
 
 
 # -- public functions -----------------------------------------------------------------

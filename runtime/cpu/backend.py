@@ -1,0 +1,123 @@
+"""The CPU backend: fused loop kernels as generated Numba functions, library ops
+(matmul, conv, pooling, gather, ...) through NumPy, run by a Python driver.
+
+First slice of the design in DESIGN.md's "Runtime": the kernels are real
+generated code; the per-step driver is still Python (one call per kernel)
+and buffers are allocated per call. The njit driver over one arena, the
+file cache and the njit library kernels come next.
+"""
+import time
+
+import numpy as np
+
+from graphc.errors import RuntimeFailure
+from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
+
+PRELUDE = """import numpy as np
+from numba import njit, prange
+from graphc.runtime.cpu.scalar import *
+FASTMATH = {fastmath!r}
+"""
+
+
+def ensure_fused(program):
+    """Run the passes the CPU backend needs when the executable did not."""
+    if getattr(program, "fusion", None) is None:
+        from graphc.passes.dce import dce
+        from graphc.passes.fuse import fuse
+        from graphc.passes.lower import lower
+        lower(program)
+        dce(program)
+        fuse(program)
+    return program.fusion
+
+
+class CpuPlan:
+    def __init__(self, program, check_numerics):
+        self.program = program
+        self.check_numerics = check_numerics
+        self.fusion = ensure_fused(program)
+        start = time.perf_counter()
+        self.sources = {}
+        self.loops = {}
+        for kernel in self.fusion.kernels:
+            if any(n in kernel.level for n in kernel.nodes):
+                name = _identifier(kernel.name)
+                self.loops[kernel] = render_loop(kernel, self.fusion, name)
+        self.source = PRELUDE.format(fastmath=SAFE_FASTMATH) + "\n\n".join(
+            loop.source for loop in self.loops.values())
+        namespace = {}
+        exec(compile(self.source, f"<graphc step {id(self):x}>", "exec"), namespace)
+        self.functions = {k: namespace[loop.name] for k, loop in self.loops.items()}
+        self.render_seconds = time.perf_counter() - start
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, feeds):
+        values = dict(zip(self.program.inputs, feeds))
+        for kernel in self.fusion.kernels:
+            if kernel.library is not None:
+                self._run_library(kernel.library, values)
+            if kernel in self.functions:
+                self._run_loop(kernel, values)
+            if self.check_numerics:
+                self._check(kernel, values)
+        outputs = [np.array(self._get(n, values), copy=True) for n in self.program.outputs]
+        return outputs, [self._get(v, values) for _, v in self.program.updates]
+
+    def _get(self, node, values):
+        if node in values:
+            return values[node]
+        name = node.op.name
+        if name == "variable":
+            return node.attrs["state"].value
+        if name == "constant":
+            return node.attrs["value"]
+        # an alias: a zero-copy view of its operand
+        value = node.op.reference(*[self._get(i, values) for i in node.inputs], **node.attrs)
+        values[node] = value
+        return value
+
+    def _run_library(self, node, values):
+        arrays = [self._get(i, values) for i in node.inputs]
+        try:
+            result = node.op.compute(arrays, node.attrs, node.dtype)
+        except Exception as exc:
+            raise RuntimeFailure(f"{type(exc).__name__}: {exc}", op=node.op.name,
+                                 loc=node.loc) from None
+        values[node] = np.ascontiguousarray(result)
+
+    def _run_loop(self, kernel, values):
+        loop = self.loops[kernel]
+        flat = [np.ascontiguousarray(self._get(n, values)).reshape(-1) for n in loop.inputs]
+        outs = [np.empty(n.shape, n.dtype) for n in loop.outputs]
+        err = np.zeros(1, np.int64)
+        self.functions[kernel](*flat, *[o.reshape(-1) for o in outs], *loop.tables, err)
+        if err[0]:
+            node = loop.error_checks[err[0] - 1]
+            raise RuntimeFailure(f"a label is out of range for {node.attrs['num_classes']} "
+                                 "classes", op=node.op.name, loc=node.loc)
+        values.update(zip(loop.outputs, outs))
+
+    def _check(self, kernel, values):
+        for node in kernel.outputs:
+            value = values.get(node)
+            if value is not None and value.dtype.kind == "f" and not np.isfinite(value).all():
+                from graphc.runtime.reference import NumericsError
+                bad = "NaN" if np.isnan(value).any() else "Inf"
+                raise NumericsError(f"node {node.name} produced {bad} (kernel {kernel.name})",
+                                    op=node.op.name, loc=node.loc)
+
+
+def _identifier(name):
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+class CpuBackend:
+    name = "cpu"
+    optimizes = True
+
+    def build(self, program, check_numerics=False):
+        return CpuPlan(program, check_numerics)
+
+
+BACKEND = CpuBackend()

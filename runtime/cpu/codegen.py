@@ -1,0 +1,363 @@
+"""Render the loop part of a fused kernel (passes/fuse.py) as one Numba function.
+
+The function takes every buffer flattened (1-D, C order) and loops over the
+kernel's domain: kept axes outside (the first one `prange`d when the work is
+large and nothing is reduced across it), reduced axes inside, once per pass.
+Values are plain local variables: a per-element value lives for one point,
+a per-row value for one row, a scalar for the call.
+
+Reads of buffers and of inlined nodes go through index maps computed with
+NumPy at compile time: the flat index of the operand element each loop point
+needs is found by applying each view's (or broadcast's) reference to an array
+of indices. An affine map becomes `buf[c + i0*s0 + ...]` with literal strides
+(so LLVM vectorizes the inner loop); any other map becomes a gather table
+passed as an argument.
+"""
+import math
+
+import numpy as np
+
+from graphc.passes.fuse import ELEMENT, ROW, SCALAR, VIEW_OPS
+from graphc.runtime.cpu.scalar import cast_name
+
+SAFE_FASTMATH = {"contract", "arcp", "afn", "reassoc", "nsz"}   # never nnan / ninf
+PARALLEL_MIN_ELEMENTS = 1 << 16
+REDUCE_INIT = {"sum": 0, "prod": 1, "max": -math.inf, "min": math.inf}
+
+
+class LoopSource:
+    """The rendered function and how to call it."""
+
+    def __init__(self, name, source, inputs, outputs, tables, error_checks):
+        self.name, self.source = name, source
+        self.inputs = inputs            # nodes whose buffers are passed, in order
+        self.outputs = outputs          # nodes written, in order
+        self.tables = tables            # int64 gather tables passed after the outputs
+        self.error_checks = error_checks  # one_hot nodes whose labels are range-checked
+
+
+def literal(value, dtype):
+    """A typed literal of `dtype` for generated code."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return "True" if bool(value) else "False"
+    if dtype.kind == "f":
+        value = float(value)
+        text = "np.inf" if value == math.inf else "-np.inf" if value == -math.inf else \
+            "np.nan" if value != value else repr(value)
+        return f"np.{dtype.name}({text})"
+    return f"np.{dtype.name}({int(value)})"
+
+
+def affine(ids):
+    """(offset, strides) with ids[i] == offset + sum(i_d * strides[d]), or None."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return 0, (0,) * ids.ndim
+    offset = int(ids.reshape(-1)[0])
+    strides = []
+    for axis, n in enumerate(ids.shape):
+        if n > 1:
+            step = np.take(ids, 1, axis=axis).reshape(-1)[0] - offset
+            strides.append(int(step))
+        else:
+            strides.append(0)
+    expected = np.full(ids.shape, offset, np.int64)
+    for axis, stride in enumerate(strides):
+        shape = [1] * ids.ndim
+        shape[axis] = ids.shape[axis]
+        expected = expected + (np.arange(ids.shape[axis]) * stride).reshape(shape)
+    return (offset, tuple(strides)) if np.array_equal(expected, ids) else None
+
+
+def operand_ids(node, slot, ids):
+    """Flat indices into operand `slot` of `node` for each flat index of node in `ids`."""
+    operand = node.inputs[slot]
+    source = np.arange(int(np.prod(operand.shape)), dtype=np.int64).reshape(operand.shape)
+    if node.op.name == "one_hot":
+        return ids // node.shape[-1]
+    if node.op.name in VIEW_OPS:
+        mapped = node.op.reference(source, **node.attrs)
+    else:
+        mapped = np.broadcast_to(source, node.shape)
+    return np.ascontiguousarray(mapped).reshape(-1)[ids]
+
+
+def _signature(ids):
+    """A hashable summary of an index map (exact for affine maps)."""
+    found = affine(ids)
+    return ("affine", ids.shape, found) if found else ("table", ids.shape, hash(ids.tobytes()))
+
+
+class _Block:
+    """Statements at one nesting depth, with memoized reads."""
+
+    def __init__(self, indent):
+        self.indent, self.lines, self.memo = indent, [], {}
+
+    def emit(self, text):
+        self.lines.append("    " * self.indent + text)
+
+
+class LoopRenderer:
+    def __init__(self, kernel, fusion, name):
+        self.kernel, self.fusion, self.name = kernel, fusion, name
+        self.domain = kernel.domain
+        self.reduced = tuple(kernel.reduce_axes or ())
+        self.kept = tuple(a for a in range(len(self.domain)) if a not in self.reduced)
+        self.args = {}              # buffer node -> argument name
+        self.tables = []
+        self.error_checks = []
+        self.counter = 0
+        self.stage = {}
+
+    # -- names -------------------------------------------------------------------------
+    def var(self, node):
+        return f"v{node.id}"
+
+    def fresh(self, prefix="t"):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def arg(self, node):
+        if node not in self.args:
+            clean = "".join(c if c.isalnum() else "_" for c in node.name)
+            self.args[node] = f"a{len(self.args)}_{clean}"[:48]
+        return self.args[node]
+
+    # -- evaluation spaces -----------------------------------------------------------------
+    def axes_of(self, level):
+        return {ELEMENT: tuple(range(len(self.domain))), ROW: self.kept, SCALAR: ()}[level]
+
+    def identity_ids(self, level):
+        shape = tuple(self.domain[a] for a in self.axes_of(level))
+        return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+
+    def index_expr(self, ids, level, block):
+        """An expression for ids at the current loop point; a gather table if not affine."""
+        axes = self.axes_of(level)
+        found = affine(ids)
+        if found is None:
+            table = self.fresh("tbl")
+            self.tables.append((table, np.ascontiguousarray(ids.reshape(-1), np.int64)))
+            flat = self.index_expr(self.identity_ids(level), level, block)
+            return f"{table}[{flat}]"
+        offset, strides = found
+        terms = [str(offset)] if offset else []
+        terms += [f"i{a} * {s}" if s != 1 else f"i{a}" for a, s in zip(axes, strides) if s]
+        return " + ".join(terms) or "0"
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, node, level, ids, block):
+        """Expression for node's elements `ids` (over the level's loop point)."""
+        if node in self.kernel.level and node not in self.kernel.inlined:
+            return self.var(node)
+        if node.op.name == "constant" and node.attrs["value"].size == 1:
+            return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
+        transparent = node in self.kernel.inlined or node in self.fusion.aliases
+        key = (node, _signature(ids), level)
+        if key in block.memo:
+            return block.memo[key]
+        if not transparent:
+            text = f"{self.arg(node)}[{self.index_expr(ids, level, block)}]"
+        elif node.op.name in VIEW_OPS:
+            text = self.value(node.inputs[0], level, operand_ids(node, 0, ids), block)
+        else:
+            text = self.fresh()
+            block.emit(f"{text} = {self.expression(node, level, ids, block)}")
+        block.memo[key] = text
+        return text
+
+    def expression(self, node, level, ids, block):
+        """The scalar expression computing `node` at the loop point."""
+        if node.op.name == "full":
+            return literal(node.attrs["value"], node.dtype)
+        if node.op.name == "one_hot":
+            return self.one_hot(node, level, ids, block)
+        operands = [self.operand(node, slot, level, ids, block) for slot in range(len(node.inputs))]
+        attrs = {k: self.attr_text(v, node) for k, v in node.attrs.items()}
+        return node.op.scalar.format(*operands, **attrs)
+
+    def operand(self, node, slot, level, ids, block):
+        operand = node.inputs[slot]
+        if operand in self.kernel.level and operand not in self.kernel.inlined:
+            return self.var(operand)
+        return self.value(operand, level, operand_ids(node, slot, ids), block)
+
+    def attr_text(self, value, node):
+        if isinstance(value, np.dtype):
+            return cast_name(value)
+        if isinstance(value, float):
+            return literal(value, node.dtype if node.dtype.kind == "f" else np.float64)
+        return str(value)
+
+    def one_hot(self, node, level, ids, block):
+        classes = node.attrs["num_classes"]
+        label = self.value(node.inputs[0], level, ids // classes, block)
+        klass = self.index_expr(ids % classes, level, block)
+        self.error_checks.append(node)
+        name = self.fresh("lab")
+        block.emit(f"{name} = {label}")
+        block.emit(f"if {name} < 0 or {name} >= {classes}:")
+        block.emit(f"    err[0] = 1 + {len(self.error_checks) - 1}")
+        return f"{cast_name(node.dtype)}({name} == {klass})"
+
+    # -- structure ---------------------------------------------------------------------------
+    def placed(self, level=None):
+        k = self.kernel
+        return [n for n in k.nodes if n in k.level and n not in k.inlined
+                and (level is None or k.level[n] == level)]
+
+    def is_reduction(self, node):
+        return node.op.name in REDUCE_INIT
+
+    def compute_stages(self):
+        for node in self.placed():
+            level = self.kernel.level[node]
+            inner = [self.stage.get(i, 0) for i in node.inputs if i in self.stage]
+            if self.is_reduction(node) and level == ROW:
+                self.stage[node] = self.stage.get(node.inputs[0], 0) + 1
+            else:
+                self.stage[node] = max(inner, default=0)
+
+    def render(self):
+        self.compute_stages()
+        k = self.kernel
+        outputs = [n for n in k.outputs if n is not k.library]
+        element_out = [n for n in outputs if k.level.get(n) == ELEMENT]
+        row_out = [n for n in outputs if k.level.get(n) == ROW]
+        scalar_out = [n for n in outputs if k.level.get(n) == SCALAR]
+        reductions = [n for n in self.placed() if self.is_reduction(n)]
+        row_red = [n for n in reductions if k.level[n] == ROW]
+        scalar_red = [n for n in reductions if k.level[n] == SCALAR]
+        scalar_from_element = [n for n in scalar_red if self.level_of(n.inputs[0]) == ELEMENT]
+        scalar_from_row = [n for n in scalar_red if self.level_of(n.inputs[0]) == ROW]
+        passes = 1 + max([self.stage.get(n, 0) for n in element_out]
+                         + [self.stage.get(n.inputs[0], 0) for n in row_red + scalar_from_element],
+                         default=0)
+
+        top = _Block(1)
+        for red in scalar_red:
+            top.emit(f"acc{red.id} = {self.init(red)}")
+        parallel = bool(self.kept) and not scalar_red and \
+            int(np.prod(self.domain)) >= PARALLEL_MIN_ELEMENTS
+        body_depth = 1 + len(self.kept)
+        lines = list(top.lines)
+        for depth, axis in enumerate(self.kept):
+            loop = "prange" if parallel and depth == 0 else "range"
+            lines.append("    " * (1 + depth) + f"for i{axis} in {loop}({self.domain[axis]}):")
+        row = _Block(body_depth)
+        for stage in range(passes):
+            self.render_pass(stage, row, element_out, row_red, scalar_from_element)
+            for node in self.placed(ROW):
+                if not self.is_reduction(node) and self.stage[node] == stage + 1:
+                    self.assign(node, ROW, row)
+        for node in row_out:
+            row.emit(f"{self.arg_out(node)}[{self.index_expr(self.identity_ids(ROW), ROW, row)}]"
+                     f" = {self.var(node)}")
+        for red in scalar_from_row:
+            row.emit(self.combine(red, self.var(red.inputs[0]) if red.inputs[0] in k.level
+                                  else self.value(red.inputs[0], ROW, self.identity_ids(ROW), row)))
+        lines += row.lines or ["    " * body_depth + "pass"]
+        tail = _Block(1)
+        for node in self.placed(SCALAR):
+            if self.is_reduction(node):
+                tail.emit(f"{self.var(node)} = acc{node.id}")
+            else:
+                self.assign(node, SCALAR, tail)
+        for node in scalar_out:
+            tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
+        lines += tail.lines
+        return self.function(lines, outputs, parallel)
+
+    def level_of(self, node):
+        if node in self.kernel.level and node not in self.kernel.inlined:
+            return self.kernel.level[node]
+        return ELEMENT
+
+    def render_pass(self, stage, row, element_out, row_red, scalar_from_element):
+        """One pass over the reduced axes of a row (or over one point if none)."""
+        in_pass = lambda node: self.stage.get(node, 0) == stage  # noqa: E731
+        accumulate = [r for r in row_red + scalar_from_element if in_pass(r.inputs[0])]
+        writes = [n for n in element_out if in_pass(n)]
+        if not accumulate and not writes:
+            return
+        for red in row_red:
+            if in_pass(red.inputs[0]):
+                row.emit(f"acc{red.id} = {self.init(red)}")
+        depth = row.indent
+        for axis in self.reduced:
+            row.emit(f"for i{axis} in range({self.domain[axis]}):")
+            row.indent += 1
+        element = _Block(row.indent)
+        for node in self.needed_elements(accumulate, writes):
+            self.assign(node, ELEMENT, element)
+        identity = self.identity_ids(ELEMENT)
+        for red in accumulate:
+            element.emit(self.combine(red, self.reduction_input(red, element, identity)))
+        for node in writes:
+            element.emit(f"{self.arg_out(node)}[{self.index_expr(identity, ELEMENT, element)}]"
+                         f" = {self.var(node)}")
+        row.lines += element.lines
+        row.indent = depth
+        for red in row_red:
+            if in_pass(red.inputs[0]):
+                row.emit(f"{self.var(red)} = acc{red.id}")
+
+    def needed_elements(self, consumers, writes):
+        """Placed ELEMENT nodes the consumers need, in kernel order."""
+        needed, stack = set(), list(writes) + [r.inputs[0] for r in consumers]
+        while stack:
+            node = stack.pop()
+            if node in needed or self.kernel.level.get(node) != ELEMENT or \
+                    node in self.kernel.inlined:
+                continue
+            needed.add(node)
+            stack.extend(node.inputs)
+        return [n for n in self.placed(ELEMENT) if n in needed]
+
+    def reduction_input(self, red, block, identity):
+        source = red.inputs[0]
+        if source in self.kernel.level and source not in self.kernel.inlined:
+            return self.var(source)
+        return self.value(source, ELEMENT, identity, block)
+
+    def assign(self, node, level, block):
+        ids = self.identity_ids(level)
+        if node.op.name in VIEW_OPS:
+            text = self.operand(node, 0, level, ids, block)
+        else:
+            text = self.expression(node, level, ids, block)
+        block.emit(f"{self.var(node)} = {text}")
+
+    def init(self, red):
+        start = REDUCE_INIT[red.op.name]
+        if red.dtype.kind in "iu" and math.isinf(start):
+            info = np.iinfo(red.dtype)
+            start = info.min if start < 0 else info.max
+        return literal(start, red.dtype)
+
+    def combine(self, red, value):
+        acc = f"acc{red.id}"
+        return {"sum": f"{acc} += {value}", "prod": f"{acc} *= {value}",
+                "max": f"{acc} = maximum({acc}, {value})",
+                "min": f"{acc} = minimum({acc}, {value})"}[red.op.name]
+
+    def arg_out(self, node):
+        return "o_" + self.arg(node)
+
+    def function(self, body, outputs, parallel):
+        inputs = [n for n in self.args if n not in outputs]
+        params = [self.args[n] for n in inputs] + [self.arg_out(n) for n in outputs] + \
+            [name for name, _ in self.tables] + ["err"]
+        nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
+        lines = [f"# kernel {self.name}: {nodes}" + (" ..." if len(self.kernel.all_nodes) > 12 else ""),
+                 f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy')",
+                 f"def {self.name}({', '.join(params)}):"] + body
+        return LoopSource(self.name, "\n".join(lines) + "\n", inputs, outputs,
+                          [table for _, table in self.tables], list(self.error_checks))
+
+
+def render_loop(kernel, fusion, name):
+    """The source of `kernel`'s loop as an njit function named `name`."""
+    return LoopRenderer(kernel, fusion, name).render()

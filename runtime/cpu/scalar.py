@@ -1,0 +1,159 @@
+"""The scalar functions that generated CPU kernels call, one per name used in
+the ops' `scalar` templates (graphc/ops/elementwise.py).
+
+Each is a plain Python function with a Numba `overload`, so the generated
+source reads `exp(v3)` and Numba picks the implementation for v3's type at
+compile time: a vectorizable float32 approximation where one exists
+(runtime/cpu/approx.py), the exact libm call for float64. NaN propagates as
+in NumPy (maximum(nan, 1) is nan).
+"""
+import math
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+try:                                    # the float32 approximations, when present
+    from graphc.runtime.cpu import approx as _approx
+except ImportError:                     # pragma: no cover
+    _approx = None
+
+_F32_APPROX = {"exp": "exp_f32", "log": "log_f32", "tanh": "tanh_f32",
+               "sigmoid": "sigmoid_f32", "erf": "erf_f32"}
+
+
+def _stub(name):
+    def function(*args):
+        raise NotImplementedError(f"{name} is only callable from generated Numba code")
+    function.__name__ = name
+    return function
+
+
+def _is_f32(x):
+    return x == types.float32
+
+
+# -- transcendentals: approximation for float32, libm for float64 ------------------------
+
+def _sigmoid64(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+_EXACT = {"exp": math.exp, "log": math.log, "tanh": math.tanh, "erf": math.erf,
+          "log1p": math.log1p, "sqrt": math.sqrt, "sigmoid": None}
+
+exp, log, tanh, erf, log1p, sqrt, sigmoid = (
+    _stub(n) for n in ("exp", "log", "tanh", "erf", "log1p", "sqrt", "sigmoid"))
+
+
+def _register_transcendental(stub, name):
+    exact = _EXACT[name]
+
+    @overload(stub)
+    def impl(x):
+        fast = getattr(_approx, _F32_APPROX.get(name, ""), None) if _approx else None
+        if _is_f32(x) and fast is not None:
+            return lambda x: fast(x)
+        if name == "sigmoid":
+            from numba import njit
+            sig = njit(inline="always")(_sigmoid64)
+            return lambda x: sig(x)
+        if name == "log":
+            return lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+        if name == "sqrt":
+            return lambda x: math.sqrt(x) if x >= 0 else math.nan
+        if name == "log1p":
+            return lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+        return lambda x: exact(x)
+
+
+for _name, _stubfn in (("exp", exp), ("log", log), ("tanh", tanh), ("erf", erf),
+                       ("log1p", log1p), ("sqrt", sqrt), ("sigmoid", sigmoid)):
+    _register_transcendental(_stubfn, _name)
+
+
+# -- elementwise helpers -------------------------------------------------------------------
+
+relu, maximum, minimum, sign, where, rsqrt = (
+    _stub(n) for n in ("relu", "maximum", "minimum", "sign", "where", "rsqrt"))
+leaky_relu, gelu_none, gelu_tanh, softplus = (
+    _stub(n) for n in ("leaky_relu", "gelu_none", "gelu_tanh", "softplus"))
+
+
+def _const(numba_type, value):
+    """`value` as a NumPy scalar of the numba type's dtype (so float32 math stays float32)."""
+    return as_dtype(numba_type).type(value)
+
+
+@overload(relu)
+def _relu(x):
+    zero = _const(x, 0)
+    return lambda x: zero if x <= 0 else x
+
+
+@overload(rsqrt)
+def _rsqrt(x):
+    one = _const(x, 1)
+    return lambda x: one / sqrt(x)
+
+
+@overload(maximum)
+def _maximum(a, b):
+    return lambda a, b: a if (a >= b or a != a) else b
+
+
+@overload(minimum)
+def _minimum(a, b):
+    return lambda a, b: a if (a <= b or a != a) else b
+
+
+@overload(sign)
+def _sign(x):
+    one, zero = _const(x, 1), _const(x, 0)
+    return lambda x: one if x > 0 else (-one if x < 0 else (zero if x == 0 else x))
+
+
+@overload(where)
+def _where(c, a, b):
+    return lambda c, a, b: a if c else b
+
+
+@overload(leaky_relu)
+def _leaky_relu(x, slope):
+    return lambda x, slope: x if x > 0 else x * slope
+
+
+@overload(gelu_none)
+def _gelu_none(x):
+    half, one, rsqrt2 = _const(x, 0.5), _const(x, 1), _const(x, 1 / math.sqrt(2))
+    return lambda x: half * x * (one + erf(x * rsqrt2))
+
+
+@overload(gelu_tanh)
+def _gelu_tanh(x):
+    c, k, half, one = (_const(x, math.sqrt(2 / math.pi)), _const(x, 0.044715), _const(x, 0.5),
+                       _const(x, 1))
+    return lambda x: half * x * (one + tanh(c * (x + k * x * x * x)))
+
+
+@overload(softplus)
+def _softplus(x, beta, threshold):
+    def impl(x, beta, threshold):
+        z = beta * x
+        if z > threshold:
+            return x
+        return (max(z, 0) + log1p(exp(-abs(z)))) / beta
+    return impl
+
+
+def cast_name(dtype):
+    """The NumPy constructor that casts a scalar to `dtype` in generated code."""
+    return {"bool": "np.bool_"}.get(np.dtype(dtype).name, f"np.{np.dtype(dtype).name}")
+
+
+NAMES = ["exp", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu", "maximum",
+         "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh", "softplus"]
