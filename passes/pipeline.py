@@ -40,11 +40,17 @@ class Pipeline:
         return records
 
 
-def default_pipeline():
+def cleanup_pipeline():
+    """The graph-to-graph passes: simplify, cse, fold, dce."""
     from graphc.passes.cse import cse
     from graphc.passes.dce import dce
     from graphc.passes.fold import fold
+    from graphc.passes.simplify import simplify
+    return Pipeline([simplify, cse, fold, dce])
+
+
+def default_pipeline():
+    """What an optimizing device runs: the cleanup, then lowering and fusion."""
     from graphc.passes.fuse import fuse
     from graphc.passes.lower import lower
-    from graphc.passes.simplify import simplify
-    return Pipeline([simplify, cse, fold, dce, lower, fuse])
+    return Pipeline(cleanup_pipeline().passes + [lower, fuse])

@@ -4,7 +4,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.passes.dce import dce
-from graphc.passes.pipeline import default_pipeline
+from graphc.passes.pipeline import cleanup_pipeline
 from helpers_passes import assert_same_values, count_ops, program_of, rng, run
 
 
@@ -87,7 +87,7 @@ def test_pipeline_with_an_unread_updated_variable_still_snapshots():
     w = gc.variable(np.ones(3, "float32"), name="w")
     v = gc.variable(np.full(3, 2.0, "float32"), name="v")
     program = program_of(x * 2.0, [x], updates={w: v * 3.0})
-    records = default_pipeline().run(program)
+    records = cleanup_pipeline().run(program)
     assert [r.name for r in records] == ["simplify", "cse", "fold", "dce"]
     assert count_ops(records[-1].snapshot, "variable") == 2
 

@@ -336,7 +336,8 @@ def random_graphs(draw, min_steps=3, max_steps=12):
                       "subtract": lambda: x - value, "rsubtract": lambda: value - x,
                       "multiply": lambda: x * value, "rmultiply": lambda: value * x,
                       "maximum": lambda: gc.maximum(x, value)}[op]()
-            push(result, bound, f"{op}({t.name}, {text})")
+            operands = f"{text}, {t.name}" if op.startswith("r") else f"{t.name}, {text}"
+            push(result, bound, f"{op.lstrip('r')}({operands})")
         elif kind == "folded_constant":
             # a constant-only subexpression (work for fold), combined with t
             shape = t.shape[draw(st.integers(0, len(t.shape))):]
@@ -400,7 +401,7 @@ def test_log_softmax_with_duplicated_exp(device, optimize):
     probs = gc.nn.softmax(x * 1.0 + 0.0, axis=-1)
     first, second = gc.exp(x), gc.exp(x)                  # CSE merges these
     scale = gc.exp(gc.constant(np.linspace(-1, 1, 5, dtype=np.float32)))   # folded
-    logits = gc.log(probs) * first + gc.log(gc.exp(second)) * scale + y
+    logits = gc.log(probs) * first + gc.log(gc.exp(second)) * scale + y + gc.log(gc.sigmoid(x))
     loss = gc.sum(logits) + gc.logsumexp(logits - (-y))
     outputs = [loss] + gc.grad(loss, [x, y])
     want, got = compile_pair(outputs, [x, y], device, optimize)
@@ -473,7 +474,7 @@ def test_ieee_identities_kept(device, optimize):
     """x*0, x-x and 0*x are not 0 for inf and nan, while x*1, x/1, x+0, -(-x), x**1 go."""
     x = gc.placeholder((6,), name="x")
     kept = x * 0.0 + (x - x) + 0.0 * x
-    identities = (x * 1.0) / 1.0 + 0.0 - gc.negative(gc.negative(x)) + x ** 1.0
+    identities = (x * 1.0) / 1.0 + 0.0 - gc.negative(gc.negative(x)) + x ** 1.0 + (0.0 - x)
     outputs = [kept, identities]
     want, got = compile_pair(outputs, [x], device, optimize)
     feed = np.array([0.0, 1.5, -2.0, np.inf, -np.inf, np.nan], np.float32)

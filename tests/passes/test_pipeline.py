@@ -4,10 +4,11 @@ with a smaller graph."""
 import numpy as np
 
 import graphc as gc
-from graphc.passes.pipeline import PassRecord, default_pipeline
+from graphc.passes.pipeline import PassRecord, cleanup_pipeline, default_pipeline
 from helpers_passes import assert_same_values, count_live_ops, count_ops, program_of, rng
 
 PASSES = ["simplify", "cse", "fold", "dce"]
+DEFAULT = PASSES + ["lower", "fuse"]
 
 
 def sample_program():
@@ -18,14 +19,18 @@ def sample_program():
     return program_of(y, [x]), [rng(0).standard_normal((4, 3)).astype("float32")]
 
 
-def test_default_pipeline_runs_the_four_passes_in_order():
-    assert default_pipeline().names == PASSES
+def test_cleanup_pipeline_runs_the_four_passes_in_order():
+    assert cleanup_pipeline().names == PASSES
+
+
+def test_default_pipeline_adds_lowering_and_fusion():
+    assert default_pipeline().names == DEFAULT
 
 
 def test_each_pass_leaves_a_record_with_its_report_and_snapshot():
     program, feeds = sample_program()
     before = program.copy()
-    records = default_pipeline().run(program)
+    records = cleanup_pipeline().run(program)
     assert [r.name for r in records] == PASSES
     assert all(isinstance(r, PassRecord) and r.seconds >= 0 for r in records)
     assert records[0].report == {"log_of_sigmoid": 1}
@@ -39,7 +44,7 @@ def test_each_pass_leaves_a_record_with_its_report_and_snapshot():
 
 def test_snapshots_are_independent_of_later_passes():
     program, _ = sample_program()
-    records = default_pipeline().run(program)
+    records = cleanup_pipeline().run(program)
     after_simplify, after_cse = records[0].snapshot, records[1].snapshot
     # later passes removed these from the program, not from the snapshots
     assert count_ops(after_simplify, "sigmoid") == 1 and count_ops(program, "sigmoid") == 0
@@ -57,7 +62,7 @@ def test_snapshots_are_independent_of_later_passes():
 def test_stop_after_runs_no_later_pass():
     program, feeds = sample_program()
     before = program.copy()
-    records = default_pipeline().run(program, stop_after="cse")
+    records = cleanup_pipeline().run(program, stop_after="cse")
     assert [r.name for r in records] == ["simplify", "cse"]
     assert count_live_ops(program, "multiply") == 3          # 2.0 * 3.0 not folded
     assert count_ops(program, "sigmoid") == 1                # dead, not removed
@@ -66,7 +71,7 @@ def test_stop_after_runs_no_later_pass():
 
 def test_snapshots_can_be_turned_off():
     program, _ = sample_program()
-    records = default_pipeline().run(program, snapshots=False)
+    records = cleanup_pipeline().run(program, snapshots=False)
     assert [r.snapshot for r in records] == [None] * 4
 
 
@@ -109,5 +114,5 @@ def test_optimized_training_step_matches_unoptimized_with_a_smaller_graph():
         assert not np.allclose(p.value, start[p.name])       # the steps did update it
         np.testing.assert_allclose(q.value, p.value, rtol=1e-5, atol=1e-6)
     assert len(optimized.graph) < len(plain.graph)
-    assert [r.name for r in optimized.passes] == PASSES
+    assert [r.name for r in optimized.passes] == DEFAULT
     assert plain.passes == []
