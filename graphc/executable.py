@@ -164,8 +164,27 @@ class Executable:
             self._plans[signature] = plan
             self.stats["compile_seconds"] += time.perf_counter() - start
             self.stats["signatures"] = len(self._plans)
+            self.stats.update(plan.stats())
         self.program = plan.program
         return plan
+
+    # -- introspection -----------------------------------------------------------------
+    def profile(self, *args, repeats=10, **kwargs):
+        """Run the step `repeats` times kernel by kernel and time each kernel.
+
+        Variables are not updated. Returns a `Profile` (print it for a table).
+        """
+        feeds = self._bind(args, kwargs, user_location())
+        plan = self._plan(tuple(a.shape for a in feeds))
+        with np.errstate(all="ignore"):
+            return plan.profile(feeds, repeats)
+
+    def fusion_report(self):
+        """Which nodes became which kernel, and why each unfused edge was not fused."""
+        fusion = getattr(self.program, "fusion", None) if self.program else None
+        if fusion is None:
+            return "no fusion: the graph was not compiled yet, or this device runs node by node"
+        return fusion.describe()
 
     # -- feeds --------------------------------------------------------------------------
     def _bind(self, args, kwargs, loc):

@@ -94,6 +94,22 @@ class Fusion:
         return {"kernels": len(self.kernels), "aliases": len(self.aliases),
                 "unfused_edges": len(self.reasons)}
 
+    def describe(self):
+        """The fusion report: each kernel with its nodes, then why each edge was not fused."""
+        lines = []
+        for kernel in self.kernels:
+            lines.append(kernel.describe())
+            for node in kernel.all_nodes:
+                level = "library" if node is kernel.library else kernel.level.get(node, "inlined")
+                where = f"  ({node.loc.file}:{node.loc.line})" if node.loc else ""
+                lines.append(f"    {level:8} {node.describe()}{where}")
+        if self.aliases:
+            lines.append("aliases (zero-copy views): " + ", ".join(sorted(n.name for n in self.aliases)))
+        lines.append("not fused:")
+        for (producer, consumer), why in self.reasons.items():
+            lines.append(f"    {producer.name} -> {consumer.name if consumer else 'a buffer'}: {why}")
+        return "\n".join(lines)
+
 
 def fuse(program):
     fusion = Fusion(program)

@@ -42,6 +42,21 @@ class ReferencePlan:
         return value
 
 
+    def stats(self):
+        return {"kernels": len(self.order)}
+
+    def profile(self, feeds, repeats):
+        from graphc.runtime.profile import time_steps
+        values = dict(zip(self.program.inputs, feeds))
+        values.update((v, v.attrs["state"].value) for v in self.variables)
+
+        def step(node):
+            def run():
+                values[node] = self._evaluate(node, [values[i] for i in node.inputs])
+            return run
+        return time_steps([(n.name, n.op.name, step(n)) for n in self.order], repeats)
+
+
 class ReferenceBackend:
     name = "reference"
     optimizes = False           # the semantics: the graph exactly as built

@@ -11,12 +11,14 @@ import time
 import numpy as np
 
 from graphc.errors import RuntimeFailure
+from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 
+BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """import numpy as np
 from numba import njit, prange
 from graphc.runtime.cpu.scalar import *
-FASTMATH = {fastmath!r}
+FASTMATH = {fastmath}
 """
 
 
@@ -38,17 +40,21 @@ class CpuPlan:
         self.check_numerics = check_numerics
         self.fusion = ensure_fused(program)
         start = time.perf_counter()
-        self.sources = {}
         self.loops = {}
+        uses_blas = any(k.library is not None and k.library.op.name in BLAS_OPS
+                        for k in self.fusion.kernels)
         for kernel in self.fusion.kernels:
             if any(n in kernel.level for n in kernel.nodes):
                 name = _identifier(kernel.name)
-                self.loops[kernel] = render_loop(kernel, self.fusion, name)
-        self.source = PRELUDE.format(fastmath=SAFE_FASTMATH) + "\n\n".join(
+                self.loops[kernel] = render_loop(kernel, self.fusion, name,
+                                                 allow_parallel=not uses_blas)
+        fastmath = "{" + ", ".join(repr(f) for f in sorted(SAFE_FASTMATH)) + "}"
+        self.source = PRELUDE.format(fastmath=fastmath) + "\n\n".join(
             loop.source for loop in self.loops.values())
-        namespace = {}
-        exec(compile(self.source, f"<graphc step {id(self):x}>", "exec"), namespace)
-        self.functions = {k: namespace[loop.name] for k, loop in self.loops.items()}
+        module, self.cache_hit = load_module(self.source)
+        self.module, self.module_path = module, module.__file__
+        self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
+        self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         self.render_seconds = time.perf_counter() - start
 
     # -- running -------------------------------------------------------------------------
@@ -63,6 +69,26 @@ class CpuPlan:
                 self._check(kernel, values)
         outputs = [np.array(self._get(n, values), copy=True) for n in self.program.outputs]
         return outputs, [self._get(v, values) for _, v in self.program.updates]
+
+    def stats(self):
+        return {"kernels": len(self.fusion.kernels), "generated_kernels": len(self.loops),
+                "cache_hit": self.cache_hit, "module": self.module_path,
+                "library_kernels": sum(k.library is not None for k in self.fusion.kernels)}
+
+    def profile(self, feeds, repeats):
+        from graphc.runtime.profile import time_steps
+        values = dict(zip(self.program.inputs, feeds))
+        steps = []
+        for kernel in self.fusion.kernels:
+            what = ", ".join(dict.fromkeys(n.op.name for n in kernel.all_nodes))
+
+            def run(kernel=kernel):
+                if kernel.library is not None:
+                    self._run_library(kernel.library, values)
+                if kernel in self.functions:
+                    self._run_loop(kernel, values)
+            steps.append((kernel.name, what, run))
+        return time_steps(steps, repeats)
 
     def _get(self, node, values):
         if node in values:
@@ -91,12 +117,25 @@ class CpuPlan:
         flat = [np.ascontiguousarray(self._get(n, values)).reshape(-1) for n in loop.inputs]
         outs = [np.empty(n.shape, n.dtype) for n in loop.outputs]
         err = np.zeros(1, np.int64)
-        self.functions[kernel](*flat, *[o.reshape(-1) for o in outs], *loop.tables, err)
+        args = (*flat, *[o.reshape(-1) for o in outs], *loop.tables, err)
+        if kernel in self.loaded:
+            self.functions[kernel](*args)
+        else:
+            self._first_call(kernel, args)
         if err[0]:
             node = loop.error_checks[err[0] - 1]
             raise RuntimeFailure(f"a label is out of range for {node.attrs['num_classes']} "
                                  "classes", op=node.op.name, loc=node.loc)
         values.update(zip(loop.outputs, outs))
+
+    def _first_call(self, kernel, args):
+        """The first call loads cached machine code; a corrupt entry is purged and rebuilt."""
+        try:
+            self.functions[kernel](*args)
+        except Exception:
+            purge_compiled(self.module)
+            self.functions[kernel](*args)
+        self.loaded.add(kernel)
 
     def _check(self, kernel, values):
         for node in kernel.outputs:

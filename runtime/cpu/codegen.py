@@ -100,8 +100,9 @@ class _Block:
 
 
 class LoopRenderer:
-    def __init__(self, kernel, fusion, name):
+    def __init__(self, kernel, fusion, name, allow_parallel):
         self.kernel, self.fusion, self.name = kernel, fusion, name
+        self.allow_parallel = allow_parallel
         self.domain = kernel.domain
         self.reduced = tuple(kernel.reduce_axes or ())
         self.kept = tuple(a for a in range(len(self.domain)) if a not in self.reduced)
@@ -110,10 +111,11 @@ class LoopRenderer:
         self.error_checks = []
         self.counter = 0
         self.stage = {}
+        self.local = {}             # node -> its number in this kernel (stable names)
 
     # -- names -------------------------------------------------------------------------
     def var(self, node):
-        return f"v{node.id}"
+        return f"v{self.local.setdefault(node, len(self.local))}"
 
     def fresh(self, prefix="t"):
         self.counter += 1
@@ -238,8 +240,9 @@ class LoopRenderer:
 
         top = _Block(1)
         for red in scalar_red:
-            top.emit(f"acc{red.id} = {self.init(red)}")
-        parallel = bool(self.kept) and not scalar_red and \
+            top.emit(f"{self.acc(red)} = {self.init(red)}")
+        parallel = self.allow_parallel and bool(self.kept) and \
+            all(r.op.name == "sum" for r in scalar_red) and \
             int(np.prod(self.domain)) >= PARALLEL_MIN_ELEMENTS
         body_depth = 1 + len(self.kept)
         lines = list(top.lines)
@@ -262,7 +265,7 @@ class LoopRenderer:
         tail = _Block(1)
         for node in self.placed(SCALAR):
             if self.is_reduction(node):
-                tail.emit(f"{self.var(node)} = acc{node.id}")
+                tail.emit(f"{self.var(node)} = {self.acc(node)}")
             else:
                 self.assign(node, SCALAR, tail)
         for node in scalar_out:
@@ -284,7 +287,7 @@ class LoopRenderer:
             return
         for red in row_red:
             if in_pass(red.inputs[0]):
-                row.emit(f"acc{red.id} = {self.init(red)}")
+                row.emit(f"{self.acc(red)} = {self.init(red)}")
         depth = row.indent
         for axis in self.reduced:
             row.emit(f"for i{axis} in range({self.domain[axis]}):")
@@ -302,7 +305,7 @@ class LoopRenderer:
         row.indent = depth
         for red in row_red:
             if in_pass(red.inputs[0]):
-                row.emit(f"{self.var(red)} = acc{red.id}")
+                row.emit(f"{self.var(red)} = {self.acc(red)}")
 
     def needed_elements(self, consumers, writes):
         """Placed ELEMENT nodes the consumers need, in kernel order."""
@@ -337,8 +340,11 @@ class LoopRenderer:
             start = info.min if start < 0 else info.max
         return literal(start, red.dtype)
 
+    def acc(self, red):
+        return "acc" + self.var(red)[1:]
+
     def combine(self, red, value):
-        acc = f"acc{red.id}"
+        acc = self.acc(red)
         return {"sum": f"{acc} += {value}", "prod": f"{acc} *= {value}",
                 "max": f"{acc} = maximum({acc}, {value})",
                 "min": f"{acc} = minimum({acc}, {value})"}[red.op.name]
@@ -352,12 +358,17 @@ class LoopRenderer:
             [name for name, _ in self.tables] + ["err"]
         nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
         lines = [f"# kernel {self.name}: {nodes}" + (" ..." if len(self.kernel.all_nodes) > 12 else ""),
-                 f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy')",
+                 f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True)",
                  f"def {self.name}({', '.join(params)}):"] + body
         return LoopSource(self.name, "\n".join(lines) + "\n", inputs, outputs,
                           [table for _, table in self.tables], list(self.error_checks))
 
 
-def render_loop(kernel, fusion, name):
-    """The source of `kernel`'s loop as an njit function named `name`."""
-    return LoopRenderer(kernel, fusion, name).render()
+def render_loop(kernel, fusion, name, allow_parallel=True):
+    """The source of `kernel`'s loop as an njit function named `name`.
+
+    allow_parallel=False keeps every loop serial: when the step also calls a
+    threaded BLAS, Numba's pool and BLAS's spinning threads fight for the cores
+    (measured: W1's step went from 2.6 ms to 220 ms with both).
+    """
+    return LoopRenderer(kernel, fusion, name, allow_parallel).render()

@@ -1,0 +1,89 @@
+"""The compile cache: generated modules written under the cache folder, named
+by the hash of their source, and imported with Numba's `cache=True`, so a
+second process with the same graph starts warm.
+
+Folder: $GRAPHC_CACHE_DIR, else $XDG_CACHE_HOME/graphc, else ~/.cache/graphc.
+An entry is trusted only if its file holds exactly the source it is named
+after: a truncated, corrupt or stale file is rewritten (atomically, via a
+temporary file and a rename, so two processes compiling the same graph at
+once never see half a file). Numba keeps its machine code beside the module
+in __pycache__ and checks it against the module file itself.
+"""
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+
+def cache_dir():
+    explicit = os.environ.get("GRAPHC_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "graphc"
+
+
+def load_module(source):
+    """Import the module for `source` from the cache; returns (module, hit)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:32]
+    name = f"graphc_step_{digest}"
+    if name in sys.modules:
+        return sys.modules[name], True
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    hit = _holds(path, source)
+    if not hit:
+        _write_atomically(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module, hit
+
+
+def _holds(path, source):
+    try:
+        return path.read_text() == source
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _write_atomically(path, text):
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def purge_compiled(module):
+    """Delete Numba's compiled code for `module` (it is recompiled on the next call)."""
+    stem = Path(module.__file__).stem
+    for file in (Path(module.__file__).parent / "__pycache__").glob(f"{stem}.*"):
+        file.unlink(missing_ok=True)
+
+
+def size_bytes():
+    folder = cache_dir()
+    if not folder.exists():
+        return 0
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def clear():
+    """Remove every cached module and its compiled code."""
+    folder = cache_dir()
+    if folder.exists():
+        shutil.rmtree(folder)

@@ -1,0 +1,315 @@
+"""conv2d and its two gradients as Numba kernels (NCHW / OIHW, PyTorch's conventions).
+
+Two variants of each, with the same arguments up to the scratch array:
+
+- GEMM: im2col + `np.dot` (BLAS) per image and group; the input gradient
+  multiplies w^T by dy into the column matrix and scatters it back (col2im).
+  `work` is a (chunks, elements) scratch array of the operands' dtype (size it
+  with `conv_workspace_shape`); images are dealt round-robin to its `chunks`
+  rows, one `prange` iteration each, so chunks = 1 is serial (BLAS may then
+  use its own threads) and chunks = numba threads runs one single-threaded
+  BLAS call per thread. The kernels allocate nothing.
+- direct: a plain loop nest (`prange` over images, or over output channels
+  for the weight gradient); no scratch, no BLAS. It wins when the column
+  matrix is thin (one input channel), where GEMM cannot reach speed.
+
+`conv_variant` says which one to call for a shape (measured on W2's convs;
+see benchmarks/library_speed.py). Every kernel overwrites all of `out`.
+"""
+import numpy as np
+from numba import njit, prange
+
+# Parallelize only the explicit prange loops: Numba's other parallel rewrites
+# (array expressions, slice assignments) cost seconds of compile time each.
+PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False, "inplace_binop": False,
+               "setitem": False, "numpy": False, "stencil": False, "fusion": False}
+
+
+@njit(cache=True)
+def _valid(offset, stride, size, count):
+    """[lo, hi): the outputs t < count whose input index t * stride + offset lies in [0, size)."""
+    lo = 0 if offset >= 0 else (stride - 1 - offset) // stride
+    hi = min(count, (size - 1 - offset) // stride + 1) if offset < size else 0
+    return lo, max(lo, hi)
+
+
+@njit(cache=True)
+def _fill(a, value):
+    """a[...] = value for a C-contiguous array of any rank."""
+    flat = a.reshape(a.size)
+    for t in range(flat.size):
+        flat[t] = value
+
+
+@njit(cache=True)
+def _add(dst, src):
+    for t in range(dst.size):
+        dst[t] += src[t]
+
+
+@njit(cache=True)
+def _axpy(dst, a, src):
+    for t in range(dst.size):
+        dst[t] += a * src[t]
+
+
+@njit(cache=True)
+def _copy(dst, src):
+    for t in range(dst.size):
+        dst[t] = src[t]
+
+
+@njit(cache=True)
+def _row(v, lo, hi, stride, offset):
+    """The elements lo * stride + offset, ..., (hi - 1) * stride + offset of a 1-D array v.
+
+    0-based loops over such views vectorize; indexing v[t * stride + offset]
+    does not (Numba's negative-index wraparound check stays in the loop)."""
+    return v[lo * stride + offset:(hi - 1) * stride + offset + 1:stride]
+
+
+@njit(cache=True)
+def _im2col(x, b, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col):
+    """col[(c, i, j), (y, xo)] = padded x[b, c0 + c, y sh + i dh - ph, xo sw + j dw - pw]."""
+    h, wd = x.shape[2], x.shape[3]
+    for c in range(cg):
+        xc = x[b, c0 + c]
+        for i in range(kh):
+            y0, y1 = _valid(i * dh - ph, sh, h, ho)
+            for j in range(kw):
+                row = col[(c * kh + i) * kw + j]
+                off = j * dw - pw
+                x0, x1 = _valid(off, sw, wd, wo)
+                _fill(row[:y0 * wo], 0)
+                _fill(row[y1 * wo:], 0)
+                for y in range(y0, y1):
+                    src = xc[y * sh + i * dh - ph]
+                    dst = row[y * wo:(y + 1) * wo]
+                    _fill(dst[:x0], 0)
+                    if sw == 1:
+                        _copy(dst[x0:x1], src[x0 + off:x1 + off])
+                    elif x1 > x0:
+                        _copy(dst[x0:x1], _row(src, x0, x1, sw, off))
+                    _fill(dst[x1:], 0)
+
+
+@njit(cache=True)
+def _col2im(col, dx, b, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
+    """The adjoint of _im2col: dx[b, c0 + c, ...] += col (padding positions dropped)."""
+    h, wd = dx.shape[2], dx.shape[3]
+    for c in range(cg):
+        dxc = dx[b, c0 + c]
+        for i in range(kh):
+            y0, y1 = _valid(i * dh - ph, sh, h, ho)
+            for j in range(kw):
+                row = col[(c * kh + i) * kw + j]
+                off = j * dw - pw
+                x0, x1 = _valid(off, sw, wd, wo)
+                for y in range(y0, y1):
+                    dst = dxc[y * sh + i * dh - ph]
+                    src = row[y * wo + x0:y * wo + x1]
+                    if sw == 1:
+                        _add(dst[x0 + off:x1 + off], src)
+                    elif x1 > x0:
+                        _add(_row(dst, x0, x1, sw, off), src)
+
+
+def conv_workspace_shape(op, x_shape, w_shape, y_shape, groups, chunks=1):
+    """(chunks, elements) of the `work` array the GEMM kernel `op` needs.
+
+    x_shape, w_shape, y_shape: conv2d's input, weight and output shapes (for
+    the gradients: the shapes of the conv2d they differentiate).
+    """
+    out_ch, cg, kh, kw = w_shape
+    k, hw = cg * kh * kw, y_shape[2] * y_shape[3]
+    if op in ("conv2d", "conv2d_grad_input"):
+        return chunks, k * hw
+    if op == "conv2d_grad_weight":
+        return chunks, k * hw + (out_ch // groups) * k + out_ch * k
+    raise ValueError(f"no GEMM conv kernel {op!r}")
+
+
+def conv_variant(op, x_shape, w_shape, groups):
+    """'direct' or 'gemm': the faster kernel for this shape (measured on 2 cores, W2's convs)."""
+    return "direct" if w_shape[1] == 1 else "gemm"
+
+
+# -- im2col + GEMM -------------------------------------------------------------------
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    n = x.shape[0]
+    out_ch, cg, kh, kw = w.shape
+    ho, wo = out.shape[2], out.shape[3]
+    og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
+    w3 = w.reshape((groups, og, k))
+    y4 = out.reshape((n, groups, og, hw))
+    chunks = work.shape[0]
+    for p in prange(chunks):
+        col = work[p, :k * hw].reshape((k, hw))
+        for b in range(p, n, chunks):
+            for g in range(groups):
+                _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
+                np.dot(w3[g], col, y4[b, g])
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_input(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    n, out_ch, ho, wo = dy.shape
+    _, cg, kh, kw = w.shape
+    og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
+    w3 = w.reshape((groups, og, k))
+    dy4 = dy.reshape((n, groups, og, hw))
+    chunks = work.shape[0]
+    for p in prange(chunks):
+        col = work[p, :k * hw].reshape((k, hw))
+        for b in range(p, n, chunks):
+            _fill(out[b], 0)
+            for g in range(groups):
+                np.dot(w3[g].T, dy4[b, g], col)
+                _col2im(col, out, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_weight(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    n, out_ch, ho, wo = dy.shape
+    _, cg, kh, kw = out.shape
+    og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
+    dy4 = dy.reshape((n, groups, og, hw))
+    chunks, start = work.shape[0], k * hw + og * k
+    for p in prange(chunks):
+        col = work[p, :k * hw].reshape((k, hw))
+        tmp = work[p, k * hw:start]
+        part = work[p, start:start + out_ch * k]
+        _fill(part, 0)
+        for b in range(p, n, chunks):
+            for g in range(groups):
+                _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
+                np.dot(dy4[b, g], col.T, tmp.reshape((og, k)))
+                _add(part[g * og * k:(g + 1) * og * k], tmp)
+    flat = out.reshape(out_ch * k)
+    _fill(flat, 0)
+    for p in range(chunks):
+        _add(flat, work[p, start:start + out_ch * k])
+
+
+# -- direct loop nests ---------------------------------------------------------------
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _dot(acc, a, b):
+    """acc + sum(a * b), in acc's type, vectorized (summation order not kept)."""
+    for t in range(a.size):
+        acc += a[t] * b[t]
+    return acc
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def _conv2d_direct_flat(x, w, out, dh, dw, groups):
+    """conv2d_direct at stride 1 without padding: each kernel offset adds one long
+    contiguous run (the flattened input plane, shifted) into a row-padded output
+    plane `ext` of the input's width, which is then cropped; 5x faster than
+    row-by-row for 26-wide rows. Allocates `ext` (one output plane) per image."""
+    n, _, h, wd = x.shape
+    out_ch, cg, kh, kw = w.shape
+    ho, wo = out.shape[2], out.shape[3]
+    og, m = out_ch // groups, (ho - 1) * wd + wo
+    for b in prange(n):
+        ext = np.empty(m, out.dtype)
+        for o in range(out_ch):
+            _fill(ext, 0)
+            for c in range(cg):
+                xf = x[b, (o // og) * cg + c].reshape(h * wd)
+                for i in range(kh):
+                    for j in range(kw):
+                        d = i * dh * wd + j * dw
+                        _axpy(ext, w[o, c, i, j], xf[d:d + m])
+            plane = out[b, o]
+            for y in range(ho):
+                _copy(plane[y], ext[y * wd:y * wd + wo])
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_direct(x, w, out, sh, sw, ph, pw, dh, dw, groups):
+    n, _, h, wd = x.shape
+    out_ch, cg, kh, kw = w.shape
+    ho, wo = out.shape[2], out.shape[3]
+    og = out_ch // groups
+    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
+        _conv2d_direct_flat(x, w, out, dh, dw, groups)
+        return
+    for b in prange(n):
+        for o in range(out_ch):
+            plane = out[b, o]
+            _fill(plane, 0)
+            for c in range(cg):
+                xc = x[b, (o // og) * cg + c]
+                for i in range(kh):
+                    y0, y1 = _valid(i * dh - ph, sh, h, ho)
+                    for j in range(kw):
+                        off = j * dw - pw
+                        x0, x1 = _valid(off, sw, wd, wo)
+                        if x1 == x0:
+                            continue
+                        wv = w[o, c, i, j]
+                        for y in range(y0, y1):
+                            src, dst = xc[y * sh + i * dh - ph], plane[y, x0:x1]
+                            if sw == 1:
+                                _axpy(dst, wv, src[x0 + off:x1 + off])
+                            else:
+                                _axpy(dst, wv, _row(src, x0, x1, sw, off))
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_input_direct(dy, w, out, sh, sw, ph, pw, dh, dw, groups):
+    n, out_ch, ho, wo = dy.shape
+    _, cg, kh, kw = w.shape
+    h, wd = out.shape[2], out.shape[3]
+    og = out_ch // groups
+    for b in prange(n):
+        _fill(out[b], 0)
+        for o in range(out_ch):
+            plane = dy[b, o]
+            for c in range(cg):
+                dxc = out[b, (o // og) * cg + c]
+                for i in range(kh):
+                    y0, y1 = _valid(i * dh - ph, sh, h, ho)
+                    for j in range(kw):
+                        off = j * dw - pw
+                        x0, x1 = _valid(off, sw, wd, wo)
+                        if x1 == x0:
+                            continue
+                        wv = w[o, c, i, j]
+                        for y in range(y0, y1):
+                            src, dst = plane[y, x0:x1], dxc[y * sh + i * dh - ph]
+                            if sw == 1:
+                                _axpy(dst[x0 + off:x1 + off], wv, src)
+                            else:
+                                _axpy(_row(dst, x0, x1, sw, off), wv, src)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
+    n, out_ch, ho, wo = dy.shape
+    _, cg, kh, kw = out.shape
+    h, wd = x.shape[2], x.shape[3]
+    og = out_ch // groups
+    for o in prange(out_ch):
+        for c in range(cg):
+            ci = (o // og) * cg + c
+            for i in range(kh):
+                y0, y1 = _valid(i * dh - ph, sh, h, ho)
+                for j in range(kw):
+                    off = j * dw - pw
+                    x0, x1 = _valid(off, sw, wd, wo)
+                    out[o, c, i, j] = 0
+                    acc = out[o, c, i, j]      # a zero of out's dtype
+                    if x1 == x0:
+                        continue
+                    for b in range(n):
+                        for y in range(y0, y1):
+                            src, g = x[b, ci, y * sh + i * dh - ph], dy[b, o, y, x0:x1]
+                            if sw == 1:
+                                acc = _dot(acc, g, src[x0 + off:x1 + off])
+                            else:
+                                acc = _dot(acc, g, _row(src, x0, x1, sw, off))
+                    out[o, c, i, j] = acc

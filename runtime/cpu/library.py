@@ -1,0 +1,252 @@
+"""Library kernels for the CPU backend's opaque ops: Numba functions writing into `out`.
+
+Every kernel takes its operands, then a preallocated C-contiguous `out` (a view
+of the runtime's arena), then the op's attributes as plain ints; it overwrites
+all of `out` and allocates nothing. The kernels are njit functions, so the
+generated step driver (itself njit) calls them directly. Conv kernels live in
+runtime/cpu/conv.py, pooling in runtime/cpu/pool.py; all are re-exported here.
+
+Threads. `np.dot` inside njit calls SciPy's OpenBLAS (a different library
+from NumPy's own OpenBLAS), which has its own worker threads; `prange` uses
+Numba's thread pool. The two must not both be active in one step: OpenBLAS
+workers spin for a while after each call and steal the cores that `prange`
+needs (measured: 8 ms instead of 1.9 ms for W1's step). Pick one pool:
+
+- Numba mode (the default to ship): `set_blas_threads(1)` once, before the
+  first step, and let `prange` do all parallel work. `matmul` then splits its
+  rows over Numba's threads (one single-threaded BLAS call per thread), and the
+  GEMM conv kernels get a `work` array with one row per Numba thread.
+- BLAS mode: `numba.set_num_threads(1)`, BLAS threads left at the core count,
+  conv `work` with one row. Everything outside GEMMs then runs on one core.
+
+Never call these kernels from inside another `prange` region while BLAS has
+more than one thread. `set_blas_threads` returns False when SciPy's BLAS is
+not a bundled OpenBLAS (then set OPENBLAS_NUM_THREADS=1 before import).
+"""
+import ctypes
+import glob
+import os
+
+import numba
+import numpy as np
+from numba import njit, prange
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from graphc.runtime.cpu.conv import (PRANGE_ONLY, conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
+                                     conv2d_grad_input_direct, conv2d_grad_weight,
+                                     conv2d_grad_weight_direct, conv_variant, conv_workspace_shape)
+from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
+                                     max_pool2d_grad)
+
+MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
+MIN_PARALLEL_SIZE = 1 << 16  # softmax: fewer elements than this run on one thread
+
+
+# -- BLAS threads --------------------------------------------------------------------
+
+def _scipy_openblas():
+    import scipy
+    root = os.path.dirname(scipy.__file__)
+    for path in sorted(glob.glob(os.path.join(root, os.pardir, "scipy.libs", "*openblas*"))):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_set_num_threads"):
+            return lib
+    return None
+
+
+def set_blas_threads(n):
+    """Set the thread count of the BLAS that njit's np.dot calls; False if it cannot be set."""
+    lib = _scipy_openblas()
+    if lib is None:
+        return False
+    lib.scipy_openblas_set_num_threads(int(n))
+    return True
+
+
+def blas_threads():
+    """The thread count of the BLAS that njit's np.dot calls (None if unknown)."""
+    lib = _scipy_openblas()
+    return None if lib is None else lib.scipy_openblas_get_num_threads()
+
+
+# -- matmul --------------------------------------------------------------------------
+
+numba.get_num_threads()      # starts Numba's threading layer, which registers the symbol below
+
+
+@intrinsic
+def _num_threads(typingctx):
+    """numba.get_num_threads() for njit code that can be cached (Numba's own version
+    calls through a ctypes pointer, which makes a function uncacheable)."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(cgutils.intp_t, []),
+                                            "get_num_threads")
+        return builder.call(fn, [])
+    return types.intp(), codegen
+
+
+def _rows(a, lo, hi):
+    """a[lo:hi] for a C-contiguous matrix; `a` itself otherwise (only called with 0, len(a)).
+
+    Keeps Numba from typing a slice of an F-contiguous operand, which np.dot would copy."""
+    return a[lo:hi]
+
+
+@overload(_rows)
+def _rows_impl(a, lo, hi):
+    if a.layout == "C":
+        return lambda a, lo, hi: a[lo:hi]
+    return lambda a, lo, hi: a
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def matmul(a, b, out):
+    """out = a @ b for 2-D, or 3-D with a leading batch axis (size 1 broadcasts).
+
+    2-D operands may be C- or F-contiguous (a transpose): BLAS reads them in
+    place through its transpose flags. With more than one Numba thread a
+    C-contiguous `a` is split into row blocks, one BLAS call per thread; an
+    F-contiguous `a` makes one BLAS call. Any other layout is copied by Numba.
+    """
+    if a.ndim == 2:
+        m, threads = a.shape[0], _num_threads()
+        blocks = min(threads, m // MIN_ROWS_PER_THREAD) if a.flags.c_contiguous else 1
+        if blocks <= 1:
+            np.dot(a, b, out)
+        else:
+            for p in prange(blocks):
+                lo, hi = p * m // blocks, (p + 1) * m // blocks
+                np.dot(_rows(a, lo, hi), b, out[lo:hi])
+    else:
+        ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
+        if _num_threads() > 1:
+            for t in prange(out.shape[0]):
+                np.dot(a[t * ia], b[t * ib], out[t])
+        else:
+            for t in range(out.shape[0]):
+                np.dot(a[t * ia], b[t * ib], out[t])
+
+
+# -- gather / scatter ----------------------------------------------------------------
+
+@njit(cache=True)
+def _split(shape, axis):
+    """(before, size, after): the products of shape[:axis], shape[axis], shape[axis+1:]."""
+    before, after = 1, 1
+    for d in range(len(shape)):
+        if d < axis:
+            before *= shape[d]
+        elif d > axis:
+            after *= shape[d]
+    return before, shape[axis], after
+
+
+@njit(cache=True)
+def _check_indices(flat, size):
+    """0, or 1 + the position of the first index outside [-size, size)."""
+    for t in range(flat.size):
+        if flat[t] < -size or flat[t] >= size:
+            return t + 1
+    return 0
+
+
+@njit(cache=True)
+def take(a, indices, out, axis):
+    """out = np.take(a, indices, axis); negative indices wrap. Returns 0, or 1 + the
+    position (in flattened `indices`) of the first out-of-range index, writing nothing."""
+    before, size, after = _split(a.shape, axis)
+    flat = indices.reshape(indices.size)
+    bad = _check_indices(flat, size)
+    if bad:
+        return bad
+    a3 = a.reshape((before, size, after))
+    y3 = out.reshape((before, flat.size, after))
+    for p in range(before):
+        for t in range(flat.size):
+            k = flat[t] + size if flat[t] < 0 else flat[t]
+            y3[p, t, :] = a3[p, k, :]
+    return 0
+
+
+@njit(cache=True)
+def take_grad(dy, indices, out, axis):
+    """The adjoint of take: out = 0, then out[.., indices[t], ..] += dy[.., t, ..]
+    (repeated indices accumulate). Returns take's error code."""
+    before, size, after = _split(out.shape, axis)
+    flat = indices.reshape(indices.size)
+    bad = _check_indices(flat, size)
+    if bad:
+        return bad
+    y3 = out.reshape((before, size, after))
+    d3 = dy.reshape((before, flat.size, after))
+    y3[:] = 0
+    for p in range(before):
+        for t in range(flat.size):
+            k = flat[t] + size if flat[t] < 0 else flat[t]
+            dst, src = y3[p, k], d3[p, t]
+            for q in range(after):
+                dst[q] += src[q]
+    return 0
+
+
+@njit(cache=True)
+def one_hot(indices, out):
+    """out[..., c] = (indices[...] == c) with c < out.shape[-1]. Returns 0, or 1 + the
+    position (in flattened `indices`) of the first label outside [0, classes), writing nothing."""
+    classes = out.shape[-1]
+    flat = indices.reshape(indices.size)
+    for t in range(flat.size):
+        if flat[t] < 0 or flat[t] >= classes:
+            return t + 1
+    y2 = out.reshape((flat.size, classes))
+    y2[:] = 0
+    for t in range(flat.size):
+        y2[t, flat[t]] = 1
+    return 0
+
+
+# -- softmax -------------------------------------------------------------------------
+
+@njit(cache=True)
+def _softmax_row(x, y, log):
+    m = np.max(x)                        # NaN-propagating, as NumPy's
+    s = 0.0
+    if log:
+        for t in range(x.size):
+            s += np.exp(x[t] - m)
+        shift = m + np.log(s)
+        for t in range(x.size):
+            y[t] = x[t] - shift
+    else:
+        for t in range(x.size):
+            e = np.exp(x[t] - m)
+            y[t] = e
+            s += e
+        r = 1.0 / s
+        for t in range(x.size):
+            y[t] *= r
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def _softmax_rows(x, out, log):
+    if x.size >= MIN_PARALLEL_SIZE:
+        for r in prange(x.shape[0]):
+            _softmax_row(x[r], out[r], log)
+    else:
+        for r in range(x.shape[0]):
+            _softmax_row(x[r], out[r], log)
+
+
+@njit(cache=True)
+def softmax_rows(x, out):
+    """out = softmax(x) along the last axis of a 2-D array (max subtracted)."""
+    _softmax_rows(x, out, False)
+
+
+@njit(cache=True)
+def log_softmax_rows(x, out):
+    """out = x - logsumexp(x) along the last axis of a 2-D array (max subtracted)."""
+    _softmax_rows(x, out, True)
