@@ -287,10 +287,13 @@ def _join_sibling_kernel(fusion, node):
     domain = node.inputs[0].shape if reduction else node.shape
     leaves = _buffer_leaves(fusion, node)
     for kernel in reversed(fusion.kernels):
-        if kernel.domain != domain or not leaves & _kernel_leaves(fusion, kernel):
+        if kernel.domain != domain or not leaves & (_kernel_leaves(fusion, kernel)
+                                                    | set(kernel.level)):
             continue
-        if any(_depends_on(fusion.kernel_of[leaf], kernel)
-               for leaf in leaves if leaf in fusion.kernel_of):
+        if any(_depends_on(fusion.kernel_of[leaf], kernel) for leaf in leaves
+               if leaf in fusion.kernel_of and fusion.kernel_of[leaf] is not kernel):
+            continue
+        if not _safe_inlining(fusion, kernel, node):
             continue
         if reduction:
             level = _reduction_level(kernel, node.inputs[0], node)
@@ -362,6 +365,8 @@ def _fit(fusion, kernel, node):
             return None, "joining would create a cycle between kernels"
     levels = [_level_in(kernel, i) for i in node.inputs if fusion.kernel_of.get(i) is kernel
               and i not in kernel.inlined]
+    if not _safe_inlining(fusion, kernel, node):
+        return None, "an inlined operand would read this kernel's values at other points"
     if node.op.name in LOOP_REDUCTIONS:
         source = node.inputs[0]
         if fusion.kernel_of.get(source) is not kernel:
@@ -402,6 +407,27 @@ def _reduction_level(kernel, source, node):
     if len(axes) == len(source.shape):
         return SCALAR
     return ROW if kernel.reduce_axes in (None, axes) else None
+
+
+def _safe_inlining(fusion, kernel, node):
+    """Inlined nodes are recomputed at the point being evaluated, so one may read the
+    kernel's own values only through elementwise ops at the domain's shape."""
+    stack = [(i, True) for i in node.inputs
+             if i in fusion.free or (i in kernel.inlined and fusion.kernel_of.get(i) is kernel)]
+    seen = set()
+    while stack:
+        current, same_point = stack.pop()
+        if (current, same_point) in seen:
+            continue
+        seen.add((current, same_point))
+        if current in fusion.free or current in kernel.inlined:
+            keeps = same_point and current.op.kind == ELEMENTWISE and current.shape == kernel.domain
+            stack.extend((i, keeps) for i in current.inputs)
+        elif current in kernel.level:
+            if not (same_point and current.shape == kernel.domain
+                    and kernel.level[current] == ELEMENT):
+                return False
+    return True
 
 
 def _is_single(shape):
@@ -470,7 +496,7 @@ def _try_merge(fusion, into, other):
             into.inlined.add(node)
             continue
         level, _ = _fit(fusion, into, node)
-        if level is None:
+        if level is None or not _safe_inlining(fusion, into, node):
             fusion.kernel_of, into.level, into.nodes, into.reduce_axes, into.inlined = saved
             return False
         if level == ROW and node.op.name in LOOP_REDUCTIONS:
