@@ -89,6 +89,7 @@ class Fusion:
         self.free = set()           # free nodes not yet placed
         self.aliases = set()        # view nodes that run as zero-copy views of a buffer
         self.reasons = {}           # (producer, consumer) -> why they are in different kernels
+        self.originals = {}         # copy of a free node -> the node it copies
 
     def report(self):
         return {"kernels": len(self.kernels), "aliases": len(self.aliases),
@@ -196,8 +197,17 @@ def _start_loop_kernel(fusion, node):
 
 
 def _materialize(fusion, node, why):
-    """A free node needed as a buffer: computed by a sibling kernel or one of its own."""
+    """A free node needed as a buffer: computed by the kernel that already inlines it,
+    a sibling kernel, or one of its own."""
     fusion.free.discard(node)
+    owner = fusion.kernel_of.get(node)
+    if owner is not None and node in owner.inlined:
+        if node.shape == owner.domain and _safe_inlining(fusion, owner, node):
+            owner.inlined.discard(node)         # computed once per point, and written
+            owner.level[node] = ELEMENT
+            fusion.reasons.setdefault((node, None), why)
+            return
+        node = _clone_for_caller(fusion, node)
     if _join_sibling_kernel(fusion, node):
         fusion.reasons.setdefault((node, None), why)
         return
@@ -209,12 +219,22 @@ def _materialize(fusion, node, why):
     fusion.reasons.setdefault((node, None), why)
 
 
+def _clone_for_caller(fusion, node):
+    """A copy of a node some kernel inlines, for the program's outputs and updates."""
+    copy = fusion.program.graph.copy_node(node, list(node.inputs))
+    copy.name = f"{node.name}_out"
+    program = fusion.program
+    program.outputs = [copy if o is node else o for o in program.outputs]
+    program.updates = [(v, copy if value is node else value) for v, value in program.updates]
+    return copy
+
+
 def _aliasable(fusion, node, consumer):
     """A zero-copy view of a buffer, no kernel: a chain of reshape-like views,
     or (for matmul, which takes transposed operands) a 2-D transpose."""
     if consumer.op.name == "matmul" and node.op.name == "transpose" and len(node.shape) == 2:
         node = node.inputs[0]
-    while node.op.name in ALIAS_OPS and len(node.inputs) == 1:
+    while node.op.name in ALIAS_OPS and len(node.inputs) == 1 and not _is_buffer(fusion, node):
         node = node.inputs[0]
     return _is_buffer(fusion, node)
 
@@ -234,18 +254,27 @@ def _inline(fusion, kernel, node):
         return kernel.copies[node]
     if node in fusion.kernel_of:
         original = node
-        node = fusion.program.graph.copy_node(node, list(node.inputs))
+        # the copy reads the originals of its operands: the owner may have rewired
+        # them to its own private copies
+        operands = [fusion.originals.get(i, i) for i in node.inputs]
+        node = fusion.program.graph.copy_node(node, operands)
         node.name = f"{node.name}_k{kernel.index}"
         kernel.copies[original] = node
+        fusion.originals[node] = original
     fusion.kernel_of[node] = kernel
     kernel.inlined.add(node)
+    _inline_operands(fusion, kernel, node)
+    kernel.nodes.append(node)
+    _note_reads(fusion, kernel, node, None)
+    return node
+
+
+def _inline_operands(fusion, kernel, node):
     for slot, operand in enumerate(node.inputs):
         if operand in fusion.free:
             copy = _inline(fusion, kernel, operand)
             if copy is not operand:
                 _rewire(fusion.program.graph, node, slot, copy)
-    kernel.nodes.append(node)
-    return node
 
 
 def _rewire(graph, consumer, slot, new):
@@ -263,19 +292,22 @@ def _place(fusion, kernel, node, level):
         kernel.reduce_axes = tuple(node.attrs["axis"])
     fusion.kernel_of[node] = kernel
     kernel.level[node] = level
+    _inline_operands(fusion, kernel, node)
     kernel.nodes.append(node)
-    for slot, operand in enumerate(node.inputs):
-        if operand in fusion.free:
-            copy = _inline(fusion, kernel, operand)
-            if copy is not operand:
-                _rewire(fusion.program.graph, node, slot, copy)
     _note_reads(fusion, kernel, node, None)
+
+
+def _owner(fusion, node):
+    """The kernel that writes node's buffer (through aliases), or None for sources."""
+    while node in fusion.aliases:
+        node = node.inputs[0]
+    return fusion.kernel_of.get(node) if node not in fusion.free else None
 
 
 def _note_reads(fusion, kernel, node, why):
     for operand in node.inputs:
-        owner = fusion.kernel_of.get(operand)
-        if owner is not None and owner is not kernel and operand not in fusion.free:
+        owner = _owner(fusion, operand)
+        if owner is not None and owner is not kernel:
             kernel.deps.add(owner)
             fusion.reasons.setdefault((operand, node), why or _refusal(fusion, owner, node))
 
@@ -295,10 +327,10 @@ def _join_sibling_kernel(fusion, node):
             continue
         if not _safe_inlining(fusion, kernel, node):
             continue
-        if reduction:
+        if reduction and fusion.kernel_of.get(node.inputs[0]) is not kernel:
             level = _reduction_level(kernel, node.inputs[0], node)
         else:
-            level = ELEMENT if ROW not in kernel.level.values() or kernel.reduce_axes else None
+            level, _ = _fit(fusion, kernel, node)
         if level is not None:
             source = node.inputs[0]
             if reduction and source in fusion.free:
@@ -484,6 +516,8 @@ def _related(fusion, a, b):
 
 
 def _try_merge(fusion, into, other):
+    if other in into.deps:
+        return False
     if any(_depends_on(dep, into) for dep in other.deps - {into}) or \
             any(_depends_on(dep, other) for dep in into.deps - {other}):
         return False

@@ -70,9 +70,10 @@ def lower_softmax(b, x, *, axis):
 
 def lower_logsumexp(b, x, *, axis, keepdims):
     m = b.reduce("max", x, axis)
-    # where every element is -inf, shift by 0 instead so the result is -inf, not NaN
-    is_empty = b("equal", m, b.constant(-np.inf, m.dtype))
-    safe_m = b("where", is_empty, b.constant(0, m.dtype), m)
+    # shift by 0 where the max is infinite (m - m is 0 only for finite m), so an all
+    # -inf row gives -inf and a +inf element gives +inf, not NaN
+    finite = b("equal", b("subtract", m, m), b.constant(0, m.dtype))
+    safe_m = b("where", finite, m, b.constant(0, m.dtype))
     s = b.reduce("sum", b("exp", b("subtract", x, safe_m)), axis)
     return b.drop(b("add", b("log", s), safe_m), axis, keepdims)
 
@@ -88,6 +89,8 @@ def lower_sum_to(b, x, *like, shape):
     target = like[0].shape if like else shape
     axes = sum_to_axes(x.shape, target)
     total = b.reduce("sum", x, axes) if axes else x
+    if total.dtype != b.node.dtype:                 # integer sums widen to int64
+        total = b("cast", total, dtype=b.node.dtype)
     return total if total.shape == tuple(target) else b("reshape", total, newshape=tuple(target))
 
 

@@ -50,7 +50,8 @@ def cleanup_pipeline():
 
 
 def default_pipeline():
-    """What an optimizing device runs: the cleanup, then lowering and fusion."""
+    """What an optimizing device runs: the cleanup, then lowering, fusion and the memory plan."""
     from graphc.passes.fuse import fuse
     from graphc.passes.lower import lower
-    return Pipeline(cleanup_pipeline().passes + [lower, fuse])
+    from graphc.passes.memplan import memplan
+    return Pipeline(cleanup_pipeline().passes + [lower, fuse, memplan])

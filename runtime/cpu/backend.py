@@ -98,6 +98,8 @@ class CpuPlan:
             return node.attrs["state"].value
         if name == "constant":
             return node.attrs["value"]
+        if node not in self.fusion.aliases:
+            raise AssertionError(f"{node.name} was read before any kernel computed it")
         # an alias: a zero-copy view of its operand
         value = node.op.reference(*[self._get(i, values) for i in node.inputs], **node.attrs)
         values[node] = value
@@ -110,7 +112,8 @@ class CpuPlan:
         except Exception as exc:
             raise RuntimeFailure(f"{type(exc).__name__}: {exc}", op=node.op.name,
                                  loc=node.loc) from None
-        values[node] = np.ascontiguousarray(result)
+        # ascontiguousarray turns a 0-d result (argmax over all axes) into shape (1,)
+        values[node] = np.ascontiguousarray(result).reshape(np.shape(result))
 
     def _run_loop(self, kernel, values):
         loop = self.loops[kernel]
@@ -140,11 +143,36 @@ class CpuPlan:
     def _check(self, kernel, values):
         for node in kernel.outputs:
             value = values.get(node)
-            if value is not None and value.dtype.kind == "f" and not np.isfinite(value).all():
+            if value is not None and _nonfinite(value):
                 from graphc.runtime.reference import NumericsError
+                node, value = self._culprit(kernel, values) or (node, value)
                 bad = "NaN" if np.isnan(value).any() else "Inf"
                 raise NumericsError(f"node {node.name} produced {bad} (kernel {kernel.name})",
                                     op=node.op.name, loc=node.loc)
+
+    def _culprit(self, kernel, values):
+        """The kernel's first node (in the order it computes them) whose value is not
+        finite, found by re-evaluating its nodes one by one with their NumPy
+        references: a fused kernel only shows its outputs (log(x) fused into a sum
+        makes the sum NaN, but the node to blame is the log)."""
+        from graphc.runtime.cpu.codegen import _operands_first
+        local = {}
+        nodes = ([kernel.library] if kernel.library is not None else []) + \
+            _operands_first(kernel.nodes)
+        for node in nodes:
+            arrays = [local[i] if i in local else self._get(i, values) for i in node.inputs]
+            try:
+                value = node.op.compute(arrays, node.attrs, node.dtype)
+            except Exception:   # pragma: no cover (the kernel itself ran)
+                return None
+            if _nonfinite(value):
+                return node, value
+            local[node] = value
+        return None
+
+
+def _nonfinite(value):
+    return value.dtype.kind == "f" and not np.isfinite(value).all()
 
 
 def _identifier(name):

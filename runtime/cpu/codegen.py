@@ -112,6 +112,10 @@ class LoopRenderer:
         self.counter = 0
         self.stage = {}
         self.local = {}             # node -> its number in this kernel (stable names)
+        self.order = _operands_first(kernel.nodes)
+        # A free node that fusion inlined here and later placed here (a caller needs it
+        # as a buffer) is computed once per point as a placed value, not recomputed.
+        self.inlined = {n for n in kernel.inlined if n not in kernel.level}
 
     # -- names -------------------------------------------------------------------------
     def var(self, node):
@@ -152,11 +156,11 @@ class LoopRenderer:
     # -- values ------------------------------------------------------------------------------
     def value(self, node, level, ids, block):
         """Expression for node's elements `ids` (over the level's loop point)."""
-        if node in self.kernel.level and node not in self.kernel.inlined:
+        if node in self.kernel.level and node not in self.inlined:
             return self.var(node)
         if node.op.name == "constant" and node.attrs["value"].size == 1:
             return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
-        transparent = node in self.kernel.inlined or node in self.fusion.aliases
+        transparent = node in self.inlined or node in self.fusion.aliases
         key = (node, _signature(ids), level)
         if key in block.memo:
             return block.memo[key]
@@ -182,9 +186,20 @@ class LoopRenderer:
 
     def operand(self, node, slot, level, ids, block):
         operand = node.inputs[slot]
-        if operand in self.kernel.level and operand not in self.kernel.inlined:
+        if operand in self.kernel.level and operand not in self.inlined:
+            if node not in self.kernel.level or node in self.inlined:
+                self.check_same_point(node, slot, level, ids)
             return self.var(operand)
         return self.value(operand, level, operand_ids(node, slot, ids), block)
+
+    def check_same_point(self, node, slot, level, ids):
+        """An inlined node may read a value of this kernel only at the point being computed."""
+        operand = node.inputs[slot]
+        wanted = operand_ids(node, slot, ids)
+        own = self.identity_ids(self.kernel.level[operand])
+        if level != self.kernel.level[operand] or not np.array_equal(wanted, own):
+            raise AssertionError(f"fusion placed {node.name} so that it reads {operand.name} "
+                                 f"of its own kernel {self.name} at another point")
 
     def attr_text(self, value, node):
         if isinstance(value, np.dtype):
@@ -207,7 +222,7 @@ class LoopRenderer:
     # -- structure ---------------------------------------------------------------------------
     def placed(self, level=None):
         k = self.kernel
-        return [n for n in k.nodes if n in k.level and n not in k.inlined
+        return [n for n in self.order if n in k.level and n not in self.inlined
                 and (level is None or k.level[n] == level)]
 
     def is_reduction(self, node):
@@ -225,7 +240,10 @@ class LoopRenderer:
     def render(self):
         self.compute_stages()
         k = self.kernel
-        outputs = [n for n in k.outputs if n is not k.library]
+        # only what the loop computes: an inlined node listed as an output (an alias or
+        # a node another kernel materializes) must not come back as an unwritten buffer
+        outputs = [n for n in dict.fromkeys(k.outputs) if n is not k.library
+                   and n in k.level and n not in self.inlined]
         element_out = [n for n in outputs if k.level.get(n) == ELEMENT]
         row_out = [n for n in outputs if k.level.get(n) == ROW]
         scalar_out = [n for n in outputs if k.level.get(n) == SCALAR]
@@ -274,7 +292,7 @@ class LoopRenderer:
         return self.function(lines, outputs, parallel)
 
     def level_of(self, node):
-        if node in self.kernel.level and node not in self.kernel.inlined:
+        if node in self.kernel.level and node not in self.inlined:
             return self.kernel.level[node]
         return ELEMENT
 
@@ -309,19 +327,23 @@ class LoopRenderer:
 
     def needed_elements(self, consumers, writes):
         """Placed ELEMENT nodes the consumers need, in kernel order."""
-        needed, stack = set(), list(writes) + [r.inputs[0] for r in consumers]
+        needed, seen = set(), set()
+        stack = list(writes) + [r.inputs[0] for r in consumers]
         while stack:
             node = stack.pop()
-            if node in needed or self.kernel.level.get(node) != ELEMENT or \
-                    node in self.kernel.inlined:
+            if node in seen:
                 continue
-            needed.add(node)
-            stack.extend(node.inputs)
+            seen.add(node)
+            if node in self.inlined:        # recomputed where read: look through it
+                stack.extend(node.inputs)
+            elif self.kernel.level.get(node) == ELEMENT:
+                needed.add(node)
+                stack.extend(node.inputs)
         return [n for n in self.placed(ELEMENT) if n in needed]
 
     def reduction_input(self, red, block, identity):
         source = red.inputs[0]
-        if source in self.kernel.level and source not in self.kernel.inlined:
+        if source in self.kernel.level and source not in self.inlined:
             return self.var(source)
         return self.value(source, ELEMENT, identity, block)
 
@@ -362,6 +384,32 @@ class LoopRenderer:
                  f"def {self.name}({', '.join(params)}):"] + body
         return LoopSource(self.name, "\n".join(lines) + "\n", inputs, outputs,
                           [table for _, table in self.tables], list(self.error_checks))
+
+
+def _operands_first(nodes):
+    """`nodes` reordered so that each comes after its operands among them, else as listed.
+
+    Fusion lists a kernel's nodes in topological order, except that merging a kernel
+    into a sibling that reads it (passes/fuse.py, _try_merge) appends the producer's
+    nodes after their consumers; assigning in that order reads a value before it is set.
+    """
+    members, done, order = set(nodes), set(), []
+    for start in nodes:
+        stack = [(start, iter(start.inputs))]
+        if start in done:
+            continue
+        done.add(start)
+        while stack:
+            node, operands = stack[-1]
+            for operand in operands:
+                if operand in members and operand not in done:
+                    done.add(operand)
+                    stack.append((operand, iter(operand.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def render_loop(kernel, fusion, name, allow_parallel=True):

@@ -10,11 +10,14 @@ Two variants of each, with the same arguments up to the scratch array:
   use its own threads) and chunks = numba threads runs one single-threaded
   BLAS call per thread. The kernels allocate nothing.
 - direct: a plain loop nest (`prange` over images, or over output channels
-  for the weight gradient); no scratch, no BLAS. It wins when the column
-  matrix is thin (one input channel), where GEMM cannot reach speed.
+  for the weight gradient); no scratch argument, no BLAS. It wins when the
+  GEMM is a matrix-vector product (one output channel per group: depthwise
+  convs). The forward at stride 1 without padding allocates one padded-width
+  output plane per image (a few KB; see _conv2d_direct_flat).
 
-`conv_variant` says which one to call for a shape (measured on W2's convs;
-see benchmarks/library_speed.py). Every kernel overwrites all of `out`.
+`conv_variant` says which one to call for a shape (measured: W2's convs in
+benchmarks/library_speed.py, and a depthwise conv). Every kernel overwrites
+all of `out`.
 """
 import numpy as np
 from numba import njit, prange
@@ -130,8 +133,16 @@ def conv_workspace_shape(op, x_shape, w_shape, y_shape, groups, chunks=1):
 
 
 def conv_variant(op, x_shape, w_shape, groups):
-    """'direct' or 'gemm': the faster kernel for this shape (measured on 2 cores, W2's convs)."""
-    return "direct" if w_shape[1] == 1 else "gemm"
+    """'gemm' or 'direct': the faster kernel for conv op `op` (measured on 2 cores).
+
+    GEMM wins whenever each group has several output channels: on both of
+    W2's convs, one input channel included, and for every op. With one output
+    channel per group (depthwise) the GEMM degenerates into a matrix-vector
+    product per image and group, and the direct forward (5-20x) and weight
+    gradient (3x) win; the input gradient stays faster as GEMM.
+    """
+    depthwise = w_shape[0] // groups == 1
+    return "direct" if depthwise and op in ("conv2d", "conv2d_grad_weight") else "gemm"
 
 
 # -- im2col + GEMM -------------------------------------------------------------------

@@ -35,14 +35,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from graphc.runtime.cpu.conv import (PRANGE_ONLY, conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
+from graphc.runtime.cpu.conv import (PRANGE_ONLY, _add, _copy, _fill, conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
                                      conv2d_grad_weight_direct, conv_variant, conv_workspace_shape)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
                                      max_pool2d_grad)
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
-MIN_PARALLEL_SIZE = 1 << 16  # softmax: fewer elements than this run on one thread
 
 
 # -- BLAS threads --------------------------------------------------------------------
@@ -167,7 +166,7 @@ def take(a, indices, out, axis):
     for p in range(before):
         for t in range(flat.size):
             k = flat[t] + size if flat[t] < 0 else flat[t]
-            y3[p, t, :] = a3[p, k, :]
+            _copy(y3[p, t], a3[p, k])
     return 0
 
 
@@ -182,13 +181,11 @@ def take_grad(dy, indices, out, axis):
         return bad
     y3 = out.reshape((before, size, after))
     d3 = dy.reshape((before, flat.size, after))
-    y3[:] = 0
+    _fill(out, 0)
     for p in range(before):
         for t in range(flat.size):
             k = flat[t] + size if flat[t] < 0 else flat[t]
-            dst, src = y3[p, k], d3[p, t]
-            for q in range(after):
-                dst[q] += src[q]
+            _add(y3[p, k], d3[p, t])
     return 0
 
 
@@ -202,7 +199,7 @@ def one_hot(indices, out):
         if flat[t] < 0 or flat[t] >= classes:
             return t + 1
     y2 = out.reshape((flat.size, classes))
-    y2[:] = 0
+    _fill(out, 0)
     for t in range(flat.size):
         y2[t, flat[t]] = 1
     return 0
@@ -230,23 +227,16 @@ def _softmax_row(x, y, log):
             y[t] *= r
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def _softmax_rows(x, out, log):
-    if x.size >= MIN_PARALLEL_SIZE:
-        for r in prange(x.shape[0]):
-            _softmax_row(x[r], out[r], log)
-    else:
-        for r in range(x.shape[0]):
-            _softmax_row(x[r], out[r], log)
-
-
 @njit(cache=True)
 def softmax_rows(x, out):
-    """out = softmax(x) along the last axis of a 2-D array (max subtracted)."""
-    _softmax_rows(x, out, False)
+    """out = softmax(x) along the last axis of a 2-D array (max subtracted). Serial:
+    W1-W3's rows are 10 wide, far below where a fork/join pays."""
+    for r in range(x.shape[0]):
+        _softmax_row(x[r], out[r], False)
 
 
 @njit(cache=True)
 def log_softmax_rows(x, out):
-    """out = x - logsumexp(x) along the last axis of a 2-D array (max subtracted)."""
-    _softmax_rows(x, out, True)
+    """out = x - logsumexp(x) along the last axis of a 2-D array (max subtracted), serial."""
+    for r in range(x.shape[0]):
+        _softmax_row(x[r], out[r], True)

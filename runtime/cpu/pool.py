@@ -1,9 +1,10 @@
 """Max and average pooling (NCHW) and their gradients as Numba kernels.
 
-Each kernel loops over the N * C planes with `prange` (planes are independent,
-so overlapping windows accumulate without races) and clips every window to
-the input instead of padding it: max pooling's padding is -inf, which never
-wins, and average pooling's padding adds zero. Max pooling keeps the
+All four run one `prange` loop over the N * C planes (planes are independent,
+so overlapping windows accumulate without races), in one shared driver: each
+prange loop costs about a second of compile time per dtype. Windows are
+clipped to the input instead of padded: max pooling's padding is -inf, which
+never wins, and average pooling's padding adds zero. Max pooling keeps the
 references' tie and NaN rules exactly: a window's value and gradient go to
 its first element (in row-major kernel order) greater than all before it,
 starting from -inf, so a window of NaNs or -infs routes its gradient to
@@ -13,6 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _fill, _valid
+
+MAX, MAX_GRAD, AVG, AVG_GRAD = range(4)
 
 
 @njit(cache=True)
@@ -32,32 +35,24 @@ def _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw):
     return best, arg
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def max_pool2d(x, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    n, c, h, wd = x.shape
-    ho, wo = out.shape[2], out.shape[3]
-    x3, y3 = x.reshape((n * c, h, wd)), out.reshape((n * c, ho, wo))
-    for p in prange(n * c):
-        for y in range(ho):
-            for t in range(wo):
-                y3[p, y, t] = _first_max(x3[p], y, t, kh, kw, sh, sw, ph, pw, dh, dw)[0]
+@njit(cache=True)
+def _max_plane(xp, yp, kh, kw, sh, sw, ph, pw, dh, dw):
+    for y in range(yp.shape[0]):
+        for t in range(yp.shape[1]):
+            yp[y, t] = _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw)[0]
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def max_pool2d_grad(x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    n, c, h, wd = x.shape
-    ho, wo = dy.shape[2], dy.shape[3]
-    x3, d3, g3 = x.reshape((n * c, h, wd)), dy.reshape((n * c, ho, wo)), out.reshape((n * c, h, wd))
-    for p in prange(n * c):
-        g = g3[p]
-        _fill(g, 0)
-        for y in range(ho):
-            for t in range(wo):
-                arg = _first_max(x3[p], y, t, kh, kw, sh, sw, ph, pw, dh, dw)[1]
-                iy = y * sh - ph + (arg // kw) * dh
-                ix = t * sw - pw + (arg % kw) * dw
-                if 0 <= iy < h and 0 <= ix < wd:
-                    g[iy, ix] += d3[p, y, t]
+@njit(cache=True)
+def _max_grad_plane(xp, dp, gp, kh, kw, sh, sw, ph, pw, dh, dw):
+    h, wd = xp.shape
+    _fill(gp, 0)
+    for y in range(dp.shape[0]):
+        for t in range(dp.shape[1]):
+            arg = _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw)[1]
+            iy = y * sh - ph + (arg // kw) * dh
+            ix = t * sw - pw + (arg % kw) * dw
+            if 0 <= iy < h and 0 <= ix < wd:
+                gp[iy, ix] += dp[y, t]
 
 
 @njit(cache=True)
@@ -67,39 +62,70 @@ def _divisor(count, kh, kw, count_include_pad, divisor_override):
     return kh * kw if count_include_pad else count
 
 
+@njit(cache=True)
+def _avg_plane(xp, yp, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    h, wd = xp.shape
+    for y in range(yp.shape[0]):
+        i0, i1 = _valid(y * sh - ph, 1, h, kh)
+        for t in range(yp.shape[1]):
+            j0, j1 = _valid(t * sw - pw, 1, wd, kw)
+            s = 0.0
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    s += xp[y * sh - ph + i, t * sw - pw + j]
+            count = (i1 - i0) * (j1 - j0)
+            yp[y, t] = s / _divisor(count, kh, kw, count_include_pad, divisor_override)
+
+
+@njit(cache=True)
+def _avg_grad_plane(dp, gp, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    h, wd = gp.shape
+    _fill(gp, 0)
+    for y in range(dp.shape[0]):
+        i0, i1 = _valid(y * sh - ph, 1, h, kh)
+        for t in range(dp.shape[1]):
+            j0, j1 = _valid(t * sw - pw, 1, wd, kw)
+            count = (i1 - i0) * (j1 - j0)
+            share = dp[y, t] / _divisor(count, kh, kw, count_include_pad, divisor_override)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    gp[y * sh - ph + i, t * sw - pw + j] += share
+
+
 @njit(parallel=PRANGE_ONLY, cache=True)
+def _planes(kind, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw, count_include_pad, divisor_override):
+    """The shared driver: `kind` of the plane kernels above on every (n, c) plane.
+    x: the pooled input (the forward's input, or dy for AVG_GRAD); dy: the gradient."""
+    planes = x.shape[0] * x.shape[1]
+    x3 = x.reshape((planes, x.shape[2], x.shape[3]))
+    d3 = dy.reshape((planes, dy.shape[2], dy.shape[3]))
+    y3 = out.reshape((planes, out.shape[2], out.shape[3]))
+    for p in prange(planes):
+        if kind == MAX:
+            _max_plane(x3[p], y3[p], kh, kw, sh, sw, ph, pw, dh, dw)
+        elif kind == MAX_GRAD:
+            _max_grad_plane(x3[p], d3[p], y3[p], kh, kw, sh, sw, ph, pw, dh, dw)
+        elif kind == AVG:
+            _avg_plane(x3[p], y3[p], kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+        else:
+            _avg_grad_plane(d3[p], y3[p], kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+
+
+@njit(cache=True)
+def max_pool2d(x, out, kh, kw, sh, sw, ph, pw, dh, dw):
+    _planes(MAX, x, x, out, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0)
+
+
+@njit(cache=True)
+def max_pool2d_grad(x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw):
+    _planes(MAX_GRAD, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0)
+
+
+@njit(cache=True)
 def avg_pool2d(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    n, c, h, wd = x.shape
-    ho, wo = out.shape[2], out.shape[3]
-    x3, y3 = x.reshape((n * c, h, wd)), out.reshape((n * c, ho, wo))
-    for p in prange(n * c):
-        xp = x3[p]
-        for y in range(ho):
-            i0, i1 = _valid(y * sh - ph, 1, h, kh)
-            for t in range(wo):
-                j0, j1 = _valid(t * sw - pw, 1, wd, kw)
-                s = 0.0
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        s += xp[y * sh - ph + i, t * sw - pw + j]
-                count = (i1 - i0) * (j1 - j0)
-                y3[p, y, t] = s / _divisor(count, kh, kw, count_include_pad, divisor_override)
+    _planes(AVG, x, x, out, kh, kw, sh, sw, ph, pw, 1, 1, count_include_pad, divisor_override)
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
+@njit(cache=True)
 def avg_pool2d_grad(dy, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    n, c, ho, wo = dy.shape
-    h, wd = out.shape[2], out.shape[3]
-    d3, g3 = dy.reshape((n * c, ho, wo)), out.reshape((n * c, h, wd))
-    for p in prange(n * c):
-        g = g3[p]
-        _fill(g, 0)
-        for y in range(ho):
-            i0, i1 = _valid(y * sh - ph, 1, h, kh)
-            for t in range(wo):
-                j0, j1 = _valid(t * sw - pw, 1, wd, kw)
-                count = (i1 - i0) * (j1 - j0)
-                share = d3[p, y, t] / _divisor(count, kh, kw, count_include_pad, divisor_override)
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        g[y * sh - ph + i, t * sw - pw + j] += share
+    _planes(AVG_GRAD, dy, dy, out, kh, kw, sh, sw, ph, pw, 1, 1, count_include_pad, divisor_override)

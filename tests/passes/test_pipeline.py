@@ -8,7 +8,7 @@ from graphc.passes.pipeline import PassRecord, cleanup_pipeline, default_pipelin
 from helpers_passes import assert_same_values, count_live_ops, count_ops, program_of, rng
 
 PASSES = ["simplify", "cse", "fold", "dce"]
-DEFAULT = PASSES + ["lower", "fuse"]
+DEFAULT = PASSES + ["lower", "fuse", "memplan"]
 
 
 def sample_program():
@@ -23,7 +23,7 @@ def test_cleanup_pipeline_runs_the_four_passes_in_order():
     assert cleanup_pipeline().names == PASSES
 
 
-def test_default_pipeline_adds_lowering_and_fusion():
+def test_default_pipeline_adds_lowering_fusion_and_memory_planning():
     assert default_pipeline().names == DEFAULT
 
 

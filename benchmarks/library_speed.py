@@ -1,0 +1,138 @@
+"""Speed of the CPU library kernels on W2's conv, pool and linear shapes.
+
+Times graphc's NumPy references against the njit kernels (median of
+--repeats runs after one warm-up call that also compiles) in three thread
+set-ups (runtime/cpu/library.py's docstring): "numba" (BLAS on one thread,
+prange on all cores, conv work split into one chunk per thread), "blas"
+(Numba on one thread, BLAS on all cores, one chunk) and "both" (both pools
+on all cores, the set-up to avoid). Prints markdown tables in ms, and the
+load average: the machine is shared, so rerun when the load is high.
+
+    python benchmarks/library_speed.py [--repeats 10] [--dtype float32]
+"""
+import argparse
+import os
+import statistics
+import time
+
+import numba
+import numpy as np
+
+import graphc as gc
+from graphc.ops.conv import (conv2d_grad_input_reference, conv2d_grad_weight_reference,
+                             conv2d_reference)
+from graphc.runtime.cpu import library as L
+
+CONVS = {"conv1": ((64, 1, 28, 28), (32, 1, 3, 3)), "conv2": ((64, 32, 26, 26), (64, 32, 3, 3))}
+POOL = (64, 64, 24, 24)
+LINEAR = ((64, 9216), (9216, 128))
+ATTRS = (1, 1, 0, 0, 1, 1, 1)           # sh, sw, ph, pw, dh, dw, groups
+
+
+def median_ms(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+MODES = ("numba", "blas", "both")
+
+
+def set_mode(mode, cores):
+    numba.set_num_threads(1 if mode == "blas" else cores)
+    L.set_blas_threads(1 if mode == "numba" else cores)
+    return 1 if mode == "blas" else cores           # conv work chunks
+
+
+def conv_cases(rng, dtype):
+    """name -> (reference, gemm kernel(chunks), direct kernel)."""
+    cases = {}
+    kw = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+    for name, (xs, ws) in CONVS.items():
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        y = np.empty((xs[0], ws[0], xs[2] - 2, xs[3] - 2), dtype)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw = np.empty_like(x), np.empty_like(w)
+
+        def work(op, chunks, x=x, w=w, y=y):
+            return np.empty(L.conv_workspace_shape(op, x.shape, w.shape, y.shape, 1, chunks), dtype)
+
+        cases[f"{name} forward"] = (
+            lambda x=x, w=w: conv2d_reference(x, w, **kw),
+            lambda c, x=x, w=w, y=y, k=work("conv2d", 2), j=work("conv2d", 1):
+                L.conv2d(x, w, y, *ATTRS, k if c > 1 else j),
+            lambda x=x, w=w, y=y: L.conv2d_direct(x, w, y, *ATTRS))
+        cases[f"{name} grad input"] = (
+            lambda dy=dy, w=w, x=x: conv2d_grad_input_reference(dy, w, x.shape[2:], **kw),
+            lambda c, dy=dy, w=w, dx=dx, k=work("conv2d_grad_input", 2), j=work("conv2d_grad_input", 1):
+                L.conv2d_grad_input(dy, w, dx, *ATTRS, k if c > 1 else j),
+            lambda dy=dy, w=w, dx=dx: L.conv2d_grad_input_direct(dy, w, dx, *ATTRS))
+        cases[f"{name} grad weight"] = (
+            lambda x=x, dy=dy, w=w: conv2d_grad_weight_reference(x, dy, w.shape[2:], **kw),
+            lambda c, x=x, dy=dy, dw=dw, k=work("conv2d_grad_weight", 2), j=work("conv2d_grad_weight", 1):
+                L.conv2d_grad_weight(x, dy, dw, *ATTRS, k if c > 1 else j),
+            lambda x=x, dy=dy, dw=dw: L.conv2d_grad_weight_direct(x, dy, dw, *ATTRS))
+    return cases
+
+
+def other_cases(rng, dtype):
+    """name -> (reference, kernel)."""
+    ops = gc.ops.OPS
+    pk = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1))
+    x = rng.standard_normal(POOL).astype(dtype)
+    y = np.empty(POOL[:2] + (POOL[2] // 2, POOL[3] // 2), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = np.empty_like(x)
+    a, b = (rng.standard_normal(s).astype(dtype) for s in LINEAR)
+    out, g = np.empty((a.shape[0], b.shape[1]), dtype), rng.standard_normal((a.shape[0], b.shape[1])).astype(dtype)
+    da, db = np.empty_like(a), np.empty_like(b)
+    logits, probs = rng.standard_normal((64, 10)).astype(dtype), np.empty((64, 10), dtype)
+    return {
+        "max_pool2d": (lambda: ops["max_pool2d"].reference(x, **pk),
+                       lambda: L.max_pool2d(x, y, 2, 2, 2, 2, 0, 0, 1, 1)),
+        "max_pool2d_grad": (lambda: ops["max_pool2d_grad"].reference(x, dy, **pk),
+                            lambda: L.max_pool2d_grad(x, dy, dx, 2, 2, 2, 2, 0, 0, 1, 1)),
+        "linear a@b (64x9216x128)": (lambda: a @ b, lambda: L.matmul(a, b, out)),
+        "linear g@b.T": (lambda: g @ b.T, lambda: L.matmul(g, b.T, da)),
+        "linear a.T@g": (lambda: a.T @ g, lambda: L.matmul(a.T, g, db)),
+        "log_softmax (64x10)": (lambda: ops["log_softmax"].reference(logits, axis=-1),
+                                lambda: L.log_softmax_rows(logits, probs)),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args()
+    rng, cores = np.random.default_rng(0), numba.config.NUMBA_NUM_THREADS
+    print(f"{args.dtype}, {cores} threads, median of {args.repeats} runs, ms; "
+          f"load average {os.getloadavg()[0]:.2f}\n")
+    print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | direct, numba | direct, 1 thread |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (ref, gemm, direct) in conv_cases(rng, args.dtype).items():
+        row = [median_ms(ref, args.repeats)]
+        for mode in MODES:
+            chunks = set_mode(mode, cores)
+            row.append(median_ms(lambda: gemm(chunks), args.repeats))
+        for mode in ("numba", "blas"):
+            set_mode(mode, cores)
+            row.append(median_ms(direct, args.repeats))
+        print(f"| {name} | " + " | ".join(f"{t:.2f}" for t in row) + " |")
+    print("\n| op | NumPy reference | njit, numba | njit, blas | njit, both |")
+    print("|---|---|---|---|---|")
+    for name, (ref, kernel) in other_cases(rng, args.dtype).items():
+        row = [median_ms(ref, args.repeats)]
+        for mode in MODES:
+            set_mode(mode, cores)
+            row.append(median_ms(kernel, args.repeats))
+        print(f"| {name} | " + " | ".join(f"{t:.3f}" for t in row) + " |")
+    print(f"\nload average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

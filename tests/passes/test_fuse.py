@@ -1,0 +1,532 @@
+"""fuse: kernel counts (tinygrad style, so a fusion regression is a failing
+number) on the workloads W1-W4 and on small hand graphs; the structure of the
+kernels (levels, reduce axes, library calls, aliases, clones); a valid,
+acyclic schedule; a reason for every unfused edge; and values unchanged."""
+import functools
+import os
+import sys
+
+import networkx as nx
+import pytest
+
+import graphc as gc
+from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, fuse
+from graphc.passes.lower import lower
+from graphc.passes.pipeline import default_pipeline
+from helpers_passes import assert_same_values, count_ops, program_of, rng
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+import workloads  # noqa: E402
+
+
+def fused(outputs, inputs=()):
+    """(program after lower, program after lower + fuse, fuse's report)."""
+    program = program_of(outputs, inputs)
+    lower(program)
+    before = program.copy()
+    report = fuse(program)
+    return before, program, report
+
+
+def floats(*shape, seed=0):
+    return rng(seed).standard_normal(shape).astype("float32")
+
+
+def nodes_of(program, op):
+    return [n for n in program.graph if n.op.name == op]
+
+
+def owner(fusion, node):
+    """The kernel that writes `node` (through aliases), None for graph inputs."""
+    while node in fusion.aliases:
+        node = node.inputs[0]
+    return fusion.kernel_of.get(node)
+
+
+def kernel_edges(fusion):
+    """(producer kernel, consumer kernel, operand, reader) for every read of another
+    kernel's value, looking through aliases."""
+    for kernel in fusion.kernels:
+        for node in kernel.all_nodes:
+            for operand in node.inputs:
+                source = owner(fusion, operand)
+                if source is not None and source is not kernel:
+                    yield source, kernel, operand, node
+
+
+def kernel_dag(fusion):
+    dag = nx.DiGraph()
+    dag.add_nodes_from(fusion.kernels)
+    dag.add_edges_from((a, b) for a, b, _, _ in kernel_edges(fusion))
+    return dag
+
+
+def schedule_errors(fusion):
+    """Kernels that read (or depend on) a kernel listed after them."""
+    position = {k: i for i, k in enumerate(fusion.kernels)}
+    errors = [f"{b.name} reads {operand.name} of later {a.name}"
+              for a, b, operand, _ in kernel_edges(fusion) if position[a] > position[b]]
+    errors += [f"{k.name} depends on later {d.name}" for k in fusion.kernels for d in k.deps
+               if position.get(d, len(position)) > position[k]]
+    return errors
+
+
+def unexplained_edges(fusion):
+    """Direct producer -> consumer edges between two kernels without a reason."""
+    return [f"{operand.name} -> {node.name}" for _, _, operand, node in kernel_edges(fusion)
+            if operand not in fusion.aliases and not fusion.reasons.get((operand, node))]
+
+
+def placements(program):
+    """node -> how many kernels list it (aliases counted as one placement)."""
+    fusion = program.fusion
+    count = {n: int(n in fusion.aliases) for n in program.graph if n.op.name not in BUFFER_OPS}
+    for kernel in fusion.kernels:
+        for node in set(kernel.all_nodes):
+            count[node] = count.get(node, 0) + 1
+    return count
+
+
+def level(kernel, node):
+    if node is kernel.library:
+        return "library"
+    return kernel.level.get(node, ELEMENT if node in kernel.inlined else None)
+
+
+def has_reduction(kernel):
+    return any(n.op.name in LOOP_REDUCTIONS and kernel.level.get(n) in (ROW, SCALAR)
+               for n in kernel.nodes)
+
+
+# -- workloads (built once per module; the default pipeline, up to fuse) -----------------
+
+@functools.lru_cache(maxsize=None)
+def optimized(name, **options):
+    """(workload, program after the default pipeline up to fuse, its snapshot after lower)."""
+    with gc.Graph(name):
+        w = getattr(workloads, name)(**options)
+        program = program_of(w.outputs, w.inputs, [f.shape for f in w.feeds], w.updates)
+        records = default_pipeline().run(program, stop_after="fuse")
+    (lowered,) = [r.snapshot for r in records if r.name == "lower"]
+    assert records[-1].name == "fuse"
+    return w, program, lowered
+
+
+W1 = dict(name="mlp", batch=8)
+W2 = dict(name="cnn", batch=2)
+W3 = dict(name="rnn", batch=2, steps=3)
+W4 = dict(name="fusion", n=4096)
+
+
+def workload(spec):
+    return optimized(**spec)
+
+
+# -- W4: loss = sum(gelu(x * a + b)), its gradients and the update ------------------------
+
+def test_w4_whole_step_is_at_most_two_kernels():
+    _, program, _ = workload(W4)
+    assert len(program.fusion.kernels) <= 2       # one today
+    assert program.fusion.aliases == set()
+
+
+def test_w4_every_node_is_in_exactly_one_kernel_or_an_alias():
+    _, program, _ = workload(W4)
+    count = placements(program)
+    assert len(count) == 38
+    assert {n.name: c for n, c in count.items() if c != 1} == {}
+    assert all(program.fusion.kernel_of[n] in program.fusion.kernels
+               for n in count if n not in program.fusion.aliases)
+
+
+# -- W1: MLP 784-512-256-10, batch 8 ------------------------------------------------------
+
+def w1_bias_and_relu_nodes(program):
+    """relu, the backward where and its mask, and every add reading a bias variable."""
+    wheres = nodes_of(program, "where")
+    masks = [w.inputs[0] for w in wheres]
+    adds = [n for n in nodes_of(program, "add")
+            if any(i.op.name == "variable" and i.name.endswith("_b") for i in n.inputs)]
+    return {"relu": nodes_of(program, "relu"), "where": wheres, "mask": masks, "bias add": adds}
+
+
+def test_w1_bias_adds_and_relus_live_in_matmul_or_reduction_kernels():
+    _, program, _ = workload(W1)
+    groups = w1_bias_and_relu_nodes(program)
+    assert {k: len(v) for k, v in groups.items()} == {"relu": 2, "where": 2, "mask": 2,
+                                                      "bias add": 3}
+    for node in sum(groups.values(), []):
+        kernel = program.fusion.kernel_of[node]
+        assert (kernel.library is not None and kernel.library.op.name == "matmul") or \
+            has_reduction(kernel), (node, kernel)
+
+
+def w1_cross_entropy_nodes(program):
+    """The nodes between the logits (last bias add) and the loss and d(logits)."""
+    graph = program.graph.nx
+    (logits,) = [n for n in nodes_of(program, "add") if "fc3_b" in [i.name for i in n.inputs]]
+    (grad_matmul,) = [n for n in nodes_of(program, "matmul")
+                      if any(i.op.name == "transpose" and i.inputs[0].name == "fc3_w"
+                             for i in n.inputs)]
+    (d_logits,) = [i for i in grad_matmul.inputs if i.op.name != "transpose"]
+    ends = {program.outputs[0], d_logits}
+    upstream = set(ends).union(*(nx.ancestors(graph, e) for e in ends))
+    between = nx.descendants(graph, logits) & upstream
+    return between | set(nodes_of(program, "one_hot"))
+
+
+def test_w1_softmax_cross_entropy_forward_and_backward_is_at_most_three_kernels():
+    _, program, before = workload(W1)
+    nodes = w1_cross_entropy_nodes(program)
+    assert sum(n.name.startswith("log_softmax_") for n in nodes) == 6
+    # one one_hot before fusion; cloned for a kernel that a later merge folded into the
+    # same kernel, so today both copies are computed there
+    assert count_ops(before, "one_hot") == 1 and count_ops(program, "one_hot") == 2
+    kernels = {program.fusion.kernel_of[n] for n in nodes if n not in program.fusion.aliases}
+    assert len(kernels) <= 3                        # one today: the last matmul's kernel
+
+
+def test_w1_kernel_count():
+    _, program, _ = workload(W1)
+    # the current count: 3 forward matmul kernels (the last with the whole softmax
+    # cross-entropy), 5 backward matmul kernels with the updates, 1 for d(fc3_b)
+    assert len(program.fusion.kernels) == 9
+    assert len(program.fusion.aliases) == 5        # the transposed weights and activations
+    assert sum(k.library is not None for k in program.fusion.kernels) == 8
+
+
+def test_w1_values_are_unchanged_by_fusion():
+    w, program, before = workload(W1)
+    assert_same_values(before, program, w.feeds, rtol=0, atol=0)
+
+
+# -- W2 (CNN) and W3 (RNN): schedules and counts -------------------------------------------
+
+@pytest.mark.parametrize("spec", [W1, W2, W3, W4], ids=["W1", "W2", "W3", "W4"])
+def test_kernel_schedule_runs_every_kernel_after_the_kernels_it_reads(spec):
+    _, program, _ = workload(spec)
+    assert schedule_errors(program.fusion) == []
+
+
+def test_w2_kernel_count():
+    _, program, _ = workload(W2)
+    # the current count: conv+bias+relu x2, max_pool, 2 matmul kernels (softmax cross-entropy
+    # in the second), 4 backward matmul kernels, max_pool_grad, conv grads x3, d(fc2_b)
+    assert len(program.fusion.kernels) == 14
+
+
+def test_w3_kernel_count():
+    _, program, _ = workload(W3)
+    # the current count, 3 steps; it includes 3 kernels that only transpose an
+    # embedding slice for a matmul (the slice is not a buffer, so it is not an alias)
+    assert len(program.fusion.kernels) == 28
+    assert sum(k.library is not None for k in program.fusion.kernels) == 23
+
+
+def test_w3_values_are_unchanged_by_fusion():
+    w, program, before = workload(W3)
+    assert_same_values(before, program, w.feeds, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("spec", [W1, W2, W3], ids=["W1", "W2", "W3"])
+def test_every_unfused_edge_between_kernels_has_a_reason(spec):
+    _, program, _ = workload(spec)
+    assert program.fusion.reasons
+    assert all(isinstance(why, str) and why for why in program.fusion.reasons.values())
+    assert unexplained_edges(program.fusion) == []
+
+
+@pytest.mark.parametrize("spec", [W1, W2, W3, W4], ids=["W1", "W2", "W3", "W4"])
+def test_kernel_dependency_graph_is_a_dag(spec):
+    _, program, _ = workload(spec)
+    assert nx.is_directed_acyclic_graph(kernel_dag(program.fusion))
+
+
+# -- small hand graphs -----------------------------------------------------------------------
+# Each builder returns (outputs, inputs, feeds); the same graphs are checked for values below.
+
+def elementwise_chain():
+    x = gc.placeholder((3, 4), name="x")
+    return gc.tanh(gc.exp(x) * 2.0 + 1.0), [x], [floats(3, 4)]
+
+
+def row_reduction_with_producers_and_epilogue():
+    x = gc.placeholder((3, 4), name="x")
+    return gc.log(gc.sum(gc.exp(x) * 2.0, axis=1)) * 3.0, [x], [floats(3, 4)]
+
+
+def matmul_bias_relu():
+    a, w, b = (gc.placeholder(s, name=n) for s, n in [((3, 5), "a"), ((5, 4), "w"), ((4,), "b")])
+    return gc.relu(a @ w + b), [a, w, b], [floats(3, 5), floats(5, 4, seed=1), floats(4, seed=2)]
+
+
+def matmul_transposed_weight():
+    a, w = gc.placeholder((3, 5), name="a"), gc.placeholder((4, 5), name="w")
+    return a @ gc.transpose(w), [a, w], [floats(3, 5), floats(4, 5, seed=1)]
+
+
+def matmul_of_reshaped_input():
+    x, w = gc.placeholder((2, 3, 5), name="x"), gc.placeholder((5, 4), name="w")
+    return gc.reshape(x, (6, 5)) @ w, [x, w], [floats(2, 3, 5), floats(5, 4, seed=1)]
+
+
+def matmul_of_reshaped_kernel_output():
+    a, w, v = (gc.placeholder(s, name=n) for s, n in [((3, 5), "a"), ((5, 4), "w"), ((2, 3), "v")])
+    h = gc.relu(a @ w)
+    return gc.reshape(h, (6, 2)) @ v, [a, w, v], [floats(3, 5), floats(5, 4, seed=1),
+                                                   floats(2, 3, seed=2)]
+
+
+def free_node_read_by_two_kernels():
+    x = gc.placeholder((3, 4), name="x")
+    f = gc.exp(x)
+    return [gc.sum(f, axis=1), gc.max(f, axis=0)], [x], [floats(3, 4)]
+
+
+def softmax_last_axis():
+    x = gc.placeholder((3, 4), name="x")
+    return gc.nn.softmax(x, axis=1), [x], [floats(3, 4) * 100]
+
+
+def column_sum():
+    x = gc.placeholder((3, 4), name="x")
+    return gc.sum(x, axis=0), [x], [floats(3, 4)]
+
+
+def reductions_over_two_axes():
+    x = gc.placeholder((3, 4), name="x")
+    return gc.sum(x - gc.max(x, axis=1, keepdims=True), axis=0), [x], [floats(3, 4)]
+
+
+def sibling_full_reductions():
+    x = gc.placeholder((3, 4), name="x")
+    f = gc.exp(x) * 2.0
+    return [gc.sum(f), gc.max(f)], [x], [floats(3, 4)]
+
+
+def test_elementwise_chain_is_one_kernel():
+    before, after, report = fused(*elementwise_chain()[:2])
+    assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 1}
+    (kernel,) = after.fusion.kernels
+    assert [n.op.name for n in kernel.nodes] == ["exp", "multiply", "add", "tanh"]
+    assert kernel.domain == (3, 4) and kernel.reduce_axes is None and kernel.library is None
+    assert [n.name for n in kernel.outputs] == ["tanh"]
+    assert list(after.fusion.reasons.values()) == ["the caller reads it"]
+
+
+def test_reduction_absorbs_its_elementwise_producers_and_epilogue():
+    before, after, report = fused(*row_reduction_with_producers_and_epilogue()[:2])
+    assert report["kernels"] == 1 and report["unfused_edges"] == 0
+    (kernel,) = after.fusion.kernels
+    assert [(n.op.name, level(kernel, n)) for n in kernel.nodes] == [
+        ("exp", ELEMENT), ("multiply", ELEMENT), ("sum", ROW), ("log", ROW), ("multiply", ROW)]
+    assert sorted(n.op.name for n in kernel.inlined) == ["exp", "multiply"]
+    assert kernel.reduce_axes == (1,)
+
+
+def test_matmul_bias_relu_is_one_kernel_with_matmul_as_library():
+    before, after, report = fused(*matmul_bias_relu()[:2])
+    assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 0}
+    (kernel,) = after.fusion.kernels
+    assert kernel.library.op.name == "matmul"
+    assert [(n.op.name, level(kernel, n)) for n in kernel.nodes] == [
+        ("add", ELEMENT), ("relu", ELEMENT)]
+    assert [n.op.name for n in kernel.outputs] == ["matmul", "relu"]
+
+
+def test_transposed_weight_feeding_matmul_is_an_alias_not_a_kernel():
+    before, after, report = fused(*matmul_transposed_weight()[:2])
+    assert report == {"kernels": 1, "aliases": 1, "unfused_edges": 0}
+    (transpose,) = nodes_of(after, "transpose")
+    assert after.fusion.aliases == {transpose}
+    assert transpose not in after.fusion.kernel_of
+    assert after.fusion.kernels[0].inputs[1] is transpose
+
+
+@pytest.mark.parametrize("build, kernels", [(matmul_of_reshaped_input, 1),
+                                            (matmul_of_reshaped_kernel_output, 2)])
+def test_reshape_of_a_buffer_feeding_a_library_op_is_an_alias(build, kernels):
+    before, after, report = fused(*build()[:2])
+    # a kernel's output read through the alias is an unfused edge (library operand)
+    assert report == {"kernels": kernels, "aliases": 1, "unfused_edges": kernels - 1}
+    (reshape,) = nodes_of(after, "reshape")
+    assert after.fusion.aliases == {reshape}
+    assert all(reshape not in k.all_nodes for k in after.fusion.kernels)
+
+
+def test_free_node_read_by_two_kernels_is_cloned_into_each():
+    outputs, inputs, feeds = free_node_read_by_two_kernels()
+    before, after, report = fused(outputs, inputs)
+    assert report["kernels"] == 2
+    assert count_ops(before, "exp") == 1 and count_ops(after, "exp") == 2
+    exps = nodes_of(after, "exp")
+    kernels = [after.fusion.kernel_of[e] for e in exps]
+    assert kernels[0] is not kernels[1]
+    assert all(e in k.inlined and [n for n in k.nodes if n.op.name == "exp"] == [e]
+               for e, k in zip(exps, kernels))
+    assert sorted(e.name for e in exps) == ["exp", "exp_k1"]
+    assert_same_values(before, after, feeds, rtol=0, atol=0)
+
+
+def test_softmax_over_last_axis_is_one_kernel_with_row_stats_and_element_output():
+    before, after, report = fused(*softmax_last_axis()[:2])
+    assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 0}
+    (kernel,) = after.fusion.kernels
+    levels = {n.name: level(kernel, n) for n in kernel.nodes}
+    assert levels["softmax_max"] == levels["softmax_sum"] == ROW
+    assert levels["softmax_divide"] == ELEMENT
+    assert kernel.reduce_axes == (1,)
+    assert [n.name for n in kernel.outputs] == ["softmax_divide"]
+
+
+def test_column_reduction_sets_reduce_axes_to_axis_0():
+    before, after, report = fused(*column_sum()[:2])
+    (kernel,) = after.fusion.kernels
+    assert kernel.reduce_axes == (0,)
+    assert [level(kernel, n) for n in kernel.nodes] == [ROW]
+    assert kernel.row_shapes() == ((1, 4), (4,))
+
+
+def test_reductions_over_different_axes_are_two_kernels_and_the_edge_says_why():
+    before, after, report = fused(*reductions_over_two_axes()[:2])
+    assert report == {"kernels": 2, "aliases": 0, "unfused_edges": 1}
+    first, second = after.fusion.kernels
+    assert (first.reduce_axes, second.reduce_axes) == ((1,), (0,))
+    ((producer, consumer), why), = after.fusion.reasons.items()
+    assert (producer.op.name, consumer.op.name) == ("subtract", "sum")
+    assert "(0,)" in why and "(1,)" in why
+
+
+def test_sibling_reductions_of_one_free_expression_share_one_kernel():
+    before, after, report = fused(*sibling_full_reductions()[:2])
+    assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 0}
+    (kernel,) = after.fusion.kernels
+    assert sorted((n.op.name, level(kernel, n)) for n in kernel.nodes if n in kernel.level) == [
+        ("max", SCALAR), ("sum", SCALAR)]
+    assert count_ops(after, "exp") == 1              # shared, not cloned
+
+
+HAND_GRAPHS = [elementwise_chain, row_reduction_with_producers_and_epilogue, matmul_bias_relu,
+               matmul_transposed_weight, matmul_of_reshaped_input,
+               matmul_of_reshaped_kernel_output, free_node_read_by_two_kernels,
+               softmax_last_axis, column_sum, reductions_over_two_axes, sibling_full_reductions]
+
+
+@pytest.mark.parametrize("build", HAND_GRAPHS, ids=lambda b: b.__name__)
+def test_hand_graph_values_are_unchanged_by_fusion(build):
+    outputs, inputs, feeds = build()
+    before, after, _ = fused(outputs, inputs)
+    assert_same_values(before, after, feeds, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("build", HAND_GRAPHS, ids=lambda b: b.__name__)
+def test_hand_graph_schedule_is_valid_and_every_node_placed_once(build):
+    outputs, inputs, _ = build()
+    _, after, _ = fused(outputs, inputs)
+    assert schedule_errors(after.fusion) == []
+    assert unexplained_edges(after.fusion) == []
+    assert set(placements(after).values()) == {1}
+
+
+# -- bugs found while writing these tests (fuse.py's guarantees that do not hold) -------------
+
+def softmax_1d():
+    x = gc.placeholder((6,), name="x")
+    return gc.nn.softmax(x, axis=0), [x], [floats(6)]
+
+
+def scaled_by_own_full_sum():
+    x = gc.placeholder((6,), name="x")
+    return x * gc.sum(gc.exp(x)), [x], [floats(6)]
+
+
+def scaled_input_of_matmul():
+    x, w = gc.placeholder((3, 4), name="x"), gc.placeholder((4, 4), name="w")
+    return (x * gc.sum(x)) @ w + x, [x, w], [floats(3, 4), floats(4, 4, seed=1)]
+
+
+def epilogue_also_returned():
+    a, b, x = (gc.placeholder(s, name=n) for s, n in [((3, 5), "a"), ((5, 4), "b"), ((3, 4), "x")])
+    m = x * 2.0
+    return [a @ b + m, m], [a, b, x], [floats(3, 5), floats(5, 4, seed=1), floats(3, 4, seed=2)]
+
+
+def inlined_read_of_a_later_kernel():
+    z, w, x = (gc.placeholder((3, 4), name=n) for n in "zwx")
+    m = gc.max(z, axis=0, keepdims=True)        # kernel 0
+    return x * gc.sum(w) - m, [z, w, x], [floats(3, 4, seed=s) for s in range(3)]
+
+
+def cycle_through_an_inlined_read():
+    x, z = gc.placeholder((3, 4), name="x"), gc.placeholder((3, 4), name="z")
+    s = gc.sum(x * x)
+    m = z @ gc.transpose(x * s)
+    return m @ z + x, [x, z], [floats(3, 4), floats(3, 4, seed=1)]
+
+
+def alias_read_of_a_merged_kernel():
+    x = gc.placeholder((4, 4), name="x")
+    s = x - gc.max(x * 2.0, axis=0, keepdims=True)
+    return (x @ gc.transpose(s)) @ s, [x], [floats(4, 4)]
+
+
+def bias_add_with_free_operand():
+    a, w, b = (gc.placeholder(s, name=n) for s, n in [((3, 5), "a"), ((5, 4), "w"), ((4,), "b")])
+    return a @ w + b * 2.0, [a, w, b], [floats(3, 5), floats(5, 4, seed=1), floats(4, seed=2)]
+
+
+BUG_GRAPHS = [softmax_1d, scaled_by_own_full_sum, scaled_input_of_matmul, epilogue_also_returned,
+              inlined_read_of_a_later_kernel, cycle_through_an_inlined_read,
+              alias_read_of_a_merged_kernel, bias_add_with_free_operand]
+
+
+@pytest.mark.parametrize("build", BUG_GRAPHS, ids=lambda b: b.__name__)
+def test_graphs_behind_the_bugs_keep_their_values(build):
+    outputs, inputs, feeds = build()
+    before, after, _ = fused(outputs, inputs)
+    assert_same_values(before, after, feeds, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("build", [softmax_1d, scaled_by_own_full_sum, scaled_input_of_matmul],
+                         ids=lambda b: b.__name__)
+def test_a_full_reduction_feeds_only_scalar_nodes_of_its_kernel(build):
+    _, after, _ = fused(*build()[:2])
+    for kernel in after.fusion.kernels:
+        for node in kernel.all_nodes:
+            for operand in node.inputs:
+                mine = after.fusion.kernel_of.get(operand) is kernel
+                if mine and level(kernel, operand) == SCALAR:
+                    assert level(kernel, node) == SCALAR, (operand, node)
+
+
+def test_nothing_fuses_into_a_library_ops_operands():
+    _, after, _ = fused(*alias_read_of_a_merged_kernel()[:2])
+    for kernel in after.fusion.kernels:
+        if kernel.library is not None:
+            assert all(owner(after.fusion, i) is not kernel for i in kernel.library.inputs)
+
+
+def test_a_free_node_also_returned_is_placed_once():
+    _, after, _ = fused(*epilogue_also_returned()[:2])
+    (kernel,) = after.fusion.kernels
+    assert len(kernel.nodes) == len(set(kernel.nodes))
+    assert len(kernel.outputs) == len(set(kernel.outputs))
+
+
+def test_an_inlined_read_of_another_kernel_is_scheduled_after_it():
+    _, after, _ = fused(*inlined_read_of_a_later_kernel()[:2])
+    assert schedule_errors(after.fusion) == []
+
+
+def test_fusion_never_creates_a_cycle_between_kernels():
+    _, after, _ = fused(*cycle_through_an_inlined_read()[:2])
+    assert nx.is_directed_acyclic_graph(kernel_dag(after.fusion))
+
+
+def test_kernel_nodes_are_listed_in_topological_order():
+    _, after, _ = fused(*bias_add_with_free_operand()[:2])
+    (kernel,) = after.fusion.kernels
+    seen = set()
+    for node in kernel.nodes:
+        assert all(i in seen or i not in kernel.nodes for i in node.inputs), node
+        seen.add(node)

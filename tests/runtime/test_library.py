@@ -1,0 +1,252 @@
+"""The CPU library kernels (runtime/cpu/library.py) against graphc's NumPy references.
+
+Outputs and scratch arrays start full of NaN, so a kernel that skips an
+element of `out` or reads scratch it did not write fails. Few configurations,
+each meaningful: compiling a kernel costs 1-3 s per dtype.
+"""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ops.conv import (conv2d_grad_input_reference, conv2d_grad_weight_reference,
+                             conv2d_reference, output_size)
+from graphc.runtime.cpu import library as L
+
+TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+DTYPES = list(TOLERANCE)
+OPS = gc.ops.OPS
+
+
+def random(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def nans(shape, dtype):
+    return np.full(shape, np.nan, dtype)
+
+
+def assert_close(actual, expected, dtype):
+    np.testing.assert_allclose(actual, expected, **TOLERANCE[dtype])
+
+
+# -- conv ----------------------------------------------------------------------------
+
+# x shape, w shape, stride, padding, dilation, groups
+CONVS = {
+    "plain": ((2, 3, 7, 8), (4, 3, 3, 2), (1, 1), (0, 0), (1, 1), 1),
+    "strided padded dilated grouped": ((2, 4, 9, 7), (6, 2, 3, 3), (2, 1), (1, 2), (1, 2), 2),
+    "one channel strided": ((3, 1, 6, 6), (2, 1, 2, 3), (2, 3), (1, 1), (2, 1), 1),
+    "depthwise padded": ((2, 3, 6, 5), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), 3),
+}
+
+
+def conv_case(name, dtype):
+    xs, ws, stride, padding, dilation, groups = CONVS[name]
+    hw = tuple(output_size(xs[2 + i], ws[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    x, w = random(xs, dtype, 1), random(ws, dtype, 2)
+    dy = random((xs[0], ws[0]) + hw, dtype, 3)
+    attrs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    ints = (*stride, *padding, *dilation, groups)
+    return x, w, dy, attrs, ints
+
+
+def conv_work(op, x, w, dy, groups, chunks):
+    return nans(L.conv_workspace_shape(op, x.shape, w.shape, dy.shape, groups, chunks), x.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", CONVS)
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_gemm_conv2d_and_gradients_match_references(name, dtype, chunks):
+    x, w, dy, attrs, ints = conv_case(name, dtype)
+    g = attrs["groups"]
+    y = nans(dy.shape, dtype)
+    L.conv2d(x, w, y, *ints, conv_work("conv2d", x, w, dy, g, chunks))
+    assert_close(y, conv2d_reference(x, w, **attrs), dtype)
+    dx = nans(x.shape, dtype)
+    L.conv2d_grad_input(dy, w, dx, *ints, conv_work("conv2d_grad_input", x, w, dy, g, chunks))
+    assert_close(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs), dtype)
+    dw = nans(w.shape, dtype)
+    L.conv2d_grad_weight(x, dy, dw, *ints, conv_work("conv2d_grad_weight", x, w, dy, g, chunks))
+    assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", CONVS)
+def test_direct_conv2d_and_gradients_match_references(name, dtype):
+    x, w, dy, attrs, ints = conv_case(name, dtype)
+    y, dx, dw = nans(dy.shape, dtype), nans(x.shape, dtype), nans(w.shape, dtype)
+    L.conv2d_direct(x, w, y, *ints)
+    assert_close(y, conv2d_reference(x, w, **attrs), dtype)
+    L.conv2d_grad_input_direct(dy, w, dx, *ints)
+    assert_close(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs), dtype)
+    L.conv2d_grad_weight_direct(x, dy, dw, *ints)
+    assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
+
+
+def test_gemm_runs_w2s_convs_and_direct_runs_depthwise_forward_and_weight_gradient():
+    ops = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+    for x_shape, w_shape in [((64, 1, 28, 28), (32, 1, 3, 3)), ((64, 32, 26, 26), (64, 32, 3, 3))]:
+        assert [L.conv_variant(op, x_shape, w_shape, 1) for op in ops] == ["gemm"] * 3
+    depthwise = [L.conv_variant(op, (64, 32, 26, 26), (32, 1, 3, 3), 32) for op in ops]
+    assert depthwise == ["direct", "gemm", "direct"]
+
+
+def test_conv_workspace_grows_with_chunks_and_names_unknown_ops():
+    shapes = ((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24), 1)
+    assert L.conv_workspace_shape("conv2d", *shapes) == (1, 288 * 576)
+    assert L.conv_workspace_shape("conv2d_grad_weight", *shapes, chunks=2) == (2, 288 * 576 + 2 * 64 * 288)
+    with pytest.raises(ValueError, match="conv2d_direct"):
+        L.conv_workspace_shape("conv2d_direct", *shapes)
+
+
+# -- matmul --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C @ C", "F @ C", "C @ F"])
+def test_matmul_2d_reads_transposed_operands_in_place(layout, dtype):
+    a, b = random((37, 12), dtype, 1), random((12, 9), dtype, 2)   # 37 rows: uneven row blocks
+    a = np.asfortranarray(a) if layout.startswith("F") else a
+    b = np.asfortranarray(b) if layout.endswith("F") else b
+    out = nans((37, 9), dtype)
+    L.matmul(a, b, out)
+    assert_close(out, OPS["matmul"].reference(a, b), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batches", [(3, 3), (1, 3), (3, 1)])
+def test_matmul_batched_broadcasts_a_batch_of_one(batches, dtype):
+    a, b = random((batches[0], 5, 4), dtype, 1), random((batches[1], 4, 6), dtype, 2)
+    out = nans((3, 5, 6), dtype)
+    L.matmul(a, b, out)
+    assert_close(out, OPS["matmul"].reference(a, b), dtype)
+
+
+def test_blas_thread_count_can_be_set_and_read_back():
+    before = L.blas_threads()
+    try:
+        assert L.set_blas_threads(1) and L.blas_threads() == 1
+    finally:
+        L.set_blas_threads(before)
+
+
+# -- pooling -------------------------------------------------------------------------
+
+# kernel, stride, padding, dilation
+MAX_POOLS = {
+    "non-overlapping": ((2, 2), (2, 2), (0, 0), (1, 1)),
+    "overlapping padded": ((3, 3), (1, 2), (1, 1), (1, 1)),
+    "dilated padded": ((2, 3), (2, 1), (1, 1), (2, 2)),
+}
+
+
+def pool_input(dtype, ties):
+    x = random((2, 3, 9, 8), dtype)
+    return np.round(x) if ties else x           # rounding makes most windows tie
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("name", MAX_POOLS)
+def test_max_pool2d_and_gradient_match_references(name, ties, dtype):
+    kernel, stride, padding, dilation = MAX_POOLS[name]
+    attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    x = pool_input(dtype, ties)
+    ref = OPS["max_pool2d"].reference(x, **attrs)
+    y = nans(ref.shape, dtype)
+    L.max_pool2d(x, y, *kernel, *stride, *padding, *dilation)
+    assert_close(y, ref, dtype)
+    dy, dx = random(ref.shape, dtype, 5), nans(x.shape, dtype)
+    L.max_pool2d_grad(x, dy, dx, *kernel, *stride, *padding, *dilation)
+    assert_close(dx, OPS["max_pool2d_grad"].reference(x, dy, **attrs), dtype)
+
+
+def test_max_pool2d_gradient_of_an_all_minus_inf_window_goes_where_the_reference_sends_it():
+    x = random((1, 1, 6, 6), np.float64)
+    x[0, 0, :3, :3] = -np.inf
+    x[0, 0, 4, 4] = np.nan                      # NaN never wins (the references use >)
+    kernel, stride, padding, dilation = (3, 3), (2, 2), (1, 1), (1, 1)
+    attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    ref = OPS["max_pool2d"].reference(x, **attrs)
+    y, dy, dx = nans(ref.shape, np.float64), random(ref.shape, np.float64), nans(x.shape, np.float64)
+    L.max_pool2d(x, y, *kernel, *stride, *padding, *dilation)
+    L.max_pool2d_grad(x, dy, dx, *kernel, *stride, *padding, *dilation)
+    np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(dx, OPS["max_pool2d_grad"].reference(x, dy, **attrs))
+
+
+# kernel, stride, padding, count_include_pad, divisor_override
+AVG_POOLS = {
+    "non-overlapping": ((2, 2), (2, 2), (0, 0), 1, 0),
+    "overlapping padded, count pad": ((3, 2), (1, 2), (1, 1), 1, 0),
+    "overlapping padded, no pad": ((3, 2), (1, 2), (1, 1), 0, 0),
+    "divisor override": ((3, 3), (2, 2), (1, 0), 0, 5),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", AVG_POOLS)
+def test_avg_pool2d_and_gradient_match_references(name, dtype):
+    kernel, stride, padding, include, override = AVG_POOLS[name]
+    attrs = dict(kernel=kernel, stride=stride, padding=padding, count_include_pad=bool(include),
+                 divisor_override=override)
+    x = random((2, 3, 9, 8), dtype)
+    ref = OPS["avg_pool2d"].reference(x, **attrs)
+    y = nans(ref.shape, dtype)
+    L.avg_pool2d(x, y, *kernel, *stride, *padding, include, override)
+    assert_close(y, ref, dtype)
+    dy, dx = random(ref.shape, dtype, 5), nans(x.shape, dtype)
+    L.avg_pool2d_grad(dy, dx, *kernel, *stride, *padding, include, override)
+    assert_close(dx, OPS["avg_pool2d_grad"].reference(dy, input_hw=x.shape[2:], **attrs), dtype)
+
+
+# -- gather / scatter / one_hot ------------------------------------------------------
+
+INDICES = np.array([[0, 3, -1], [3, 3, 1]])     # repeated and negative
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_take_and_take_grad_match_references(axis, dtype):
+    a = random((4, 5, 6), dtype)
+    ref = OPS["take"].reference(a, INDICES, axis=axis)
+    out = nans(ref.shape, dtype)
+    assert L.take(a, INDICES, out, axis) == 0
+    assert_close(out, ref, dtype)
+    dy, da = random(ref.shape, dtype, 3), nans(a.shape, dtype)
+    assert L.take_grad(dy, INDICES, da, axis) == 0
+    assert_close(da, OPS["take_grad"].reference(dy, INDICES, a, axis=axis), dtype)
+
+
+def test_take_and_take_grad_report_the_first_out_of_range_index():
+    a, indices = random((4, 3), np.float64), np.array([1, -4, 4, 9])
+    assert L.take(a, indices, nans((4, 3), np.float64), 0) == 3
+    assert L.take_grad(random((4, 3), np.float64), indices, nans((4, 3), np.float64), 0) == 3
+    assert L.take(a, np.array([0, -5]), nans((2, 3), np.float64), 0) == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_hot_matches_reference(dtype):
+    labels = np.array([[2, 0, 3], [3, 1, 0]])
+    out = nans((2, 3, 4), dtype)
+    assert L.one_hot(labels, out) == 0
+    np.testing.assert_array_equal(out, OPS["one_hot"].reference(labels, num_classes=4, dtype=dtype))
+
+
+def test_one_hot_returns_one_plus_the_position_of_the_first_bad_label():
+    assert L.one_hot(np.array([1, 0, 4, -1]), nans((4, 4), np.float32)) == 3
+    assert L.one_hot(np.array([[1, -1], [5, 0]]), nans((2, 2, 4), np.float32)) == 2
+
+
+# -- softmax -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows_match_references_even_for_huge_logits(log, dtype):
+    x = random((5, 7), dtype) * 10
+    x[1] += 1000                                # overflows exp without the max shift
+    out = nans(x.shape, dtype)
+    (L.log_softmax_rows if log else L.softmax_rows)(x, out)
+    ref = OPS["log_softmax" if log else "softmax"].reference(x, axis=-1)
+    assert np.isfinite(out).all()
+    assert_close(out, ref, dtype)
