@@ -5,8 +5,9 @@ Times graphc's NumPy references against the njit kernels (median of
 set-ups (runtime/cpu/library.py's docstring): "numba" (BLAS on one thread,
 prange on all cores, conv work split into one chunk per thread), "blas"
 (Numba on one thread, BLAS on all cores, one chunk) and "both" (both pools
-on all cores, the set-up to avoid). Prints markdown tables in ms, and the
-load average: the machine is shared, so rerun when the load is high.
+on all cores, the set-up to avoid). Prints markdown tables of the median
+(and minimum) in ms, and the load average: the machine is shared, so rerun
+when the load is high.
 
     python benchmarks/library_speed.py [--repeats 10] [--dtype float32]
 """
@@ -29,14 +30,15 @@ LINEAR = ((64, 9216), (9216, 128))
 ATTRS = (1, 1, 0, 0, 1, 1, 1)           # sh, sw, ph, pw, dh, dw, groups
 
 
-def median_ms(fn, repeats):
+def timed(fn, repeats):
+    """'median (min)' of `repeats` calls in ms, after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return f"{1e3 * statistics.median(times):.3g} ({1e3 * min(times):.3g})"
 
 
 MODES = ("numba", "blas", "both")
@@ -110,27 +112,27 @@ def main():
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
     rng, cores = np.random.default_rng(0), numba.config.NUMBA_NUM_THREADS
-    print(f"{args.dtype}, {cores} threads, median of {args.repeats} runs, ms; "
+    print(f"{args.dtype}, {cores} threads, median (min) of {args.repeats} runs, ms; "
           f"load average {os.getloadavg()[0]:.2f}\n")
     print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | direct, numba | direct, 1 thread |")
     print("|---|---|---|---|---|---|---|")
     for name, (ref, gemm, direct) in conv_cases(rng, args.dtype).items():
-        row = [median_ms(ref, args.repeats)]
+        row = [timed(ref, args.repeats)]
         for mode in MODES:
             chunks = set_mode(mode, cores)
-            row.append(median_ms(lambda: gemm(chunks), args.repeats))
+            row.append(timed(lambda: gemm(chunks), args.repeats))
         for mode in ("numba", "blas"):
             set_mode(mode, cores)
-            row.append(median_ms(direct, args.repeats))
-        print(f"| {name} | " + " | ".join(f"{t:.2f}" for t in row) + " |")
+            row.append(timed(direct, args.repeats))
+        print(f"| {name} | " + " | ".join(row) + " |")
     print("\n| op | NumPy reference | njit, numba | njit, blas | njit, both |")
     print("|---|---|---|---|---|")
     for name, (ref, kernel) in other_cases(rng, args.dtype).items():
-        row = [median_ms(ref, args.repeats)]
+        row = [timed(ref, args.repeats)]
         for mode in MODES:
             set_mode(mode, cores)
-            row.append(median_ms(kernel, args.repeats))
-        print(f"| {name} | " + " | ".join(f"{t:.3f}" for t in row) + " |")
+            row.append(timed(kernel, args.repeats))
+        print(f"| {name} | " + " | ".join(row) + " |")
     print(f"\nload average {os.getloadavg()[0]:.2f}")
 
 

@@ -47,6 +47,7 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     roots = [o.node for o in output_list] + [value for _, value in update_pairs]
     nodes = graph.ancestors(roots + [var for var, _ in update_pairs]) if graph is not None else set()
     inputs = _input_placeholders(inputs, nodes, loc)
+    nodes |= set(inputs)                # fed even if nothing reads them
     backend = runtime.backend(device, loc)
     optimize = backend.optimizes if optimize is None else bool(optimize)
     return Executable(nodes, inputs, [o.node for o in output_list], update_pairs,

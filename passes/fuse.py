@@ -176,7 +176,8 @@ def _start_library_kernel(fusion, node):
             if _aliasable(fusion, operand, node):
                 _make_alias(fusion, operand)
             else:
-                _materialize(fusion, operand, f"{node.op.name} reads its operands from buffers")
+                _materialize(fusion, operand, f"{node.op.name} reads its operands from buffers",
+                             consumer=node)
     kernel = _new_kernel(fusion, node.shape, library=node)
     fusion.kernel_of[node] = kernel
     _note_reads(fusion, kernel, node, f"{node.op.name} is a library call reading buffers")
@@ -196,7 +197,7 @@ def _start_loop_kernel(fusion, node):
     _place(fusion, kernel, node, level)
 
 
-def _materialize(fusion, node, why):
+def _materialize(fusion, node, why, consumer=None):
     """A free node needed as a buffer: computed by the kernel that already inlines it,
     a sibling kernel, or one of its own."""
     fusion.free.discard(node)
@@ -207,7 +208,7 @@ def _materialize(fusion, node, why):
             owner.level[node] = ELEMENT
             fusion.reasons.setdefault((node, None), why)
             return
-        node = _clone_for_caller(fusion, node)
+        node = _clone_for_reader(fusion, node, consumer)
     if _join_sibling_kernel(fusion, node):
         fusion.reasons.setdefault((node, None), why)
         return
@@ -219,13 +220,20 @@ def _materialize(fusion, node, why):
     fusion.reasons.setdefault((node, None), why)
 
 
-def _clone_for_caller(fusion, node):
-    """A copy of a node some kernel inlines, for the program's outputs and updates."""
-    copy = fusion.program.graph.copy_node(node, list(node.inputs))
-    copy.name = f"{node.name}_out"
-    program = fusion.program
-    program.outputs = [copy if o is node else o for o in program.outputs]
-    program.updates = [(v, copy if value is node else value) for v, value in program.updates]
+def _clone_for_reader(fusion, node, consumer):
+    """A copy of a node some kernel inlines, to be materialized for one library op
+    (`consumer`) or, without one, for the program's outputs and updates."""
+    graph, program = fusion.program.graph, fusion.program
+    copy = graph.copy_node(node, [fusion.originals.get(i, i) for i in node.inputs])
+    copy.name = f"{node.name}_buf"
+    fusion.originals[copy] = fusion.originals.get(node, node)
+    if consumer is not None:
+        for slot, operand in enumerate(consumer.inputs):
+            if operand is node:
+                _rewire(graph, consumer, slot, copy)
+    else:
+        program.outputs = [copy if o is node else o for o in program.outputs]
+        program.updates = [(v, copy if value is node else value) for v, value in program.updates]
     return copy
 
 
@@ -322,8 +330,7 @@ def _join_sibling_kernel(fusion, node):
         if kernel.domain != domain or not leaves & (_kernel_leaves(fusion, kernel)
                                                     | set(kernel.level)):
             continue
-        if any(_depends_on(fusion.kernel_of[leaf], kernel) for leaf in leaves
-               if leaf in fusion.kernel_of and fusion.kernel_of[leaf] is not kernel):
+        if _would_cycle(fusion, kernel, node):
             continue
         if not _safe_inlining(fusion, kernel, node):
             continue
@@ -390,11 +397,8 @@ def _refusal(fusion, owner, node):
 
 def _fit(fusion, kernel, node):
     """(level, None) if `node` may join `kernel`, else (None, reason)."""
-    for operand in node.inputs:
-        owner = fusion.kernel_of.get(operand)
-        if owner is not None and owner is not kernel and operand not in fusion.free \
-                and _depends_on(owner, kernel):
-            return None, "joining would create a cycle between kernels"
+    if _would_cycle(fusion, kernel, node):
+        return None, "joining would create a cycle between kernels"
     levels = [_level_in(kernel, i) for i in node.inputs if fusion.kernel_of.get(i) is kernel
               and i not in kernel.inlined]
     if not _safe_inlining(fusion, kernel, node):
@@ -480,6 +484,16 @@ def _broadcasts_as_row(kernel, shape):
                for a, (p, d) in enumerate(zip(padded, kernel.domain)))
 
 
+def _would_cycle(fusion, kernel, node):
+    """Would `kernel` computing `node` read (through free nodes and aliases) a buffer
+    written by a kernel that depends on `kernel`?"""
+    for leaf in _buffer_leaves(fusion, node):
+        owner = _owner(fusion, leaf)
+        if owner is not None and owner is not kernel and _depends_on(owner, kernel):
+            return True
+    return False
+
+
 def _depends_on(kernel, target):
     seen, stack = set(), [kernel]
     while stack:
@@ -550,6 +564,7 @@ def _try_merge(fusion, into, other):
 # -- results ----------------------------------------------------------------------------
 
 def _finish(fusion):
+    _recompute_deps(fusion)
     roots = set(fusion.program.roots())
     for kernel in fusion.kernels:
         mine = set(kernel.all_nodes)
@@ -566,6 +581,20 @@ def _finish(fusion):
     fusion.kernels = _schedule(fusion.kernels)
     for position, kernel in enumerate(fusion.kernels):
         kernel.index = position
+
+
+def _recompute_deps(fusion):
+    """Each kernel's dependencies from the final placement (through aliases)."""
+    for kernel in fusion.kernels:
+        kernel.deps = set()
+        for node in kernel.all_nodes:
+            for operand in node.inputs:
+                owner = _owner(fusion, operand)
+                if owner is not None and owner is not kernel:
+                    kernel.deps.add(owner)
+    for kernel in fusion.kernels:
+        if any(_depends_on(dep, kernel) for dep in kernel.deps):
+            raise AssertionError(f"fusion made a cycle through {kernel.name}")
 
 
 def _schedule(kernels):

@@ -13,7 +13,9 @@ one arena, except update values written straight into their variable (below).
 Placeholders (fed), variables (their own storage) and constants live outside
 the arena. An alias (`fusion.aliases`: a zero-copy view) has no buffer of its
 own: it is a view of its base (the first non-alias node down its input chain),
-and its readers count as readers of the base.
+and its readers count as readers of the base. (An alias whose chain does not
+end at a kernel output or a source is not a view; if a kernel lists it as an
+output, it gets a buffer like any other output.)
 
 Live interval of a node's buffer: [the step that writes it, the last step that
 reads it (directly or through an alias)]; program outputs and values that are
@@ -107,7 +109,7 @@ import itertools
 import numpy as np
 
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.fuse import ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR
+from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR
 
 ALIGNMENT = 64
 INPLACE, COPY = "inplace", "copy"
@@ -192,6 +194,8 @@ class MemoryPlan:
         if base in self.variable_storage:
             return ("variable", self.variable_storage[base])
         kinds = {"placeholder": "input", "variable": "variable", "constant": "constant"}
+        if base.op.name not in kinds:
+            raise ValueError(f"{node.name} has no storage in the memory plan")
         return (kinds[base.op.name], base)
 
     @property
@@ -245,17 +249,24 @@ def memplan(program, inplace_variables=True):
     plan = MemoryPlan(end)
     aliases = fusion.aliases
 
-    step = {}                                   # kernel output -> the step writing it
+    written = {}                                # kernel output -> the step writing it
     for i, kernel in enumerate(kernels):
         for node in kernel.outputs:
-            step.setdefault(node, i)
+            written.setdefault(node, i)
 
-    def base(node):                             # a kernel output is its own buffer
-        while node in aliases and node not in step:
+    def chain_end(node):
+        while node in aliases:
             node = node.inputs[0]
         return node
 
-    plan.aliases = {a: base(a) for a in aliases if a not in step}
+    # an alias whose chain ends at a buffer is a view of it (even when a kernel also
+    # lists it as an output: an inlined view is not written); otherwise it is not a view
+    plan.aliases = {a: chain_end(a) for a in aliases
+                    if chain_end(a) in written or chain_end(a).op.name in BUFFER_OPS}
+    step = {node: i for node, i in written.items() if node not in plan.aliases}
+
+    def base(node):
+        return plan.aliases.get(node, node)
 
     live_reads = collections.defaultdict(set)   # base -> steps reading it (any slot)
     data_reads = collections.defaultdict(set)   # base -> steps reading its data

@@ -11,7 +11,8 @@ afterwards none of these patterns remains:
   stop_gradient (autodiff is done), a reduction over size-1 axes with keepdims,
   a slice of everything, integer x - x;
 - chains: -(-x), transpose of transpose, reshape of reshape, log(exp(x));
-- stable forms: log(softmax(x)) -> log_softmax(x), log(sigmoid(x)) -> -softplus(-x).
+- stable forms: log(softmax(x)) -> log_softmax(x), log(sigmoid(x)) -> -softplus(-x);
+- powers by 2, 0.5 and -0.5 become square, sqrt and rsqrt.
 """
 import collections
 
@@ -147,5 +148,22 @@ def log_of_sigmoid(node, graph):
     return _add(graph, "negative", [softplus], {}, node)
 
 
+_POWERS = {2.0: "square", 0.5: "sqrt", -0.5: "rsqrt"}
+
+
+def power_by_constant(node, graph):
+    """x ** 2 -> square(x), x ** 0.5 -> sqrt(x), x ** -0.5 -> rsqrt(x): exact, and
+    vectorizable where a pow call is not."""
+    if node.op.name != "power" or node.inputs[1].op.name != "constant" or \
+            node.inputs[1].attrs["value"].size != 1:
+        return None
+    x, exponent = node.inputs[0], float(node.inputs[1].attrs["value"].reshape(-1)[0])
+    op = _POWERS.get(exponent)
+    if op is None or x.shape != node.shape or x.dtype != node.dtype or \
+            (op != "square" and x.dtype.kind != "f"):
+        return None
+    return _add(graph, op, [x], {}, node)
+
+
 RULES = [static_shapes, identity, double_negation, transpose_of_transpose,
-         reshape_of_reshape, log_of_exp, log_of_softmax, log_of_sigmoid]
+         reshape_of_reshape, log_of_exp, log_of_softmax, log_of_sigmoid, power_by_constant]

@@ -294,12 +294,14 @@ class Minimum:
     scalar = "minimum({0}, {1})"
 
 
-def _comparison(name, ufunc, symbol):
+def _comparison(name, ufunc, symbol, truth=False):
+    """A bool-valued binary op; `truth` compares the operands' truth values (logical ops)."""
+    operands = ("bool({0})", "bool({1})") if truth else ("{0}", "{1}")
     definition = type(name, (), {
         "__doc__": f"y = a {symbol} b (bool)",
         "infer": staticmethod(comparison),
         "reference": staticmethod(ufunc),
-        "scalar": f"({{0}} {symbol} {{1}})",
+        "scalar": f"({operands[0]} {symbol} {operands[1]})",
     })
     return register_op(name, ELEMENTWISE)(definition)
 
@@ -310,9 +312,9 @@ Less = _comparison("less", np.less, "<")
 LessEqual = _comparison("less_equal", np.less_equal, "<=")
 Greater = _comparison("greater", np.greater, ">")
 GreaterEqual = _comparison("greater_equal", np.greater_equal, ">=")
-LogicalAnd = _comparison("logical_and", np.logical_and, "&")
-LogicalOr = _comparison("logical_or", np.logical_or, "|")
-LogicalXor = _comparison("logical_xor", np.logical_xor, "!=")
+LogicalAnd = _comparison("logical_and", np.logical_and, "&", truth=True)
+LogicalOr = _comparison("logical_or", np.logical_or, "|", truth=True)
+LogicalXor = _comparison("logical_xor", np.logical_xor, "!=", truth=True)
 
 
 @register_op("logical_not", ELEMENTWISE)

@@ -48,7 +48,9 @@ from numba.extending import intrinsic
 __all__ = ["SAFE_FASTMATH", "exp_f32", "log_f32", "tanh_f32", "sigmoid_f32", "erf_f32"]
 
 # Fast-math flags that keep NaN and Inf semantics (never nnan/ninf).
-SAFE_FASTMATH = {"contract", "arcp", "afn", "reassoc", "nsz"}
+# Fast-math flags that keep NaN and Inf semantics: never nnan/ninf (isnan would fold to
+# False), and not afn either (it let LLVM turn (-inf) ** 1.5 into NaN).
+SAFE_FASTMATH = {"contract", "arcp", "reassoc", "nsz"}
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)

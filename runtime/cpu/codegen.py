@@ -18,9 +18,9 @@ import math
 import numpy as np
 
 from graphc.passes.fuse import ELEMENT, ROW, SCALAR, VIEW_OPS
+from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.scalar import cast_name
 
-SAFE_FASTMATH = {"contract", "arcp", "afn", "reassoc", "nsz"}   # never nnan / ninf
 PARALLEL_MIN_ELEMENTS = 1 << 16
 REDUCE_INIT = {"sum": 0, "prod": 1, "max": -math.inf, "min": math.inf}
 

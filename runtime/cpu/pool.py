@@ -1,131 +1,162 @@
 """Max and average pooling (NCHW) and their gradients as Numba kernels.
 
-All four run one `prange` loop over the N * C planes (planes are independent,
-so overlapping windows accumulate without races), in one shared driver: each
-prange loop costs about a second of compile time per dtype. Windows are
-clipped to the input instead of padded: max pooling's padding is -inf, which
-never wins, and average pooling's padding adds zero. Max pooling keeps the
-references' tie and NaN rules exactly: a window's value and gradient go to
-its first element (in row-major kernel order) greater than all before it,
-starting from -inf, so a window of NaNs or -infs routes its gradient to
-kernel offset (0, 0) when that is inside the input, and drops it otherwise.
+Each kernel runs `prange` over the images and loops over their channels
+(planes are independent, so overlapping windows accumulate without races).
+Within a plane it works one output row at a time and one kernel offset
+(i, j) at a time: the offset's inputs for the whole row are one (strided)
+view, so the inner loops are branch-free and vectorize. Windows are clipped
+to the input instead of padded: max pooling's padding is -inf, which never
+wins, and average pooling's padding adds zero.
+
+Max pooling keeps the references' tie and NaN rules exactly: offsets are
+visited in row-major order and replace the running maximum only when
+strictly greater, starting from -inf; so ties go to the first maximum, NaN
+never wins, and a window of NaNs or -infs routes its gradient to offset
+(0, 0) when that lies inside the input and drops it otherwise. The max
+gradient allocates two rows of scratch per image (running maximum, argmax).
 """
 import numpy as np
 from numba import njit, prange
 
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _fill, _valid
-
-MAX, MAX_GRAD, AVG, AVG_GRAD = range(4)
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill, _row, _valid
 
 
 @njit(cache=True)
-def _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw):
-    """(value, kernel offset) of the first maximum of window (y, t) of plane xp."""
+def _max_into(best, src):
+    for t in range(best.size):
+        best[t] = src[t] if src[t] > best[t] else best[t]
+
+
+@njit(cache=True)
+def _argmax_into(best, arg, src, first, step):
+    """Where src beats best, take it, and record its flat input index first + t * step."""
+    for t in range(best.size):
+        better = src[t] > best[t]          # selects, not branches: random data mispredicts
+        best[t] = src[t] if better else best[t]
+        arg[t] = first + t * step if better else arg[t]
+
+
+@njit(cache=True)
+def _max_row(xp, best, y, kh, kw, sh, sw, ph, pw, dh, dw):
+    """best[t] = the maximum of window (y, t) of plane xp (-inf if none)."""
     h, wd = xp.shape
-    by, bx = y * sh - ph, t * sw - pw
-    i0, i1 = _valid(by, dh, h, kh)
-    j0, j1 = _valid(bx, dw, wd, kw)
-    best, arg = -np.inf, 0
+    _fill(best, -np.inf)
+    i0, i1 = _valid(y * sh - ph, dh, h, kh)
     for i in range(i0, i1):
-        row = xp[by + i * dh]
-        for j in range(j0, j1):
-            v = row[bx + j * dw]
-            if v > best:
-                best, arg = v, i * kw + j
-    return best, arg
+        src = xp[y * sh - ph + i * dh]
+        for j in range(kw):
+            off = j * dw - pw
+            x0, x1 = _valid(off, sw, wd, best.size)
+            if sw == 1:
+                _max_into(best[x0:x1], src[x0 + off:x1 + off])
+            elif x1 > x0:
+                _max_into(best[x0:x1], _row(src, x0, x1, sw, off))
 
 
 @njit(cache=True)
-def _max_plane(xp, yp, kh, kw, sh, sw, ph, pw, dh, dw):
-    for y in range(yp.shape[0]):
-        for t in range(yp.shape[1]):
-            yp[y, t] = _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw)[0]
-
-
-@njit(cache=True)
-def _max_grad_plane(xp, dp, gp, kh, kw, sh, sw, ph, pw, dh, dw):
+def _argmax_row(xp, best, arg, y, kh, kw, sh, sw, ph, pw, dh, dw):
+    """_max_row, and arg[t] = the flat index in xp of the first maximum: where the
+    references send the gradient. A window with no element above -inf sends it to its
+    offset (0, 0), or nowhere (-1) when that is padding."""
     h, wd = xp.shape
-    _fill(gp, 0)
-    for y in range(dp.shape[0]):
-        for t in range(dp.shape[1]):
-            arg = _first_max(xp, y, t, kh, kw, sh, sw, ph, pw, dh, dw)[1]
-            iy = y * sh - ph + (arg // kw) * dh
-            ix = t * sw - pw + (arg % kw) * dw
-            if 0 <= iy < h and 0 <= ix < wd:
-                gp[iy, ix] += dp[y, t]
-
-
-@njit(cache=True)
-def _divisor(count, kh, kw, count_include_pad, divisor_override):
-    if divisor_override:
-        return divisor_override
-    return kh * kw if count_include_pad else count
-
-
-@njit(cache=True)
-def _avg_plane(xp, yp, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    h, wd = xp.shape
-    for y in range(yp.shape[0]):
-        i0, i1 = _valid(y * sh - ph, 1, h, kh)
-        for t in range(yp.shape[1]):
-            j0, j1 = _valid(t * sw - pw, 1, wd, kw)
-            s = 0.0
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    s += xp[y * sh - ph + i, t * sw - pw + j]
-            count = (i1 - i0) * (j1 - j0)
-            yp[y, t] = s / _divisor(count, kh, kw, count_include_pad, divisor_override)
-
-
-@njit(cache=True)
-def _avg_grad_plane(dp, gp, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    h, wd = gp.shape
-    _fill(gp, 0)
-    for y in range(dp.shape[0]):
-        i0, i1 = _valid(y * sh - ph, 1, h, kh)
-        for t in range(dp.shape[1]):
-            j0, j1 = _valid(t * sw - pw, 1, wd, kw)
-            count = (i1 - i0) * (j1 - j0)
-            share = dp[y, t] / _divisor(count, kh, kw, count_include_pad, divisor_override)
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    gp[y * sh - ph + i, t * sw - pw + j] += share
+    _fill(best, -np.inf)
+    iy = y * sh - ph
+    for t in range(best.size):
+        ix = t * sw - pw
+        arg[t] = iy * wd + ix if 0 <= iy < h and 0 <= ix < wd else -1
+    i0, i1 = _valid(iy, dh, h, kh)
+    for i in range(i0, i1):
+        src = xp[iy + i * dh]
+        for j in range(kw):
+            off = j * dw - pw
+            x0, x1 = _valid(off, sw, wd, best.size)
+            first = (iy + i * dh) * wd + x0 * sw + off
+            if sw == 1:
+                _argmax_into(best[x0:x1], arg[x0:x1], src[x0 + off:x1 + off], first, 1)
+            elif x1 > x0:
+                _argmax_into(best[x0:x1], arg[x0:x1], _row(src, x0, x1, sw, off), first, sw)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def _planes(kind, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw, count_include_pad, divisor_override):
-    """The shared driver: `kind` of the plane kernels above on every (n, c) plane.
-    x: the pooled input (the forward's input, or dy for AVG_GRAD); dy: the gradient."""
-    planes = x.shape[0] * x.shape[1]
-    x3 = x.reshape((planes, x.shape[2], x.shape[3]))
-    d3 = dy.reshape((planes, dy.shape[2], dy.shape[3]))
-    y3 = out.reshape((planes, out.shape[2], out.shape[3]))
-    for p in prange(planes):
-        if kind == MAX:
-            _max_plane(x3[p], y3[p], kh, kw, sh, sw, ph, pw, dh, dw)
-        elif kind == MAX_GRAD:
-            _max_grad_plane(x3[p], d3[p], y3[p], kh, kw, sh, sw, ph, pw, dh, dw)
-        elif kind == AVG:
-            _avg_plane(x3[p], y3[p], kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
-        else:
-            _avg_grad_plane(d3[p], y3[p], kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
-
-
-@njit(cache=True)
 def max_pool2d(x, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    _planes(MAX, x, x, out, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0)
+    n, c = x.shape[0], x.shape[1]
+    for b in prange(n):
+        for ch in range(c):
+            yp = out[b, ch]
+            for y in range(yp.shape[0]):
+                _max_row(x[b, ch], yp[y], y, kh, kw, sh, sw, ph, pw, dh, dw)
 
 
-@njit(cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def max_pool2d_grad(x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    _planes(MAX_GRAD, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0)
+    n, c, h, wd = x.shape
+    wo = dy.shape[3]
+    for b in prange(n):
+        best, arg = np.empty(wo, x.dtype), np.empty(wo, np.int64)
+        for ch in range(c):
+            xp, dp, g = x[b, ch], dy[b, ch], out[b, ch].reshape(h * wd)
+            _fill(g, 0)
+            for y in range(dp.shape[0]):
+                _argmax_row(xp, best, arg, y, kh, kw, sh, sw, ph, pw, dh, dw)
+                for t in range(wo):
+                    if arg[t] >= 0:
+                        g[arg[t]] += dp[y, t]
 
 
 @njit(cache=True)
+def _divisor(y, t, h, wd, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """What avg_pool2d divides window (y, t) by."""
+    if divisor_override:
+        return divisor_override
+    if count_include_pad:
+        return kh * kw
+    i0, i1 = _valid(y * sh - ph, 1, h, kh)
+    j0, j1 = _valid(t * sw - pw, 1, wd, kw)
+    return (i1 - i0) * (j1 - j0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def avg_pool2d(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    _planes(AVG, x, x, out, kh, kw, sh, sw, ph, pw, 1, 1, count_include_pad, divisor_override)
+    n, c, h, wd = x.shape
+    for b in prange(n):
+        for ch in range(c):
+            xp, yp = x[b, ch], out[b, ch]
+            for y in range(yp.shape[0]):
+                row = yp[y]
+                _fill(row, 0)
+                i0, i1 = _valid(y * sh - ph, 1, h, kh)
+                for i in range(i0, i1):
+                    src = xp[y * sh - ph + i]
+                    for j in range(kw):
+                        x0, x1 = _valid(j - pw, sw, wd, row.size)
+                        if sw == 1:
+                            _add(row[x0:x1], src[x0 + j - pw:x1 + j - pw])
+                        elif x1 > x0:
+                            _add(row[x0:x1], _row(src, x0, x1, sw, j - pw))
+                for t in range(row.size):
+                    row[t] /= _divisor(y, t, h, wd, kh, kw, sh, sw, ph, pw,
+                                       count_include_pad, divisor_override)
 
 
-@njit(cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def avg_pool2d_grad(dy, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    _planes(AVG_GRAD, dy, dy, out, kh, kw, sh, sw, ph, pw, 1, 1, count_include_pad, divisor_override)
+    n, c, h, wd = out.shape
+    wo = dy.shape[3]
+    for b in prange(n):
+        share = np.empty(wo, out.dtype)
+        for ch in range(c):
+            dp, g = dy[b, ch], out[b, ch]
+            _fill(g, 0)
+            for y in range(dp.shape[0]):
+                for t in range(wo):
+                    share[t] = dp[y, t] / _divisor(y, t, h, wd, kh, kw, sh, sw, ph, pw,
+                                                   count_include_pad, divisor_override)
+                i0, i1 = _valid(y * sh - ph, 1, h, kh)
+                for i in range(i0, i1):
+                    dst = g[y * sh - ph + i]
+                    for j in range(kw):
+                        x0, x1 = _valid(j - pw, sw, wd, wo)
+                        if sw == 1:
+                            _add(dst[x0 + j - pw:x1 + j - pw], share[x0:x1])
+                        elif x1 > x0:
+                            _add(_row(dst, x0, x1, sw, j - pw), share[x0:x1])

@@ -186,15 +186,15 @@ def random_graphs(draw, min_steps=3, max_steps=12):
     def fit(entries, bound_of, limits=()):
         """Squash operands until the result's bound and the ops' input limits hold."""
         entries = list(entries)
+        limits = list(limits) + [None] * (len(entries) - len(limits))
         while True:
             bounds = [e.bound for e in entries]
-            over = [i for i, (e, lim) in enumerate(zip(entries, list(limits) + [None] * 9))
+            over = [i for i, (e, lim) in enumerate(zip(entries, limits))
                     if lim is not None and e.bound > lim]
             if not over and bound_of(*bounds) <= LIMIT:
                 return entries, bound_of(*bounds)
             candidates = over or [i for i, e in enumerate(entries) if e.bound > 1.0]
-            if not candidates:
-                return None, None
+            assert candidates, "every op's result must fit LIMIT when its operands are in [-1, 1]"
             i = max(candidates, key=lambda k: entries[k].bound)
             squashed = squash(entries[i])
             entries = [squashed if e is entries[i] else e for e in entries]
@@ -345,7 +345,7 @@ def random_graphs(draw, min_steps=3, max_steps=12):
             array = np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
             op = draw(st.sampled_from(["tanh", "sigmoid", "exp_tanh", "square"]))
             folded = UNARY[op][0](gc.constant(array)) * 2.0 + 1.0
-            (t,), bound = fit([t], lambda b: b * 5.0)
+            (t,), bound = fit([t], lambda b: b * (2 * math.e + 1))
             push(t.tensor * folded, bound, f"multiply({t.name}, {op}(constant{shape}) * 2 + 1)")
         elif kind == "log_softmax":
             if not t.shape:
@@ -410,7 +410,7 @@ def test_log_softmax_with_duplicated_exp(device, optimize):
              rng.standard_normal(5).astype(np.float32)]
     for a, e in zip(got(*feeds), want(*feeds)):
         assert_close(a, e, "log(softmax) graph")
-    if device == "reference":
+    if got.passes:                                        # an optimizing compile
         assert _passes_did(got, "simplify", "cse", "fold", "dce")
 
 
@@ -429,7 +429,7 @@ def test_broadcast_bias_added_twice(device, optimize):
              rng.uniform(-2, 2, 4).astype(np.float32)]
     for a, e in zip(got(*feeds), want(*feeds)):
         assert_close(a, e, "bias graph")
-    if device == "reference":
+    if got.passes:                                        # an optimizing compile
         assert _passes_did(got, "simplify", "cse", "fold")
 
 
@@ -482,5 +482,5 @@ def test_ieee_identities_kept(device, optimize):
     for a, e in zip(actual, expected):
         assert_close(a, e, "IEEE identities")
     assert np.isnan(actual[0][3:]).all()
-    if device == "reference":
+    if got.passes:                                        # an optimizing compile
         assert _passes_did(got, "simplify")

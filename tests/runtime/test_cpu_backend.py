@@ -17,6 +17,7 @@ many ops into one graph (one fused kernel where possible) and parametrize by
 op family, to keep failures readable and the file fast.
 """
 import importlib.util
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -62,18 +63,15 @@ def compile_both(outputs, inputs, **options):
             gc.compile(outputs, inputs=inputs, device="reference", **options))
 
 
-def check(outputs, feeds, rtol=RTOL, atol=ATOL, tolerances=None):
+def check(outputs, feeds, rtol=RTOL, atol=ATOL):
     """Compile {label: tensor} for both devices, run on {placeholder: array}, compare.
-
-    tolerances: {label: (rtol, atol)} for the outputs that need more. Returns the cpu
-    executable (for inspecting its plans)."""
+    Returns the cpu executable (for inspecting its plan)."""
     labels, tensors = list(outputs), list(outputs.values())
     cpu_step, ref_step = compile_both(tensors, list(feeds))
     args = list(feeds.values())
     cpu, ref = cpu_step(*args), ref_step(*args)
-    tolerances = tolerances or {}
     for label, c, r in zip(labels, cpu, ref):
-        assert_same(c, r, label, *tolerances.get(label, (rtol, atol)))
+        assert_same(c, r, label, rtol, atol)
     return cpu_step
 
 
@@ -136,7 +134,9 @@ def test_unary_math_with_nan_and_inf(dtype):
 
 
 def test_unary_special_values_by_hand():
-    """The reference is NumPy; pin a few of the special values the issue names."""
+    """Pin by hand a few of NumPy's special values (the reference could be wrong too):
+    relu(nan) and maximum(nan, 0) are nan, exp(-inf) = 0, log(0) = -inf, log(-1)
+    is nan."""
     x = gc.placeholder((4,), name="x")
     value = np.array([np.nan, -np.inf, 0.0, -1.0], np.float32)
     cpu, _ = compile_both([gc.relu(x), gc.exp(x), gc.log(x), gc.maximum(x, 0.0)], [x])
@@ -177,14 +177,11 @@ def test_binary_broadcasting_with_nan_and_inf():
     b = gc.placeholder(b_val.shape, name="b")
     outputs = {name: f(a, b) for name, f in BINARY.items()}
     outputs.update({"a * 2.0": a * 2.0, "2.0 - a": 2.0 - a, "a / 3": a / 3, "a ** 2": a ** 2,
-                    "|b| ** 1.5": gc.abs(b) ** 1.5, "|b| ** 0.5": gc.abs(b) ** 0.5, "3 ** b": 3.0 ** b, "clip": gc.clip(b, -1.0, 2.0)})
+                    "|b| ** 1.5": gc.abs(b) ** 1.5, "|b| ** 0.5": gc.abs(b) ** 0.5,
+                    "3 ** b": 3.0 ** b, "clip": gc.clip(b, -1.0, 2.0)})
     check(outputs, {a: a_val, b: b_val})
 
 
-@pytest.mark.xfail(strict=True, reason="fastmath 'afn' (runtime/cpu/codegen.py SAFE_FASTMATH) "
-                   "lets LLVM expand pow(x, 1.5) as x * sqrt(x), which is nan at x = -inf; "
-                   "NumPy and C pow give +inf. Dropping 'afn' fixes it but makes a loop with "
-                   "x ** 1.5 about 20x slower (powf is not vectorized)")
 def test_power_of_minus_inf_by_a_half_integer():
     x = gc.placeholder((2,), name="x")
     value = np.array([-np.inf, 4.0], np.float32)
@@ -246,10 +243,6 @@ def test_comparisons_and_logical_ops():
     check(outputs, {a: a_val, b: b_val, k: k_val})
 
 
-@pytest.mark.xfail(strict=True, reason="the scalar templates of logical_and/or/xor in "
-                   "graphc/ops/elementwise.py are '&', '|' and '!=', which are bitwise (or "
-                   "untyped) on numbers: logical_and(1, 2) gives False, logical_xor(1, 2) "
-                   "True, logical_or(int, float) does not compile; NumPy tests truthiness")
 def test_logical_ops_on_numbers():
     k = gc.placeholder((4,), "int64", name="k")
     f = gc.placeholder((4,), name="f")
@@ -309,14 +302,14 @@ def test_mixed_float32_float64_and_scalars():
 
 REDUCTIONS = {"sum": gc.sum, "mean": gc.mean, "max": gc.max, "min": gc.min,
               "prod": gc.prod, "logsumexp": gc.logsumexp}
-AXES = {"all": None, "leading": 0, "last": -1, "middle": 1, "middle two": (1, 2),
-        "outer two": (0, 3)}
+AXES = {"all": None, "leading": 0, "last": -1, "middle two": (1, 2), "outer two": (0, 3)}
 
 
 @pytest.mark.parametrize("axes", list(AXES), ids=list(AXES))
 def test_float_reductions(axes):
-    """Every reduction over the axes, with and without keepdims, plus argmax; and
-    their gradients. prod's operand is kept near 1 so that it stays finite."""
+    """Every reduction over the axes, with and without keepdims, plus argmax and
+    argmin (one axis or all); and their gradients. prod's operand is kept near 1
+    so that it stays finite."""
     value = finite_values("float32", (3, 4, 5, 6), seed=14, scale=1.0)
     x = gc.placeholder(value.shape, name="x")
     axis = AXES[axes]
@@ -328,8 +321,7 @@ def test_float_reductions(axes):
     if axis is None or isinstance(axis, int):
         outputs["argmax"] = gc.argmax(x, axis=axis)
         outputs["argmin"] = gc.argmin(x, axis=axis, keepdims=axis is not None)
-    wanted = outputs
-    check(with_grads(outputs, {"x": x}), {x: value}, rtol=3e-5, atol=3e-6)
+    check(with_grads(outputs, {"x": x}), {x: value})
 
 
 def _scaled_by_full_max(x):
@@ -402,9 +394,11 @@ def test_int_and_bool_reductions(dtype):
 
 
 def test_large_sum_tolerance():
-    """A sum over 2**16 elements: NumPy's pairwise float32 sum and the loop's
-    sequential one differ by about sqrt(n) * eps * sum|x| (random signs), so the
-    comparison uses rtol 1e-4 relative to the mean of |x| times n."""
+    """A sum over n = 2**16 elements: NumPy sums float32 pairwise, the loop in its
+    own order; rounding errors of random sign add up to about
+    sqrt(n) * eps * sum|x| (1.5e-5 sum|x| here; the worst case, n * eps, is 4e-3),
+    and the sum of random signs is far smaller than sum|x|, so the sum is compared
+    to 1e-4 * sum|x|, and the mean of squares (no cancellation) to rtol 1e-4."""
     value = finite_values("float32", (1 << 16,), seed=16)
     x = gc.placeholder(value.shape, name="x")
     cpu, ref = compile_both([gc.sum(x), gc.mean(x * x)], [x])
@@ -422,7 +416,7 @@ def test_large_kernels_run_in_parallel():
     x = gc.placeholder(value.shape, name="x")
     outputs = {"softmax": gc.nn.softmax(x, axis=-1), "column max": gc.max(x, axis=0),
                "sigmoid": gc.sigmoid(x) * 2.0, "row sums": gc.sum(x * x, axis=1)}
-    step = check(with_grads(outputs, {"x": x}), {x: value}, rtol=2e-5)
+    step = check(with_grads(outputs, {"x": x}), {x: value})
     assert "prange(" in plan_of(step).source
     total = compile_both([gc.sum(gc.exp(x * 0.1))], [x])
     (cpu,), (ref,) = total[0](value), total[1](value)
@@ -454,7 +448,7 @@ def test_norms_and_losses():
     }
     feeds = {x: x_val, w: np.array([1.0, 2.0, 3.0], np.float32),
              b: np.array([0.1, 0.2, 0.3], np.float32), p: p_val, t: t_val}
-    check(with_grads(outputs, {"x": x, "w": w, "b": b, "p": p}), feeds, rtol=2e-5, atol=2e-6)
+    check(with_grads(outputs, {"x": x, "w": w, "b": b, "p": p}), feeds)
 
 
 @pytest.mark.parametrize("axis", [1, -1, 0])
@@ -519,13 +513,17 @@ def test_reshape_of_transpose_uses_a_gather_table():
     out = gc.exp(gc.reshape(gc.transpose(x, (2, 1, 0)), (10, 12))) + 1.0
     step = check({"reshape of transpose": y + 1.0, "exp": out}, {x: value})
     plan = plan_of(step)
-    tables = [loop for loop in plan.loops.values() if loop.tables]
-    assert tables, "no kernel uses a gather table:\n" + plan.source
-    grad_step = check(with_grads({"y": y + 1.0, "out": out}, {"x": x}), {x: value})
-    assert grad_step is not None
+    reshaping = [loop for kernel, loop in plan.loops.items()
+                 if any(n.op.name == "reshape" and n.inputs[0].op.name == "transpose"
+                        for n in kernel.nodes)]
+    assert reshaping, plan.source
+    assert all(loop.tables for loop in reshaping), "no gather table:\n" + plan.source
+    check(with_grads({"y": y + 1.0, "out": out}, {"x": x}), {x: value})
 
 
-# -- regressions: graphs behind the bugs fixed in runtime/cpu ---------------------------
+# -- regressions: graphs behind bugs found here (fixed in runtime/cpu/codegen.py, which
+# now renders any kernel fusion hands it in operand order, computes a node both inlined
+# and placed once, and returns only the buffers it writes; and in passes/fuse.py) -----
 
 def _exp_and_its_gradient():
     """exp(x) is returned and read by its gradient: fusion merged the two kernels
@@ -573,7 +571,8 @@ def _three_reductions_of_one_comparison():
                          ids=lambda b: b.__name__.strip("_"))
 def test_fusion_shapes_that_broke_the_cpu_device(build):
     outputs, inputs = build()
-    feeds = {p: finite_values("float32", p.shape, seed=45 + i) + 3.0 * (i == 1)
+    # the second input, a divisor in one graph, is kept away from 0
+    feeds = {p: finite_values("float32", p.shape, seed=45 + i) + 5.0 * (i == 1)
              for i, p in enumerate(inputs)}
     check({f"output {i}": o for i, o in enumerate(outputs)}, feeds)
 
@@ -616,7 +615,7 @@ def test_matmul_shapes_and_epilogues():
         "a @ a.T": a @ a.T, "bias relu": gc.relu(a @ b + bias),
     }
     check(with_grads(outputs, {k: p for k, p in ph.items()}),
-          {p: arrays[k] for k, p in ph.items()}, rtol=1e-5, atol=1e-5)
+          {p: arrays[k] for k, p in ph.items()})
 
 
 CONV_CASES = {
@@ -643,8 +642,7 @@ def test_conv2d_bias_relu(case):
     b = gc.placeholder(b_val.shape, name="b")
     outputs = {"conv relu": gc.relu(gc.nn.conv2d(x, w, b, **attrs)),
                "conv": gc.nn.conv2d(x, w, None, **attrs)}
-    check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val},
-          rtol=1e-5, atol=1e-5)
+    check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val})
 
 
 def test_pooling():
@@ -748,22 +746,25 @@ def _train(build, device, steps):
 
 WORKLOADS = {
     "W1 mlp": (lambda: workloads.mlp(batch=16), 3, RTOL, ATOL),
-    "W2 cnn": (lambda: workloads.cnn(batch=4), 3, 1e-4, 1e-5),
+    "W2 cnn": (lambda: workloads.cnn(batch=4), 3, RTOL, ATOL),
     "W3 rnn": (lambda: workloads.rnn(batch=4, steps=6), 3, RTOL, ATOL),
-    "W4 fusion": (lambda: workloads.fusion(n=4096), 1, 1e-4, 1e-4),
+    "W4 fusion": (lambda: workloads.fusion(n=4096), 1, RTOL, 1e-5),
 }
 
 
 @pytest.mark.parametrize("name", list(WORKLOADS))
 def test_workload_training_matches(name):
     """Train each workload on both devices (separate graphs built from the same seed)
-    and compare every loss and every variable (parameters and velocities).
+    and compare every output of every step and every variable afterwards
+    (parameters and velocities), 3 steps.
 
-    W2's conv layers and 9216-wide fc1 sum thousands of products in a different
-    order than NumPy's BLAS/einsum, hence rtol 1e-4 there. W4's loss and its
-    gradients with respect to the scalars a and b are sums over 4096 elements,
-    and its update moves a and b by lr * (a sum of 4096 terms): compare one step
-    only, with rtol 1e-4 (sequential vs pairwise float32 summation)."""
+    W4 runs one step only: its loss is a sum over 4096 elements, so one update
+    moves a from 1.5 to -15.8 and b from 0.25 to -22.6, and later steps evaluate
+    gelu' deep in its tail, where 1 + tanh(u) cancels and any float32 difference
+    is amplified without bound. Even in step 1 dx = a * gelu'(x a + b) needs atol
+    1e-5: gelu' = 0.5 (1 + t) + 0.5 x (1 - t^2) s' amplifies the error of the
+    float32 tanh approximation (5e-7) by |x| s' (about 10 at x = -4); measured
+    3.3e-6."""
     build, steps, rtol, atol = WORKLOADS[name]
     cpu_losses, cpu_values = _train(build, "cpu", steps)
     ref_losses, ref_values = _train(build, "reference", steps)
@@ -809,20 +810,23 @@ def test_one_hot_out_of_range_alone():
 
 def test_check_numerics_names_the_node_and_line():
     """check_numerics=True on the cpu device stops at the kernel producing NaN and
-    names the node (log of a negative) with the user's source line."""
+    names the node (log of a negative), not the sum it is fused into, with the
+    user's source line, as the reference device does."""
     x = gc.placeholder((4,), name="x")
     y = x * 2.0
-    z = gc.log(y - 1.0); line = __import__("inspect").currentframe().f_lineno  # noqa: E702
+    line = inspect.currentframe().f_lineno + 1
+    z = gc.log(y - 1.0)
     out = gc.sum(z * 3.0)
-    step = gc.compile(out, inputs=[x], device="cpu", check_numerics=True)
+    cpu, ref = compile_both(out, [x], check_numerics=True)
     good = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
-    np.testing.assert_allclose(step(good), gc.compile(out, inputs=[x], device="reference")(good),
-                               rtol=RTOL)
-    with pytest.raises(gc.GraphcError) as info:
-        step(np.array([1.0, -2.0, 3.0, 4.0], np.float32))
-    message = str(info.value)
-    assert "log" in message and "NaN" in message
-    assert f"{Path(__file__).name}:{line}" in message, message
+    assert_same(cpu(good), ref(good), "finite input")
+    bad = np.array([1.0, -2.0, 3.0, 4.0], np.float32)
+    for step in (cpu, ref):
+        with pytest.raises(gc.GraphcError) as info:
+            step(bad)
+        message = str(info.value)
+        assert info.value.op == "log" and "NaN" in message, message
+        assert f"{Path(__file__).name}:{line}" in message, message
 
 
 def test_none_batch_dimension_compiles_two_signatures():
@@ -844,8 +848,7 @@ def test_none_batch_dimension_compiles_two_signatures():
     for device in ("cpu", "reference"):
         with gc.Graph(device):
             x, y, w, loss, updates = build()
-            step = gc.compile([loss, gc.softmax(x @ w) if hasattr(gc, "softmax")
-                               else gc.nn.softmax(x @ w)], inputs=[x, y], updates=updates,
+            step = gc.compile([loss, gc.nn.softmax(x @ w)], inputs=[x, y], updates=updates,
                               device=device)
             outs = []
             for xb, yb in batches:

@@ -1,0 +1,102 @@
+"""graphc beside its peers on the workloads W1-W5 (BENCHMARKS.md), from one invocation.
+
+Every (system, workload) runs in a fresh process through ../shared/bench/peers.py,
+which defines the workloads identically for every system. Systems alternate
+within each round, and the table gives medians over rounds and the ratio
+graphc / peer (below 1: graphc is faster). graphc's first step is measured
+cold (empty cache folder) and warm (the same folder again, a new process).
+
+    python benchmarks/run.py                                  # graphc alone
+    python benchmarks/run.py --peers-python /path/venv/bin/python --systems torch,jax
+
+The peers live in their own virtual environment (pip install torch==2.13.0 jax
+jaxlib pytensor); they are never dependencies of graphc.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, "shared", "bench", "peers.py"))
+WORKLOADS = ["mlp", "cnn", "rnn", "fusion", "latency"]
+
+
+def run_one(python, system, workload, cache_dir, timeout):
+    env = dict(os.environ, GRAPHC_CACHE_DIR=cache_dir)
+    done = subprocess.run([python, PEERS, "run", system, workload], env=env, timeout=timeout,
+                          capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("@@RESULT "):
+            return json.loads(line[len("@@RESULT "):])
+    return {"status": "failed", "error": (done.stderr or done.stdout)[-400:]}
+
+
+def step_time(result):
+    """ms per step (W5: microseconds per call)."""
+    for key in ("step_ms_median", "latency_us_median"):
+        if key in result:
+            return result[key]
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--systems", default="", help="peers, e.g. torch,jax,torch_compile")
+    parser.add_argument("--peers-python", default=sys.executable)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--timeout", type=int, default=600)
+    args = parser.parse_args()
+    workloads = [w for w in args.workloads.split(",") if w]
+    peers = [s for s in args.systems.split(",") if s]
+    times = {}          # (system, workload) -> [step times]
+    firsts = {}         # (system or graphc-warm, workload) -> [first step seconds]
+    for round_ in range(args.rounds):
+        for workload in workloads:
+            cache = tempfile.mkdtemp(prefix="graphc-bench-")
+            for system, python in [("graphc", sys.executable)] + [(p, args.peers_python) for p in peers]:
+                result = run_one(python, system, workload, cache, args.timeout)
+                if result.get("status") != "ok":
+                    print(f"{system} {workload}: {result.get('error', result)}", file=sys.stderr)
+                    continue
+                times.setdefault((system, workload), []).append(step_time(result))
+                firsts.setdefault((system, workload), []).append(result.get("first_step_s"))
+            warm = run_one(sys.executable, "graphc", workload, cache, args.timeout)
+            if warm.get("status") == "ok":
+                firsts.setdefault(("graphc warm", workload), []).append(warm["first_step_s"])
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+    print_table(workloads, peers, times, firsts, args.rounds)
+
+
+def _median(values):
+    values = [v for v in values or [] if v is not None]
+    return statistics.median(values) if values else None
+
+
+def print_table(workloads, peers, times, firsts, rounds):
+    print(f"median over {rounds} rounds; step ms (latency: us per call); first step s in ()")
+    header = f"{'workload':10} {'graphc':>18} " + " ".join(f"{p:>18} {'ratio':>6}" for p in peers)
+    print(header)
+    for workload in workloads:
+        ours = _median(times.get(("graphc", workload)))
+        cold, warm = _median(firsts.get(("graphc", workload))), _median(firsts.get(("graphc warm", workload)))
+        cells = [f"{workload:10}", f"{_fmt(ours)} ({_fmt(cold)}/{_fmt(warm)})".rjust(18)]
+        for peer in peers:
+            theirs = _median(times.get((peer, workload)))
+            first = _median(firsts.get((peer, workload)))
+            ratio = f"{ours / theirs:.2f}" if ours and theirs else "-"
+            cells.append(f"{_fmt(theirs)} ({_fmt(first)})".rjust(18) + f" {ratio:>6}")
+        print(" ".join(cells))
+    print("graphc's first step: (cold / warm cache); ratio = graphc / peer")
+
+
+def _fmt(value):
+    return "-" if value is None else f"{value:.3g}"
+
+
+if __name__ == "__main__":
+    main()
