@@ -146,9 +146,12 @@ class Executable:
         plan = self._plan(tuple(a.shape for a in feeds))
         with np.errstate(all="ignore"):
             results, new_values = plan.run(feeds)
-        for (var, _), value in zip(self._updates, new_values):
-            state = var.attrs["state"]
-            state.value = np.array(value, dtype=state.value.dtype)
+        # every new value is copied before any is written: one may be another's old value
+        staged = [(var.attrs["state"], np.array(value, dtype=var.dtype))
+                  for (var, _), value in zip(self._updates, new_values)
+                  if value is not var.attrs["state"].value]   # else written in place already
+        for state, value in staged:
+            state.value = value
         return results[0] if self._single else results
 
     def _plan(self, signature):

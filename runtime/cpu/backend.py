@@ -22,8 +22,9 @@ FASTMATH = {fastmath}
 """
 
 
-def ensure_fused(program):
+def ensure_planned(program, inplace_variables):
     """Run the passes the CPU backend needs when the executable did not."""
+    from graphc.passes.memplan import memplan
     if getattr(program, "fusion", None) is None:
         from graphc.passes.dce import dce
         from graphc.passes.fuse import fuse
@@ -31,14 +32,19 @@ def ensure_fused(program):
         lower(program)
         dce(program)
         fuse(program)
-    return program.fusion
+    if getattr(program, "memory", None) is None or not inplace_variables:
+        memplan(program, inplace_variables=inplace_variables)
+    return program.fusion, program.memory
 
 
 class CpuPlan:
     def __init__(self, program, check_numerics):
         self.program = program
         self.check_numerics = check_numerics
-        self.fusion = ensure_fused(program)
+        # check_numerics may stop after any kernel: then no variable is written in place
+        self.fusion, self.memory = ensure_planned(program, inplace_variables=not check_numerics)
+        self.arena = np.empty(self.memory.arena_bytes, np.uint8)
+        self.storage = self._storage()
         start = time.perf_counter()
         self.loops = {}
         uses_blas = any(k.library is not None and k.library.op.name in BLAS_OPS
@@ -57,9 +63,37 @@ class CpuPlan:
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         self.render_seconds = time.perf_counter() - start
 
+    # -- storage -------------------------------------------------------------------------
+    def _storage(self):
+        """node -> arena view, or the variable node whose storage it is written into."""
+        storage = {}
+        for kernel in self.fusion.kernels:
+            for node in kernel.outputs:
+                where = self.memory.location(node)
+                if where[0] == "arena":
+                    _, offset, nbytes = where
+                    view = self.arena[offset:offset + nbytes].view(node.dtype)
+                    storage[node] = view.reshape(node.shape)
+                elif node in self.memory.variable_storage:
+                    storage[node] = where[1]        # written into this variable's storage
+        return storage
+
+    def _bind(self, feeds, touch_variables=True):
+        """Each kernel output's buffer for this call; with touch_variables=False values
+        meant for a variable's storage go to scratch arrays instead (for profiling)."""
+        values = dict(zip(self.program.inputs, feeds))
+        for node, where in self.storage.items():
+            if isinstance(where, np.ndarray):
+                values[node] = where
+            elif touch_variables:
+                values[node] = where.attrs["state"].value
+            else:
+                values[node] = np.empty(node.shape, node.dtype)
+        return values
+
     # -- running -------------------------------------------------------------------------
     def run(self, feeds):
-        values = dict(zip(self.program.inputs, feeds))
+        values = self._bind(feeds)
         for kernel in self.fusion.kernels:
             if kernel.library is not None:
                 self._run_library(kernel.library, values)
@@ -71,13 +105,14 @@ class CpuPlan:
         return outputs, [self._get(v, values) for _, v in self.program.updates]
 
     def stats(self):
-        return {"kernels": len(self.fusion.kernels), "generated_kernels": len(self.loops),
+        return {**self.memory.report(),
+                "kernels": len(self.fusion.kernels), "generated_kernels": len(self.loops),
                 "cache_hit": self.cache_hit, "module": self.module_path,
                 "library_kernels": sum(k.library is not None for k in self.fusion.kernels)}
 
     def profile(self, feeds, repeats):
         from graphc.runtime.profile import time_steps
-        values = dict(zip(self.program.inputs, feeds))
+        values = self._bind(feeds, touch_variables=False)
         steps = []
         for kernel in self.fusion.kernels:
             what = ", ".join(dict.fromkeys(n.op.name for n in kernel.all_nodes))
@@ -112,15 +147,14 @@ class CpuPlan:
         except Exception as exc:
             raise RuntimeFailure(f"{type(exc).__name__}: {exc}", op=node.op.name,
                                  loc=node.loc) from None
-        # ascontiguousarray turns a 0-d result (argmax over all axes) into shape (1,)
-        values[node] = np.ascontiguousarray(result).reshape(np.shape(result))
+        np.copyto(values[node], result)
 
     def _run_loop(self, kernel, values):
         loop = self.loops[kernel]
         flat = [np.ascontiguousarray(self._get(n, values)).reshape(-1) for n in loop.inputs]
-        outs = [np.empty(n.shape, n.dtype) for n in loop.outputs]
+        outs = [values[n].reshape(-1) for n in loop.outputs]
         err = np.zeros(1, np.int64)
-        args = (*flat, *[o.reshape(-1) for o in outs], *loop.tables, err)
+        args = (*flat, *outs, *loop.tables, err)
         if kernel in self.loaded:
             self.functions[kernel](*args)
         else:
@@ -129,7 +163,6 @@ class CpuPlan:
             node = loop.error_checks[err[0] - 1]
             raise RuntimeFailure(f"a label is out of range for {node.attrs['num_classes']} "
                                  "classes", op=node.op.name, loc=node.loc)
-        values.update(zip(loop.outputs, outs))
 
     def _first_call(self, kernel, args):
         """The first call loads cached machine code; a corrupt entry is purged and rebuilt."""

@@ -31,6 +31,9 @@ PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False, "inpl
 @njit(cache=True)
 def _valid(offset, stride, size, count):
     """[lo, hi): the outputs t < count whose input index t * stride + offset lies in [0, size)."""
+    if stride == 1:                     # no integer division (tens of cycles) in the common case
+        lo = max(0, -offset)
+        return lo, max(lo, min(count, size - offset))
     lo = 0 if offset >= 0 else (stride - 1 - offset) // stride
     hi = min(count, (size - 1 - offset) // stride + 1) if offset < size else 0
     return lo, max(lo, hi)
