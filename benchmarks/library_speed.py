@@ -5,15 +5,18 @@ Times graphc's NumPy references against the njit kernels (median of
 set-ups (runtime/cpu/library.py's docstring): "numba" (BLAS on one thread,
 prange on all cores, conv work split into one chunk per thread), "blas"
 (Numba on one thread, BLAS on all cores, one chunk) and "both" (both pools
-on all cores, the set-up to avoid). Prints markdown tables of the median
-(and minimum) in ms, and the load average: the machine is shared, so rerun
-when the load is high.
+on all cores, the set-up to avoid), each in a fresh process. Prints markdown
+tables of the median (and minimum) in ms, and the load average: the machine
+is shared, so rerun when the load is high.
 
     python benchmarks/library_speed.py [--repeats 10] [--dtype float32]
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numba
@@ -28,6 +31,7 @@ CONVS = {"conv1": ((64, 1, 28, 28), (32, 1, 3, 3)), "conv2": ((64, 32, 26, 26), 
 POOL = (64, 64, 24, 24)
 LINEAR = ((64, 9216), (9216, 128))
 ATTRS = (1, 1, 0, 0, 1, 1, 1)           # sh, sw, ph, pw, dh, dw, groups
+CONV_NAMES = [f"{conv} {part}" for conv in CONVS for part in ("forward", "grad input", "grad weight")]
 
 
 def timed(fn, repeats):
@@ -90,7 +94,8 @@ def other_cases(rng, dtype):
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = np.empty_like(x)
     a, b = (rng.standard_normal(s).astype(dtype) for s in LINEAR)
-    out, g = np.empty((a.shape[0], b.shape[1]), dtype), rng.standard_normal((a.shape[0], b.shape[1])).astype(dtype)
+    out = np.empty((a.shape[0], b.shape[1]), dtype)
+    g = rng.standard_normal(out.shape).astype(dtype)
     da, db = np.empty_like(a), np.empty_like(b)
     logits, probs = rng.standard_normal((64, 10)).astype(dtype), np.empty((64, 10), dtype)
     return {
@@ -106,34 +111,55 @@ def other_cases(rng, dtype):
     }
 
 
+def run(mode, repeats, dtype):
+    """{op: {column: 'median (min)'}} for one thread set-up ('reference': NumPy's)."""
+    rng, cores = np.random.default_rng(0), numba.config.NUMBA_NUM_THREADS
+    chunks = set_mode(mode, cores) if mode != "reference" else 1
+    results = {}
+    for name, (ref, gemm, direct) in conv_cases(rng, dtype).items():
+        results[name] = ({"ref": timed(ref, repeats)} if mode == "reference" else
+                         {"gemm": timed(lambda: gemm(chunks), repeats), "direct": timed(direct, repeats)})
+    for name, (ref, kernel) in other_cases(rng, dtype).items():
+        if mode == "reference":
+            results[name] = {"ref": timed(ref, repeats)}
+        else:
+            results[name] = {"gemm": timed(kernel, repeats)}
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--mode", help="time one set-up in this process and print JSON")
     args = parser.parse_args()
-    rng, cores = np.random.default_rng(0), numba.config.NUMBA_NUM_THREADS
-    print(f"{args.dtype}, {cores} threads, median (min) of {args.repeats} runs, ms; "
-          f"load average {os.getloadavg()[0]:.2f}\n")
-    print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | direct, numba | direct, 1 thread |")
+    if args.mode:
+        print(json.dumps(run(args.mode, args.repeats, args.dtype)))
+        return
+    # One fresh process per set-up: BLAS workers left spinning by an earlier set-up (or by
+    # NumPy's own OpenBLAS) would otherwise steal the second core from prange.
+    load = os.getloadavg()[0]
+    res = {}
+    for mode in ("reference",) + MODES:
+        command = [sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats),
+                   "--dtype", args.dtype]
+        res[mode] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    print(f"{args.dtype}, {numba.config.NUMBA_NUM_THREADS} threads, median (min) of {args.repeats} "
+          f"runs in ms, one process per column; load average {load:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after\n")
+    print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | direct, numba "
+          "| direct, 1 thread |")
     print("|---|---|---|---|---|---|---|")
-    for name, (ref, gemm, direct) in conv_cases(rng, args.dtype).items():
-        row = [timed(ref, args.repeats)]
-        for mode in MODES:
-            chunks = set_mode(mode, cores)
-            row.append(timed(lambda: gemm(chunks), args.repeats))
-        for mode in ("numba", "blas"):
-            set_mode(mode, cores)
-            row.append(timed(direct, args.repeats))
-        print(f"| {name} | " + " | ".join(row) + " |")
+    for name in CONV_NAMES:
+        cells = [res["reference"][name]["ref"]] + [res[m][name]["gemm"] for m in MODES]
+        cells += [res["numba"][name]["direct"], res["blas"][name]["direct"]]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print("\n| op | NumPy reference | njit, numba | njit, blas | njit, both |")
     print("|---|---|---|---|---|")
-    for name, (ref, kernel) in other_cases(rng, args.dtype).items():
-        row = [timed(ref, args.repeats)]
-        for mode in MODES:
-            set_mode(mode, cores)
-            row.append(timed(kernel, args.repeats))
-        print(f"| {name} | " + " | ".join(row) + " |")
-    print(f"\nload average {os.getloadavg()[0]:.2f}")
+    for name in res["reference"]:
+        if name not in CONV_NAMES:
+            cells = [res["reference"][name]["ref"]] + [res[m][name]["gemm"] for m in MODES]
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,28 @@ class MaxPool2dGrad:
             dxp[window] += np.where(arg == k, dy, 0)
         return dxp[..., ph:ph + h, pw:pw + w]
 
+    def grad(y, g, x, dy, **attrs):
+        return [None, apply("max_pool2d_select", x, g, **attrs)]
+
+
+@register_op("max_pool2d_select", OPAQUE)
+class MaxPool2dSelect:
+    """For each window of x, g at x's first maximum (the adjoint of max_pool2d_grad
+    in dy; what grad of grad through max pooling needs)."""
+    def infer(x, g, *, kernel, stride, padding, dilation):
+        return _pool_shape(x, kernel, stride, padding, dilation)[0], g.dtype
+
+    def reference(x, g, *, kernel, stride, padding, dilation):
+        arg, best = _first_argmax(x, kernel, stride, padding, dilation)
+        gp = _pad_hw(g, padding)
+        out = np.zeros(best.shape, g.dtype)
+        for k, window in _offsets(kernel, dilation, stride, best.shape[2:]):
+            out += np.where(arg == k, gp[window], 0)
+        return out
+
+    def grad(y, dy, x, g, **attrs):
+        return [None, apply("max_pool2d_grad", x, dy, **attrs)]
+
 
 def _divisor(shape, kernel, stride, padding, count_include_pad, divisor_override):
     if divisor_override:

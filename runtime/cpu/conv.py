@@ -22,8 +22,9 @@ all of `out`.
 import numpy as np
 from numba import njit, prange
 
-# Parallelize only the explicit prange loops: Numba's other parallel rewrites
-# (array expressions, slice assignments) cost seconds of compile time each.
+# Parallelize only the explicit prange loops. For compile time, too, the kernels
+# use small loop helpers (_fill, _add, _copy) instead of array expressions and
+# slice assignments: conv2d_grad_weight compiled in 13 s with those, 2-3 s without.
 PRANGE_ONLY = {"prange": True, "comprehension": False, "reduction": False, "inplace_binop": False,
                "setitem": False, "numpy": False, "stencil": False, "fusion": False}
 
@@ -139,10 +140,12 @@ def conv_variant(op, x_shape, w_shape, groups):
     """'gemm' or 'direct': the faster kernel for conv op `op` (measured on 2 cores).
 
     GEMM wins whenever each group has several output channels: on both of
-    W2's convs, one input channel included, and for every op. With one output
-    channel per group (depthwise) the GEMM degenerates into a matrix-vector
-    product per image and group, and the direct forward (5-20x) and weight
-    gradient (3x) win; the input gradient stays faster as GEMM.
+    W2's convs, one input channel included, and for every op (float32, 2
+    threads, ms, GEMM vs direct: conv1 0.44/0.53, 0.19/2.97, 0.43/2.91;
+    conv2 16/24, 9/172, 17/143 for forward, input and weight gradient). With
+    one output channel per group (depthwise) the GEMM degenerates into a
+    matrix-vector product per image and group, and the direct forward (5-20x)
+    and weight gradient (3x) win; the input gradient stays faster as GEMM.
     """
     depthwise = w_shape[0] // groups == 1
     return "direct" if depthwise and op in ("conv2d", "conv2d_grad_weight") else "gemm"

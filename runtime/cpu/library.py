@@ -2,40 +2,52 @@
 
 Every kernel takes its operands, then a preallocated C-contiguous `out` (a view
 of the runtime's arena), then the op's attributes as plain ints; it overwrites
-all of `out` and allocates nothing. The kernels are njit functions, so the
-generated step driver (itself njit) calls them directly. Conv kernels live in
-runtime/cpu/conv.py, pooling in runtime/cpu/pool.py; all are re-exported here.
+all of `out`. None allocates its output; the two that allocate a little
+scratch say so (conv2d_direct at stride 1 without padding: one plane per
+image; avg_pool2d_grad: one row per image). The kernels are njit functions, so the generated step driver
+(itself njit) calls them directly. Conv kernels live in runtime/cpu/conv.py,
+pooling in runtime/cpu/pool.py; all are re-exported here.
 
-Threads. `np.dot` inside njit calls SciPy's OpenBLAS (a different library
-from NumPy's own OpenBLAS), which has its own worker threads; `prange` uses
-Numba's thread pool. The two must not both be active in one step: OpenBLAS
-workers spin for a while after each call and steal the cores that `prange`
-needs (measured: 8 ms instead of 1.9 ms for W1's step). Pick one pool:
+Called from njit code with constant attributes, Numba compiles a kernel once
+per distinct attribute tuple (it types constants as literals); passed in
+variables, the attributes share one compile per dtype and layout.
 
-- Numba mode (the default to ship): `set_blas_threads(1)` once, before the
-  first step, and let `prange` do all parallel work. `matmul` then splits its
-  rows over Numba's threads (one single-threaded BLAS call per thread), and the
-  GEMM conv kernels get a `work` array with one row per Numba thread.
-- BLAS mode: `numba.set_num_threads(1)`, BLAS threads left at the core count,
-  conv `work` with one row. Everything outside GEMMs then runs on one core.
+Threads. `np.dot` inside njit calls SciPy's OpenBLAS (not NumPy's, which is
+another copy with its own threads); `prange` uses Numba's OpenMP pool. Both
+must not be active in one step: OpenBLAS workers spin after each call and
+take the core that `prange` needs (W2's conv2 forward, 2 cores: 16 ms with
+one pool, 34 ms with both; W2's linear layer: 1.1 ms against 8 ms). Pick one:
 
-Never call these kernels from inside another `prange` region while BLAS has
-more than one thread. `set_blas_threads` returns False when SciPy's BLAS is
-not a bundled OpenBLAS (then set OPENBLAS_NUM_THREADS=1 before import).
+- Numba mode (the one to ship): `set_blas_threads(1)` once, before the first
+  step, and `prange` does all parallel work. `matmul` splits its rows over
+  Numba's threads (one single-threaded BLAS call each) and the GEMM conv
+  kernels get a `work` array with one row per Numba thread. Measured on W2:
+  convs 1.4-2x faster than BLAS mode, pools 2x, linear layers equal except
+  a transposed left operand (a.T @ g: 1.7 ms against 0.9, one BLAS call).
+- BLAS mode: `numba.set_num_threads(1)` and BLAS threads at the core count,
+  conv `work` with one row; everything outside the GEMMs runs on one core.
+
+Switching modes inside a process is not enough: workers already spinning keep
+spinning, so benchmark each set-up in a fresh process. On a shared machine any
+2-thread `prange` region costs about 8 ms while another process keeps one of
+the 2 cores busy (the worker waits for a time slice): measure on a quiet one.
+`set_blas_threads` returns False when SciPy's BLAS is not a bundled OpenBLAS
+(then set OPENBLAS_NUM_THREADS=1 before import).
 """
 import ctypes
+import functools
 import glob
 import os
 
 import numba
 import numpy as np
-from numba import njit, prange
 from llvmlite import ir
-from numba import types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from graphc.runtime.cpu.conv import (PRANGE_ONLY, _add, _copy, _fill, conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
+from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
                                      conv2d_grad_weight_direct, conv_variant, conv_workspace_shape)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
@@ -46,6 +58,7 @@ MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one
 
 # -- BLAS threads --------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def _scipy_openblas():
     import scipy
     root = os.path.dirname(scipy.__file__)
@@ -105,10 +118,13 @@ def _rows_impl(a, lo, hi):
 def matmul(a, b, out):
     """out = a @ b for 2-D, or 3-D with a leading batch axis (size 1 broadcasts).
 
-    2-D operands may be C- or F-contiguous (a transpose): BLAS reads them in
-    place through its transpose flags. With more than one Numba thread a
-    C-contiguous `a` is split into row blocks, one BLAS call per thread; an
-    F-contiguous `a` makes one BLAS call. Any other layout is copied by Numba.
+    All three must have one dtype (np.dot's rule: cast before). 2-D operands
+    may be C- or F-contiguous (a transpose): BLAS reads them in place through
+    its transpose flags. With more than one Numba thread a C-contiguous `a` is
+    split into row blocks of at least MIN_ROWS_PER_THREAD rows, one BLAS call
+    per thread; an F-contiguous `a` makes one BLAS call. Any other layout (a
+    3-D operand with swapped last axes, say) is copied by Numba, which warns
+    when compiling; `out` must be C-contiguous or the result lands in a copy.
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()

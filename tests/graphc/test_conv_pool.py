@@ -426,3 +426,39 @@ def test_conv2d_gradient_ops_have_correct_gradients(xs, ws, kwargs):
 def test_avg_pool2d_hessian_vector_product_matches_gradient_differences():
     x = helpers.rng(13).standard_normal((1, 2, 7, 7))
     helpers.check_hvp(lambda t: gc.nn.avg_pool2d(t, 3, 2, 1) ** 2, [x])
+
+
+# -- grad of grad through max pooling ------------------------------------------------------
+
+def _distinct(shape, seed):
+    values = np.random.default_rng(seed).permutation(int(np.prod(shape))).astype(np.float64)
+    return (values / values.size - 0.5).reshape(shape)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 2, 1)])
+def test_max_pool_hessian_vector_product_matches_differences(kernel, stride, padding):
+    from helpers import check_hvp
+    x = _distinct((2, 2, 6, 6), seed=3)
+    check_hvp(lambda t: gc.tanh(gc.nn.max_pool2d(gc.exp(t), kernel, stride, padding)), [x])
+
+
+def test_max_pool_select_gradient_in_g_matches_differences():
+    from helpers import check_grad
+    x = _distinct((1, 2, 5, 5), seed=4)
+    g = np.random.default_rng(5).standard_normal((1, 2, 5, 5))
+    attrs = dict(kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    from graphc.tensor import apply
+    check_grad(lambda a, b: apply("max_pool2d_select", gc.stop_gradient(a), b, **attrs), [x, g],
+               wrt=[1])
+
+
+def test_max_pool_select_picks_g_at_each_windows_first_maximum():
+    x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
+    g = np.array([[[[10.0, 20.0], [30.0, 40.0]]]])
+    from graphc.tensor import apply
+    from helpers import evaluate
+    xs, gs = gc.placeholder(x.shape, "float64"), gc.placeholder(g.shape, "float64")
+    out = apply("max_pool2d_select", xs, gs, kernel=(2, 2), stride=(2, 2), padding=(0, 0),
+                dilation=(1, 1))
+    (value,) = evaluate([out], {xs: x, gs: g})
+    assert value.reshape(-1).tolist() == [20.0]      # the first 3 (row-major) wins the tie
