@@ -30,11 +30,14 @@ def load_module(source):
     """Import the module for `source` from the cache; returns (module, hit)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:32]
     name = f"graphc_step_{digest}"
-    if name in sys.modules:
-        return sys.modules[name], True
     folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.py"
+    loaded = sys.modules.get(name)
+    # reuse the imported module only while its file is still this folder's entry
+    # (not after clear() or a change of $GRAPHC_CACHE_DIR)
+    if loaded is not None and loaded.__file__ == str(path) and path.is_file():
+        return loaded, True
+    folder.mkdir(parents=True, exist_ok=True)
     hit = _holds(path, source)
     if not hit:
         _write_atomically(path, source)

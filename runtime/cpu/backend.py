@@ -13,6 +13,7 @@ import numpy as np
 from graphc.errors import RuntimeFailure
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
+from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """import numpy as np
@@ -43,12 +44,14 @@ class CpuPlan:
         self.check_numerics = check_numerics
         # check_numerics may stop after any kernel: then no variable is written in place
         self.fusion, self.memory = ensure_planned(program, inplace_variables=not check_numerics)
+        self.library = Library()
+        single_pool = one_thread_pool()
         self.arena = np.empty(self.memory.arena_bytes, np.uint8)
         self.storage = self._storage()
         start = time.perf_counter()
         self.loops = {}
-        uses_blas = any(k.library is not None and k.library.op.name in BLAS_OPS
-                        for k in self.fusion.kernels)
+        uses_blas = not single_pool and any(
+            k.library is not None and k.library.op.name in BLAS_OPS for k in self.fusion.kernels)
         for kernel in self.fusion.kernels:
             if any(n in kernel.level for n in kernel.nodes):
                 name = _identifier(kernel.name)
@@ -142,6 +145,9 @@ class CpuPlan:
 
     def _run_library(self, node, values):
         arrays = [self._get(i, values) for i in node.inputs]
+        out = values[node]
+        if self.library.run(node, arrays, out):
+            return
         try:
             result = node.op.compute(arrays, node.attrs, node.dtype)
         except Exception as exc:

@@ -642,7 +642,10 @@ def test_conv2d_bias_relu(case):
     b = gc.placeholder(b_val.shape, name="b")
     outputs = {"conv relu": gc.relu(gc.nn.conv2d(x, w, b, **attrs)),
                "conv": gc.nn.conv2d(x, w, None, **attrs)}
-    check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val})
+    # the weight gradient sums ~140 float32 products per entry; BLAS and the NumPy
+    # reference add them in different orders (measured: up to 9e-5 relative)
+    check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val},
+          rtol=2e-4, atol=1e-5)
 
 
 def test_pooling():

@@ -1,0 +1,270 @@
+"""The compile cache (runtime/cache.py): generated modules written under
+$GRAPHC_CACHE_DIR named by the sha256 of their source, reused in the same
+process and by later processes (Numba's machine code beside them in
+__pycache__), and never trusted when corrupt.
+
+Every test uses its own empty cache folder. The cross-process tests run a
+small child script (CHILD) that compiles sum(x * k + 1) for x = arange(n),
+calls it once and prints JSON: the result, graphc's stats and Numba's cache
+hits and misses summed over the module's kernels. The expected result is
+exact: every partial sum is a small integer, so float32 holds it exactly.
+"""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime import cache
+
+N = 8
+NAME = re.compile(r"graphc_step_([0-9a-f]{32})\.py")
+
+CHILD = r"""
+import json, os, sys, time
+import numpy as np
+import graphc as gc
+from numba.core.dispatcher import Dispatcher
+
+k, n = float(sys.argv[1]), int(sys.argv[2])
+x = gc.placeholder((n,), name="x")
+step = gc.compile(gc.sum(x * k + 1), inputs=[x], device="cpu")
+if len(sys.argv) > 3:             # start together with the other children
+    sync = sys.argv[3]
+    open(os.path.join(sync, f"ready-{os.getpid()}"), "w").close()
+    while not os.path.exists(os.path.join(sync, "go")):
+        time.sleep(0.001)
+result = step(np.arange(n, dtype=np.float32))
+module = sys.modules[os.path.splitext(os.path.basename(step.stats["module"]))[0]]
+kernels = [f for f in vars(module).values() if isinstance(f, Dispatcher)]
+print(json.dumps({
+    "result": float(result),
+    "cache_hit": step.stats["cache_hit"],
+    "module": step.stats["module"],
+    "generated_kernels": step.stats["generated_kernels"],
+    "numba_hits": sum(sum(f.stats.cache_hits.values()) for f in kernels),
+    "numba_misses": sum(sum(f.stats.cache_misses.values()) for f in kernels),
+}))
+"""
+
+
+def expected(k, n=N):
+    return float(np.sum(np.arange(n) * k + 1))
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """An empty cache folder, used by this process and by the children it starts."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)   # Numba's code beside the module
+    return path
+
+
+def child_command(k, *extra, n=N):
+    return [sys.executable, "-c", CHILD, repr(k), str(n), *map(str, extra)]
+
+
+def run_child(k, n=N):
+    done = subprocess.run(child_command(k, n=n), capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def modules(folder):
+    return sorted(folder.glob("graphc_step_*.py"))
+
+
+def compiled_files(module_path):
+    """Numba's index (.nbi) and machine code (.nbc) for the module's kernels."""
+    module_path = Path(module_path)
+    return sorted((module_path.parent / "__pycache__").glob(f"{module_path.stem}.*.nb[ic]"))
+
+
+def tiny(k, n=N):
+    x = gc.placeholder((n,), name="x")
+    return gc.compile(gc.sum(x * k + 1), inputs=[x], device="cpu")
+
+
+def feed(n=N):
+    return np.arange(n, dtype=np.float32)
+
+
+def assert_valid_entry(path):
+    """The file is named after the sha256 of exactly the text it holds."""
+    match = NAME.fullmatch(path.name)
+    assert match, path.name
+    assert hashlib.sha256(path.read_text().encode()).hexdigest()[:32] == match.group(1)
+
+
+# -- one process -------------------------------------------------------------------------
+
+def test_module_is_written_under_the_cache_dir_named_by_the_sha256_of_its_source(folder):
+    step = tiny(3.0)
+    assert float(step(feed())) == expected(3.0)
+    path = Path(step.stats["module"])
+    assert path.parent == folder
+    assert modules(folder) == [path]
+    assert_valid_entry(path)
+    text = path.read_text()
+    assert "cache=True" in text and "@njit" in text
+    assert step.stats["cache_hit"] is False
+
+
+def test_a_fresh_executable_of_the_same_graph_reuses_the_module(folder):
+    first = tiny(5.0)
+    first(feed())
+    with gc.Graph("again"):                   # the same graph built again
+        second = tiny(5.0)
+        assert float(second(feed())) == expected(5.0)
+    assert first.stats["cache_hit"] is False
+    assert second.stats["cache_hit"] is True
+    assert second.stats["module"] == first.stats["module"]
+    assert len(modules(folder)) == 1
+
+
+def test_changing_the_cache_dir_writes_the_module_to_the_new_folder(tmp_path, folder,
+                                                                    monkeypatch):
+    first = tiny(6.0)
+    first(feed())
+    other = tmp_path / "other"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(other))
+    with gc.Graph("again"):
+        second = tiny(6.0)
+        assert float(second(feed())) == expected(6.0)
+    assert Path(second.stats["module"]).parent == other
+    assert second.stats["cache_hit"] is False
+    assert len(modules(other)) == 1 and len(modules(folder)) == 1
+
+
+def test_clear_empties_the_folder_and_size_bytes_counts_every_file(folder):
+    assert cache.size_bytes() == 0              # not created yet
+    step = tiny(7.0)
+    step(feed())
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    assert compiled_files(step.stats["module"])  # Numba wrote its code beside the module
+    assert cache.size_bytes() == sum(f.stat().st_size for f in files) > 0
+    cache.clear()
+    assert cache.size_bytes() == 0
+    assert not folder.exists() or not any(folder.rglob("*"))
+
+
+def test_compiling_after_clear_writes_the_module_again(folder):
+    tiny(9.0)(feed())
+    cache.clear()
+    with gc.Graph("again"):
+        step = tiny(9.0)
+        assert float(step(feed())) == expected(9.0)
+    assert step.stats["cache_hit"] is False
+    path = Path(step.stats["module"])
+    assert modules(folder) == [path]
+    assert_valid_entry(path)
+    assert cache.size_bytes() > 0
+
+
+# -- later processes -----------------------------------------------------------------------
+
+def test_a_second_process_starts_warm(folder):
+    first = run_child(2.0)
+    compiled = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in compiled_files(first["module"])}
+    second = run_child(2.0)
+    assert first["cache_hit"] is False and first["numba_misses"] == first["generated_kernels"] >= 1
+    assert second["cache_hit"] is True
+    assert second["module"] == first["module"]
+    assert second["result"] == first["result"] == expected(2.0)
+    # Numba's files exist and were loaded, not rebuilt
+    assert {f.suffix for f in compiled} == {".nbi", ".nbc"}
+    assert second["numba_hits"] == second["generated_kernels"] and second["numba_misses"] == 0
+    assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in compiled_files(first["module"])} \
+        == compiled
+
+
+def _tampered(source):
+    """A module with the same kernel names whose kernels write zeros, padded to the
+    length of `source` (so that only the contents tell them apart)."""
+    names = re.findall(r"^def (\w+)\(", source, re.M)
+    assert names
+    text = "import numpy as np\n" + "".join(
+        f"def {name}(*args):\n    args[-2][:] = 0\n" for name in names)
+    assert len(text) < len(source)
+    return text + "#" * (len(source) - len(text) - 1) + "\n"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "replaced"])
+def test_a_corrupt_module_file_is_rewritten_not_trusted(folder, damage):
+    k = {"truncated": 11.0, "replaced": 12.0}[damage]
+    first = run_child(k)
+    path = Path(first["module"])
+    source = path.read_text()
+    stat = path.stat()
+    if damage == "truncated":
+        path.write_text(source[:len(source) // 2])
+    else:
+        path.write_text(_tampered(source))
+        assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the stamp Numba's index holds
+    second = run_child(k)
+    assert second["result"] == expected(k)
+    assert second["cache_hit"] is False
+    assert second["module"] == first["module"]
+    assert path.read_text() == source
+    assert modules(folder) == [path]
+
+
+@pytest.mark.parametrize("damage", ["emptied", "halved", "garbage index"])
+def test_corrupt_compiled_code_is_rebuilt_not_trusted(folder, damage):
+    k = {"emptied": 21.0, "halved": 22.0, "garbage index": 23.0}[damage]
+    first = run_child(k)
+    files = compiled_files(first["module"])
+    assert {f.suffix for f in files} == {".nbi", ".nbc"}
+    for file in files:
+        data = file.read_bytes()
+        if damage == "emptied":
+            file.write_bytes(b"")
+        elif damage == "halved":
+            file.write_bytes(data[:len(data) // 2])
+        elif file.suffix == ".nbi":
+            file.write_bytes(b"not a pickle \x00\xff" * 8)
+    second = run_child(k)
+    assert second["result"] == expected(k)
+    assert second["cache_hit"] is True         # the module file itself was intact
+    # rebuilt: the next process loads every kernel from the cache again
+    third = run_child(k)
+    assert third["result"] == expected(k)
+    assert third["numba_hits"] == third["generated_kernels"] and third["numba_misses"] == 0
+
+
+def test_two_processes_compiling_at_once_both_succeed_and_leave_one_valid_module(tmp_path,
+                                                                                  folder):
+    k = 31.0
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    children = [subprocess.Popen(child_command(k, sync), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while len(list(sync.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            break                              # one died before compiling: reported below
+        time.sleep(0.005)
+    (sync / "go").touch()
+    outputs = [c.communicate(timeout=120) for c in children]
+    for child, (out, err) in zip(children, outputs):
+        assert child.returncode == 0, err
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [r["result"] for r in results] == [expected(k)] * 2
+    assert results[0]["module"] == results[1]["module"]
+    [path] = modules(folder)
+    assert str(path) == results[0]["module"]
+    assert_valid_entry(path)
+    assert [f.name for f in folder.rglob("*") if ".tmp" in f.name] == []
+    later = run_child(k)
+    assert later["cache_hit"] is True and later["result"] == expected(k)
