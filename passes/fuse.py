@@ -30,86 +30,9 @@ the graph's meaning is unchanged (only free nodes are cloned).
 """
 from graphc.ops.registry import ELEMENTWISE
 
-ELEMENT, ROW, SCALAR = "element", "row", "scalar"
-LEVEL_ORDER = {ELEMENT: 0, ROW: 1, SCALAR: 2}
-
-BUFFER_OPS = ("placeholder", "variable", "constant")
-VIEW_OPS = ("reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "slice")
-ALIAS_OPS = ("reshape", "expand_dims", "squeeze")
-LOOP_REDUCTIONS = ("sum", "max", "min", "prod")
-
-
-class Kernel:
-    """Nodes run together: an optional library call, then one loop nest."""
-
-    def __init__(self, index, domain, library=None):
-        self.index, self.domain, self.library = index, tuple(domain), library
-        self.reduce_axes = None     # the row reduction's axes, once a reduction sets them
-        self.nodes = []             # loop nodes (and inlined free nodes), topological
-        self.level = {}             # loop node -> ELEMENT / ROW / SCALAR
-        self.inlined = set()        # free nodes recomputed here where they are read
-        self.copies = {}            # free node owned by another kernel -> its copy here
-        self.inputs, self.outputs = [], []
-        self.deps = set()           # kernels whose outputs this one reads
-
-    @property
-    def name(self):
-        ops = ([self.library.op.name] if self.library is not None else []) + [
-            n.op.name for n in self.nodes if n not in self.inlined and n.op.name not in VIEW_OPS]
-        return f"k{self.index}_" + "_".join(dict.fromkeys(ops[:4])) if ops else f"k{self.index}"
-
-    @property
-    def all_nodes(self):
-        return ([self.library] if self.library is not None else []) + self.nodes
-
-    def row_shapes(self):
-        """The keepdims and squeezed shapes of a ROW value."""
-        if self.reduce_axes is None:
-            return ()
-        keep = tuple(1 if a in self.reduce_axes else d for a, d in enumerate(self.domain))
-        squeezed = tuple(d for a, d in enumerate(self.domain) if a not in self.reduce_axes)
-        return (keep, squeezed)
-
-    def describe(self):
-        return (f"{self.name}: domain {self.domain}, reduce axes {self.reduce_axes}, "
-                f"{len(self.all_nodes)} nodes, reads {[n.name for n in self.inputs]}, "
-                f"writes {[n.name for n in self.outputs]}")
-
-    def __repr__(self):
-        return f"<Kernel {self.describe()}>"
-
-
-class Fusion:
-    """The pass's working state and result (stored on the program as `program.fusion`)."""
-
-    def __init__(self, program):
-        self.program = program
-        self.kernels = []
-        self.kernel_of = {}         # node -> Kernel (free nodes: the kernel that owns the copy)
-        self.free = set()           # free nodes not yet placed
-        self.aliases = set()        # view nodes that run as zero-copy views of a buffer
-        self.reasons = {}           # (producer, consumer) -> why they are in different kernels
-        self.originals = {}         # copy of a free node -> the node it copies
-
-    def report(self):
-        return {"kernels": len(self.kernels), "aliases": len(self.aliases),
-                "unfused_edges": len(self.reasons)}
-
-    def describe(self):
-        """The fusion report: each kernel with its nodes, then why each edge was not fused."""
-        lines = []
-        for kernel in self.kernels:
-            lines.append(kernel.describe())
-            for node in kernel.all_nodes:
-                level = "library" if node is kernel.library else kernel.level.get(node, "inlined")
-                where = f"  ({node.loc.file}:{node.loc.line})" if node.loc else ""
-                lines.append(f"    {level:8} {node.describe()}{where}")
-        if self.aliases:
-            lines.append("aliases (zero-copy views): " + ", ".join(sorted(n.name for n in self.aliases)))
-        lines.append("not fused:")
-        for (producer, consumer), why in self.reasons.items():
-            lines.append(f"    {producer.name} -> {consumer.name if consumer else 'a buffer'}: {why}")
-        return "\n".join(lines)
+from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
+    ALIAS_OPS, BUFFER_OPS, ELEMENT, LEVEL_ORDER, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion,
+    Kernel)
 
 
 def fuse(program):
@@ -260,6 +183,8 @@ def _inline(fusion, kernel, node):
         return node
     if node in kernel.copies:
         return kernel.copies[node]
+    if node in fusion.kernel_of and _share_instead(fusion, kernel, node):
+        return node
     if node in fusion.kernel_of:
         original = node
         # the copy reads the originals of its operands: the owner may have rewired
@@ -275,6 +200,28 @@ def _inline(fusion, kernel, node):
     kernel.nodes.append(node)
     _note_reads(fusion, kernel, node, None)
     return node
+
+
+def _cheap(fusion, node):
+    """Cheap enough to recompute in each kernel that reads it: a view, a fill, or one
+    elementwise op over buffers."""
+    return node.op.name in VIEW_OPS + ("full",) or not any(i in fusion.free for i in node.inputs)
+
+
+def _share_instead(fusion, kernel, node):
+    """Profitability: a free node that is not cheap and is already inlined by another
+    kernel is written once by that kernel (promoted to ELEMENT there) and read as a
+    buffer here, instead of being recomputed. (Recomputation also need not give the
+    same bits under fast-math, which broke max's gradient: x == max(x) must hold.)"""
+    owner = fusion.kernel_of[node]
+    if _cheap(fusion, node) or node not in owner.inlined or node.shape != owner.domain \
+            or not _safe_inlining(fusion, owner, node) or _depends_on(owner, kernel):
+        return False
+    owner.inlined.discard(node)
+    owner.level[node] = ELEMENT
+    fusion.free.discard(node)
+    kernel.deps.add(owner)
+    return True
 
 
 def _inline_operands(fusion, kernel, node):

@@ -109,7 +109,7 @@ import itertools
 import numpy as np
 
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR
+from graphc.passes.kernels import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR
 
 ALIGNMENT = 64
 INPLACE, COPY = "inplace", "copy"

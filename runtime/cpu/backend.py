@@ -14,6 +14,9 @@ from graphc.errors import RuntimeFailure
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
+from graphc.runtime.cpu.driver import build_driver
+
+NJIT_DRIVER = True      # False: every plan runs its kernels from the Python driver
 
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """import numpy as np
@@ -39,7 +42,7 @@ def ensure_planned(program, inplace_variables):
 
 
 class CpuPlan:
-    def __init__(self, program, check_numerics):
+    def __init__(self, program, check_numerics, njit_driver=None):
         self.program = program
         self.check_numerics = check_numerics
         # check_numerics may stop after any kernel: then no variable is written in place
@@ -47,6 +50,7 @@ class CpuPlan:
         self.library = Library()
         single_pool = one_thread_pool()
         self.arena = np.empty(self.memory.arena_bytes, np.uint8)
+        self.err = np.zeros(1, np.int64)
         self.storage = self._storage()
         start = time.perf_counter()
         self.loops = {}
@@ -60,10 +64,18 @@ class CpuPlan:
         fastmath = "{" + ", ".join(repr(f) for f in sorted(SAFE_FASTMATH)) + "}"
         self.source = PRELUDE.format(fastmath=fastmath) + "\n\n".join(
             loop.source for loop in self.loops.values())
+        # the njit whole-step driver (runtime/cpu/driver.py), None: the Python driver runs
+        use_driver = NJIT_DRIVER if njit_driver is None else njit_driver
+        self.driver = build_driver(self) if use_driver else None
+        if self.driver is not None:
+            self.source += "\n" + self.driver.source
         module, self.cache_hit = load_module(self.source)
         self.module, self.module_path = module, module.__file__
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
+        self.step = module.step if self.driver is not None else None
+        self.step_loaded = False
+        self._fetch = self._fetchers() if self.driver is not None else None
         self.render_seconds = time.perf_counter() - start
 
     # -- storage -------------------------------------------------------------------------
@@ -94,8 +106,30 @@ class CpuPlan:
                 values[node] = np.empty(node.shape, node.dtype)
         return values
 
+    def _fetchers(self):
+        """How the njit driver's run reads each output and update value: a static arena
+        view, ("variable", node), ("feed", index), or None (through _bind and _get)."""
+        static = {n: v for n, v in self.storage.items() if isinstance(v, np.ndarray)}
+        fetch = {}
+        for node in [*self.program.outputs, *(v for _, v in self.program.updates)]:
+            where = self.memory.location(node)
+            plain = node not in self.fusion.aliases
+            if where[0] == "arena":
+                fetch[node] = self._get(node, static)
+            elif where[0] == "variable" and plain:
+                fetch[node] = ("variable", where[1])
+            elif where[0] == "input" and plain:
+                fetch[node] = ("feed", self.program.inputs.index(where[1]))
+            else:
+                fetch[node] = None
+        return fetch
+
     # -- running -------------------------------------------------------------------------
     def run(self, feeds):
+        if self.driver is not None:
+            result = self._run_driver(feeds)
+            if result is not None:
+                return result
         values = self._bind(feeds)
         for kernel in self.fusion.kernels:
             if kernel.library is not None:
@@ -107,10 +141,59 @@ class CpuPlan:
         outputs = [np.array(self._get(n, values), copy=True) for n in self.program.outputs]
         return outputs, [self._get(v, values) for _, v in self.program.updates]
 
+    def _run_driver(self, feeds):
+        """One call of the njit step; None when a variable's storage is not C-contiguous
+        (then the Python driver runs this step)."""
+        driver = self.driver
+        variables = [v.attrs["state"].value for v in driver.variables]
+        for value in variables:
+            if not value.flags.c_contiguous:
+                return None
+        args = (self.arena, *feeds, *variables, *driver.statics, self.err)
+        if self.step_loaded:
+            site, code = self.step(*args)
+        else:
+            try:
+                site, code = self.step(*args)
+            except Exception:       # a corrupt cache entry: purge and compile again
+                purge_compiled(self.module)
+                site, code = self.step(*args)
+            self.step_loaded = True
+        if site:
+            self._driver_failure(driver.sites[site - 1], code, feeds)
+        outputs, updates = [], []
+        for group, nodes in ((outputs, self.program.outputs),
+                             (updates, [v for _, v in self.program.updates])):
+            for node in nodes:
+                how = self._fetch[node]
+                if isinstance(how, np.ndarray):
+                    value = how
+                elif how is None:
+                    value = self._get(node, self._bind(feeds))
+                elif how[0] == "variable":
+                    value = how[1].attrs["state"].value
+                else:
+                    value = feeds[how[1]]
+                group.append(value)
+        return [np.array(o, copy=True) for o in outputs], updates
+
+    def _driver_failure(self, site, code, feeds):
+        if site[0] == "loop":
+            node = site[1].error_checks[code - 1]
+            raise RuntimeFailure(f"a label is out of range for {node.attrs['num_classes']} "
+                                 "classes", op=node.op.name, loc=node.loc)
+        node = site[1]
+        indices = self._get(node.inputs[1], self._bind(feeds))
+        axis = node.attrs["axis"]
+        size = (node.inputs[0] if node.op.name == "take" else node).shape[axis]
+        raise RuntimeFailure(f"index {np.asarray(indices).reshape(-1)[code - 1]} is out of "
+                             f"range for axis {axis} of size {size}", op=node.op.name, loc=node.loc)
+
     def stats(self):
         return {**self.memory.report(),
                 "kernels": len(self.fusion.kernels), "generated_kernels": len(self.loops),
                 "cache_hit": self.cache_hit, "module": self.module_path,
+                "driver": "njit" if self.driver is not None else "python",
                 "library_kernels": sum(k.library is not None for k in self.fusion.kernels)}
 
     def profile(self, feeds, repeats):

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from graphc.passes.fuse import ELEMENT, ROW, SCALAR, VIEW_OPS
+from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.scalar import cast_name
 

@@ -48,7 +48,10 @@ print(json.dumps({
     "result": float(result),
     "cache_hit": step.stats["cache_hit"],
     "module": step.stats["module"],
-    "generated_kernels": step.stats["generated_kernels"],
+    # the njit functions Python calls: the whole-step driver (which links its loop
+    # kernels into its own cached code), else each loop kernel
+    "generated_kernels": 1 if step.stats.get("driver") == "njit" else step.stats["generated_kernels"],
+    "module_functions": sum(f.py_func.__module__ == module.__name__ for f in kernels),
     "numba_hits": sum(sum(f.stats.cache_hits.values()) for f in kernels),
     "numba_misses": sum(sum(f.stats.cache_misses.values()) for f in kernels),
 }))
@@ -176,7 +179,7 @@ def test_a_second_process_starts_warm(folder):
     first = run_child(2.0)
     compiled = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in compiled_files(first["module"])}
     second = run_child(2.0)
-    assert first["cache_hit"] is False and first["numba_misses"] == first["generated_kernels"] >= 1
+    assert first["cache_hit"] is False and first["numba_misses"] == first["module_functions"] >= 1
     assert second["cache_hit"] is True
     assert second["module"] == first["module"]
     assert second["result"] == first["result"] == expected(2.0)

@@ -1,0 +1,244 @@
+"""The CPU backend's whole-step driver: one njit function, `step`, appended to the
+generated module, that calls every kernel of the step in schedule order on
+views of the arena (DESIGN.md, "Runtime"): one Python call per step.
+
+    step(arena, <feeds...>, <variables' storage...>, <array constants...>,
+         <gather tables...>, <conv work arrays...>, err) -> (site, code)
+
+Inside, each arena buffer is `arena[a:b].view(dtype).reshape(shape)` (a 0-d
+value is its 1-element 1-D view), each alias a `.reshape(...)`/`.T` view of its
+base. Each kernel runs as the Python driver runs it: its library call (the njit
+kernels of runtime/cpu/library.py, with the attributes as literal ints, the
+same choice of kernel as runtime/cpu/dispatch.py) then its loop function on
+flat views. After a kernel that can fail (a loop's one_hot label check, take,
+take_grad) a nonzero code returns (site, code) at once, site numbering
+`Driver.sites`, so that Python raises the same RuntimeFailure as before.
+
+`render_driver` gives None (the plan keeps its Python driver) for a graph with
+a library op that only NumPy's reference runs (random, argmax, pad, concatenate,
+max_pool2d_select, mixed dtypes, 4-D matmul, ...) and with check_numerics.
+slice_grad, which dispatch.py leaves to the reference, is a zero fill and a
+slice assignment here (the same values).
+"""
+import numba
+import numpy as np
+
+from graphc.runtime.cpu.conv import conv_variant, conv_workspace_shape
+from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
+
+CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+HEADER = "\nfrom graphc.runtime.cpu import library as _lib\n\n"
+
+
+class Unsupported(Exception):
+    """The step cannot run as one njit function."""
+
+
+class Driver:
+    """The rendered `step` and what to pass it."""
+
+    def __init__(self, source, feeds, variables, statics, sites):
+        self.source = source
+        self.feeds = feeds              # placeholder nodes, in program.inputs order
+        self.variables = variables      # variable nodes whose storage is passed
+        self.statics = statics          # constants, gather tables, conv work arrays
+        self.sites = sites              # site number - 1 -> ("loop", LoopSource, kernel) | ("take", node)
+
+
+def render_driver(plan):
+    """The source of the njit `step` for `plan` (a CpuPlan), or None."""
+    driver = build_driver(plan)
+    return None if driver is None else driver.source
+
+
+def build_driver(plan):
+    if plan.check_numerics:
+        return None
+    try:
+        return _Renderer(plan).render()
+    except Unsupported:
+        return None
+
+
+def _np(dtype):
+    dtype = np.dtype(dtype)
+    return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
+
+
+def _shape(shape):
+    return "(" + "".join(f"{int(d)}, " for d in shape) + ")"
+
+
+class _Renderer:
+    def __init__(self, plan):
+        self.plan, self.fusion, self.memory = plan, plan.fusion, plan.memory
+        self.lines = []
+        self.names = {}             # node -> (local name, layout "C" | "F")
+        self.feeds = list(plan.program.inputs)
+        self.variables, self.constants, self.statics = [], [], []
+        self.static_names = []
+        self.sites = []
+        self.counter = 0
+
+    # -- values ------------------------------------------------------------------------
+    def emit(self, text):
+        self.lines.append("    " + text)
+
+    def fresh(self, prefix):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def static(self, array, prefix):
+        name = f"{prefix}{len(self.statics)}"
+        self.statics.append(array)
+        self.static_names.append(name)
+        return name
+
+    def value(self, node):
+        """(name, layout) of node's array in the driver (emitting its view once)."""
+        if node in self.names:
+            return self.names[node]
+        if node in self.fusion.aliases:
+            base, layout = self.value(node.inputs[0])
+            name = self.fresh("a")
+            if node.op.name == "transpose":
+                if len(node.shape) != 2 or layout != "C" or tuple(node.attrs["axes"]) != (1, 0):
+                    raise Unsupported("transpose alias")
+                self.emit(f"{name} = {base}.T")
+                layout = "F"
+            elif node.op.name in ("reshape", "expand_dims", "squeeze"):
+                if layout != "C":
+                    raise Unsupported("reshape of a non-contiguous view")
+                shape = node.shape if len(node.shape) else (1,)
+                self.emit(f"{name} = {base}.reshape({_shape(shape)})")
+            else:
+                raise Unsupported(f"alias {node.op.name}")
+            self.names[node] = (name, layout)
+            return self.names[node]
+        where = self.memory.location(node)
+        kind = where[0]
+        if kind == "arena":
+            _, offset, nbytes = where
+            name = self.fresh("b")
+            view = f"arena[{offset}:{offset + nbytes}].view({_np(node.dtype)})"
+            if len(node.shape) > 1:
+                view += f".reshape({_shape(node.shape)})"
+            self.emit(f"{name} = {view}")
+        elif kind == "variable":
+            variable = where[1]
+            if variable not in self.variables:
+                self.variables.append(variable)
+            name = f"var{self.variables.index(variable)}"
+        elif kind == "input":
+            name = f"feed{self.feeds.index(where[1])}"
+        elif kind == "constant":
+            value = np.ascontiguousarray(node.attrs["value"], dtype=node.dtype)
+            name = self.static(value.reshape(value.shape or (1,)), "const")
+        else:   # pragma: no cover
+            raise Unsupported(kind)
+        self.names[node] = (name, "C")
+        return self.names[node]
+
+    def contiguous(self, node):
+        name, layout = self.value(node)
+        return name if layout == "C" else f"np.ascontiguousarray({name})"
+
+    def flat(self, node):
+        return f"{self.contiguous(node)}.reshape(-1)"
+
+    # -- kernels -----------------------------------------------------------------------
+    def render(self):
+        plan = self.plan
+        for kernel in self.fusion.kernels:
+            if kernel.library is not None:
+                self.library(kernel.library)
+            if kernel in plan.loops:
+                loop = plan.loops[kernel]
+                args = [self.flat(n) for n in loop.inputs] + [self.flat(n) for n in loop.outputs]
+                args += [self.static(t, "table") for t in loop.tables]
+                self.emit(f"{loop.name}({', '.join(args + ['err'])})")
+                if loop.error_checks:
+                    self.sites.append(("loop", loop, kernel))
+                    self.emit("if err[0] != 0:")
+                    self.emit(f"    return {len(self.sites)}, err[0]")
+        # every output and update value must have storage the caller can read
+        params = ["arena"] + [f"feed{i}" for i in range(len(self.feeds))] + \
+            [f"var{i}" for i in range(len(self.variables))] + self.static_names + ["err"]
+        body = ["@njit(cache=True)", f"def step({', '.join(params)}):", "    err[0] = 0"] + \
+            self.lines + ["    return 0, 0"]
+        source = HEADER + "# the whole step: each kernel in schedule order\n" + "\n".join(body) + "\n"
+        return Driver(source, self.feeds, self.variables, tuple(self.statics), self.sites)
+
+    def library(self, node):
+        name = node.op.name
+        if name == "slice_grad":
+            return self.slice_grad(node)
+        out_name, out_layout = self.value(node)
+        floats = [i for i in node.inputs if np.dtype(i.dtype).kind == "f"]
+        if np.dtype(node.dtype).kind != "f" or any(np.dtype(i.dtype) != np.dtype(node.dtype)
+                                                    for i in floats):
+            raise Unsupported("dtypes")
+        if out_layout != "C":   # pragma: no cover (library outputs are buffers)
+            raise Unsupported("output layout")
+        if name == "matmul":
+            a, b = node.inputs
+            ndim = len(node.shape)
+            if len(a.shape) != ndim or len(b.shape) != ndim or ndim not in (2, 3):
+                raise Unsupported("matmul rank")
+            args = []
+            for x in (a, b):
+                x_name, layout = self.value(x)
+                if layout != "C" and not (layout == "F" and ndim == 2):
+                    raise Unsupported("matmul layout")
+                args.append(x_name)
+            self.emit(f"_lib.matmul({args[0]}, {args[1]}, {out_name})")
+        elif name in CONV_OPS:
+            first, second = node.inputs
+            x_shape, w_shape, y_shape = {
+                "conv2d": (first.shape, second.shape, node.shape),
+                "conv2d_grad_input": (node.shape, second.shape, first.shape),
+                "conv2d_grad_weight": (first.shape, node.shape, second.shape)}[name]
+            ints = ", ".join(str(int(i)) for i in _conv_ints(node.attrs))
+            operands = f"{self.contiguous(first)}, {self.contiguous(second)}, {out_name}"
+            groups = node.attrs["groups"]
+            if conv_variant(name, x_shape, w_shape, groups) == "direct":
+                self.emit(f"_lib.{name}_direct({operands}, {ints})")
+            else:
+                shape = conv_workspace_shape(name, x_shape, w_shape, y_shape, groups,
+                                             chunks=numba.get_num_threads())
+                work = self.static(np.empty(shape, node.dtype), "work")
+                self.emit(f"_lib.{name}({operands}, {ints}, {work})")
+        elif name in ("max_pool2d", "max_pool2d_grad"):
+            dh, dw = node.attrs["dilation"]
+            ints = ", ".join(str(int(i)) for i in (*_pool_ints(node.attrs), dh, dw))
+            operands = ", ".join(self.contiguous(i) for i in node.inputs)
+            self.emit(f"_lib.{name}({operands}, {out_name}, {ints})")
+        elif name in ("avg_pool2d", "avg_pool2d_grad"):
+            attrs = node.attrs
+            ints = ", ".join(str(int(i)) for i in (*_pool_ints(attrs), attrs["count_include_pad"],
+                                                    attrs["divisor_override"] or 0))
+            self.emit(f"_lib.{name}({self.contiguous(node.inputs[0])}, {out_name}, {ints})")
+        elif name in ("take", "take_grad"):
+            values, indices = node.inputs[:2]
+            code = self.fresh("code")
+            self.emit(f"{code} = _lib.{name}({self.contiguous(values)}, "
+                      f"{self.contiguous(indices)}, {out_name}, {int(node.attrs['axis'])})")
+            self.sites.append(("take", node))
+            self.emit(f"if {code} != 0:")
+            self.emit(f"    return {len(self.sites)}, {code}")
+        else:
+            raise Unsupported(name)
+
+    def slice_grad(self, node):
+        index = node.attrs["index"]
+        out_name, _ = self.value(node)
+        if len(node.shape) == 0 or len(index) != len(node.shape):
+            raise Unsupported("slice_grad rank")
+        parts = []
+        for dim, triple in zip(node.shape, index):
+            start, stop, step = slice(*triple).indices(dim)
+            if step < 0:
+                raise Unsupported("slice_grad with a negative step")
+            parts.append(f"{start}:{max(start, stop)}:{step}")
+        self.emit(f"_lib._fill({out_name}, 0)")
+        self.emit(f"{out_name}[{', '.join(parts)}] = {self.contiguous(node.inputs[0])}")

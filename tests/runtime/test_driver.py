@@ -1,0 +1,112 @@
+"""The CPU backend's njit whole-step driver (runtime/cpu/driver.py) against its
+Python driver: both call the same kernels in the same order on the same
+buffers, so every output and every variable must be bit-identical.
+
+Each workload is compiled twice (backend.NJIT_DRIVER on, then off) in separate
+graphs built from the same seed, and trained for 3 steps.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cpu import backend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_workloads():
+    spec = importlib.util.spec_from_file_location("graphc_bench_workloads",
+                                                  ROOT / "benchmarks" / "workloads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+workloads = _load_workloads()
+
+WORKLOADS = {
+    "W1 mlp": lambda: workloads.mlp(batch=8),
+    "W2 cnn": lambda: workloads.cnn(batch=2),
+    "W3 rnn": lambda: workloads.rnn(batch=2, steps=3),
+    "W4 fusion": lambda: workloads.fusion(n=4096),
+    "W5 latency": lambda: workloads.mlp(batch=1, train=False),
+}
+
+
+def _plan(step):
+    (plan,) = step._plans.values()
+    return plan
+
+
+def _train(build, njit_driver, monkeypatch, steps=3):
+    monkeypatch.setattr(backend, "NJIT_DRIVER", njit_driver)
+    with gc.Graph(f"driver={njit_driver}"):
+        work = build()
+        step = work.compile(device="cpu")
+        results = []
+        for _ in range(steps):
+            out = step(*work.feeds)
+            results.append([np.array(o) for o in (out if isinstance(out, list) else [out])])
+        values = {v.name: v.value.copy() for v in step.variables}
+    return _plan(step), results, values
+
+
+def _assert_identical(a, b):
+    (_, outs_a, vars_a), (_, outs_b, vars_b) = a, b
+    assert len(outs_a) == len(outs_b)
+    for i, (xs, ys) in enumerate(zip(outs_a, outs_b)):
+        for j, (x, y) in enumerate(zip(xs, ys)):
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), f"step {i} output {j}"
+    assert vars_a.keys() == vars_b.keys()
+    for key in vars_a:
+        assert np.array_equal(vars_a[key], vars_b[key], equal_nan=True), key
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workload_matches_python_driver(name, monkeypatch):
+    with_driver = _train(WORKLOADS[name], True, monkeypatch)
+    without = _train(WORKLOADS[name], False, monkeypatch)
+    assert with_driver[0].driver is not None and with_driver[0].stats()["driver"] == "njit"
+    assert without[0].driver is None and without[0].stats()["driver"] == "python"
+    _assert_identical(with_driver, without)
+
+
+def _random_graph():
+    x = gc.placeholder((None, 16), name="x")
+    w = gc.variable(np.linspace(-1, 1, 16 * 4, dtype=np.float32).reshape(16, 4), name="w")
+    h = gc.relu(x @ w) + gc.argmax(x, axis=1).astype("float32")[:, None]
+    loss = gc.sum(h * h)
+    (g,) = gc.grad(loss, [w])
+    feeds = [np.arange(2 * 16, dtype=np.float32).reshape(2, 16) / 7]
+    return workloads.Workload("argmax", [x], feeds, [loss, h], [w], {w: w - 0.01 * g})
+
+
+def test_fallback_op_keeps_the_python_driver(monkeypatch):
+    """argmax runs through NumPy's reference: no njit driver, same results."""
+    with_flag = _train(_random_graph, True, monkeypatch)
+    without = _train(_random_graph, False, monkeypatch)
+    assert with_flag[0].driver is None
+    _assert_identical(with_flag, without)
+
+
+def test_bad_label_raises_and_keeps_variables(monkeypatch):
+    """An out-of-range one_hot label stops the njit step with the Python driver's error,
+    before any variable is written; a good batch still trains afterwards."""
+    monkeypatch.setattr(backend, "NJIT_DRIVER", True)
+    work = workloads.mlp(batch=8)
+    step = work.compile(device="cpu")
+    step(*work.feeds)
+    assert _plan(step).driver is not None
+    before = {v.name: v.value.copy() for v in step.variables}
+    x, y = work.feeds
+    bad = y.copy()
+    bad[3] = 10
+    with pytest.raises(gc.GraphcError, match="one_hot"):
+        step(x, bad)
+    for v in step.variables:
+        assert np.array_equal(v.value, before[v.name]), v.name
+    step(x, y)
+    assert any(not np.array_equal(v.value, before[v.name]) for v in step.variables)
