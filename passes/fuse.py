@@ -126,9 +126,8 @@ def _materialize(fusion, node, why, consumer=None):
     fusion.free.discard(node)
     owner = fusion.kernel_of.get(node)
     if owner is not None and node in owner.inlined:
-        if node.shape == owner.domain and _safe_inlining(fusion, owner, node):
-            owner.inlined.discard(node)         # computed once per point, and written
-            owner.level[node] = ELEMENT
+        if node.shape == owner.domain and _safe_inlining(fusion, owner, node) \
+                and _promote(fusion, owner, node):
             fusion.reasons.setdefault((node, None), why)
             return
         node = _clone_for_reader(fusion, node, consumer)
@@ -217,11 +216,23 @@ def _share_instead(fusion, kernel, node):
     if _cheap(fusion, node) or node not in owner.inlined or node.shape != owner.domain \
             or not _safe_inlining(fusion, owner, node) or _depends_on(owner, kernel):
         return False
-    owner.inlined.discard(node)
-    owner.level[node] = ELEMENT
+    if not _promote(fusion, owner, node):
+        return False
     fusion.free.discard(node)
     kernel.deps.add(owner)
     return True
+
+
+def _promote(fusion, owner, node):
+    """Make a node `owner` inlines a placed ELEMENT value of it (computed once per point
+    and written), unless an inlined reader needs it at other points."""
+    owner.inlined.discard(node)
+    owner.level[node] = ELEMENT
+    if all(_safe_inlining(fusion, owner, n) for n in list(owner.level)):
+        return True
+    del owner.level[node]
+    owner.inlined.add(node)
+    return False
 
 
 def _inline_operands(fusion, kernel, node):

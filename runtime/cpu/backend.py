@@ -16,7 +16,7 @@ from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import build_driver
 
-NJIT_DRIVER = True      # False: every plan runs its kernels from the Python driver
+NJIT_DRIVER = False     # True: one njit call per step (cold compiles are still slow: see README)
 
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """import numpy as np

@@ -187,19 +187,33 @@ class LoopRenderer:
     def operand(self, node, slot, level, ids, block):
         operand = node.inputs[slot]
         if operand in self.kernel.level and operand not in self.inlined:
-            if node not in self.kernel.level or node in self.inlined:
-                self.check_same_point(node, slot, level, ids)
+            if (node not in self.kernel.level or node in self.inlined) and \
+                    not self.at_same_point(node, slot, level, ids):
+                return self.recompute(operand, level, operand_ids(node, slot, ids), block)
             return self.var(operand)
         return self.value(operand, level, operand_ids(node, slot, ids), block)
 
-    def check_same_point(self, node, slot, level, ids):
-        """An inlined node may read a value of this kernel only at the point being computed."""
+    def at_same_point(self, node, slot, level, ids):
         operand = node.inputs[slot]
-        wanted = operand_ids(node, slot, ids)
         own = self.identity_ids(self.kernel.level[operand])
-        if level != self.kernel.level[operand] or not np.array_equal(wanted, own):
-            raise AssertionError(f"fusion placed {node.name} so that it reads {operand.name} "
-                                 f"of its own kernel {self.name} at another point")
+        return level == self.kernel.level[operand] and \
+            np.array_equal(operand_ids(node, slot, ids), own)
+
+    def recompute(self, node, level, ids, block):
+        """A per-element value of this kernel needed at another point (an inlined view
+        reads it there) is computed again at that point from its operands."""
+        if self.kernel.level[node] != ELEMENT or self.is_reduction(node):
+            raise AssertionError(f"fusion placed a reader of {node.name} in {self.name} "
+                                 "that needs it at another point")
+        key = ("recompute", node, _signature(ids), level)
+        if key not in block.memo:
+            if node.op.name in VIEW_OPS:
+                block.memo[key] = self.operand(node, 0, level, ids, block)
+            else:
+                name = self.fresh()
+                block.emit(f"{name} = {self.expression(node, level, ids, block)}")
+                block.memo[key] = name
+        return block.memo[key]
 
     def attr_text(self, value, node):
         if isinstance(value, np.dtype):
