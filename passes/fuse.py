@@ -31,8 +31,7 @@ the graph's meaning is unchanged (only free nodes are cloned).
 from graphc.ops.registry import ELEMENTWISE
 
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
-    ALIAS_OPS, BUFFER_OPS, ELEMENT, LEVEL_ORDER, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion,
-    Kernel)
+    ALIAS_OPS, BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion, Kernel)
 
 
 def fuse(program):
@@ -343,13 +342,12 @@ def _join_operand_kernel(fusion, node):
             _place(fusion, kernel, node, level)
             return True
         refusals[kernel] = why
-    fusion.refusals = getattr(fusion, "refusals", {})
     fusion.refusals[node] = refusals
     return False
 
 
 def _refusal(fusion, owner, node):
-    why = getattr(fusion, "refusals", {}).get(node, {}).get(owner)
+    why = fusion.refusals.get(node, {}).get(owner)
     return why or f"{node.op.name} joined the kernel of another operand"
 
 

@@ -10,7 +10,6 @@ producer-consumer edge that was not fused, the reason.
 """
 
 ELEMENT, ROW, SCALAR = "element", "row", "scalar"
-LEVEL_ORDER = {ELEMENT: 0, ROW: 1, SCALAR: 2}
 
 BUFFER_OPS = ("placeholder", "variable", "constant")
 VIEW_OPS = ("reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "slice")
@@ -68,6 +67,7 @@ class Fusion:
         self.free = set()           # free nodes not yet placed
         self.aliases = set()        # view nodes that run as zero-copy views of a buffer
         self.reasons = {}           # (producer, consumer) -> why they are in different kernels
+        self.refusals = {}          # node -> {kernel: why it could not join that kernel}
         self.originals = {}         # copy of a free node -> the node it copies
 
     def report(self):
