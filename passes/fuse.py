@@ -225,6 +225,8 @@ def _share_instead(fusion, kernel, node):
 def _promote(fusion, owner, node):
     """Make a node `owner` inlines a placed ELEMENT value of it (computed once per point
     and written), unless an inlined reader needs it at other points."""
+    if node.op.name in VIEW_OPS and any(i in owner.level for i in node.inputs):
+        return False                            # it would read its operand at other points
     owner.inlined.discard(node)
     owner.level[node] = ELEMENT
     if all(_safe_inlining(fusion, owner, n) for n in list(owner.level)):

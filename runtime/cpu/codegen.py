@@ -187,8 +187,10 @@ class LoopRenderer:
     def operand(self, node, slot, level, ids, block):
         operand = node.inputs[slot]
         if operand in self.kernel.level and operand not in self.inlined:
-            if (node not in self.kernel.level or node in self.inlined) and \
-                    not self.at_same_point(node, slot, level, ids):
+            # (a placed view of a per-row value is a level cast: the row's value)
+            reads_elsewhere = node not in self.kernel.level or node in self.inlined or (
+                node.op.name in VIEW_OPS and self.kernel.level[operand] == ELEMENT)
+            if reads_elsewhere and not self.at_same_point(node, slot, level, ids):
                 return self.recompute(operand, level, operand_ids(node, slot, ids), block)
             return self.var(operand)
         return self.value(operand, level, operand_ids(node, slot, ids), block)

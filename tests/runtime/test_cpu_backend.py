@@ -553,6 +553,15 @@ def _reshape_inlined_and_aliased():
     return [gc.sum(r * 2.0), r @ w], [x, w]
 
 
+def _matmul_by_own_transposed_abs():
+    """x @ abs(x).T: fusion promoted the transpose of abs (read by matmul) to a value
+    the kernel computes at each point, and the kernel wrote abs untransposed (found
+    by the differential test; fixed: a promoted view may not read its kernel's values)."""
+    x = gc.placeholder((2, 2), name="x")
+    w = gc.placeholder((2, 2), name="w")
+    return [gc.sum(x @ gc.swapaxes(gc.abs(x), -1, -2)) + gc.sum(w)], [x, w]
+
+
 def _three_reductions_of_one_comparison():
     """g = x > y read by three reductions over two axes: the second kernel inlined a
     copy of where(g, x, 0) whose operand was the first kernel's clone of g, read as a
@@ -566,7 +575,7 @@ def _three_reductions_of_one_comparison():
 
 
 @pytest.mark.parametrize("build", [_exp_and_its_gradient, _divide_and_its_gradient,
-                                   _reshape_inlined_and_aliased,
+                                   _reshape_inlined_and_aliased, _matmul_by_own_transposed_abs,
                                    _three_reductions_of_one_comparison],
                          ids=lambda b: b.__name__.strip("_"))
 def test_fusion_shapes_that_broke_the_cpu_device(build):
