@@ -80,8 +80,11 @@ def _is_free(fusion, node):
 
 
 def _is_buffer(fusion, node):
+    """Written to memory: a source, an alias of one, or a value a kernel writes (not a
+    free node, nor a copy a kernel only inlines)."""
+    owner = fusion.kernel_of.get(node)
     return node.op.name in BUFFER_OPS or node in fusion.aliases or (
-        node in fusion.kernel_of and node not in fusion.free)
+        owner is not None and node not in fusion.free and node not in owner.inlined)
 
 
 # -- kernels ----------------------------------------------------------------------------

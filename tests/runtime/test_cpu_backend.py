@@ -562,6 +562,17 @@ def _matmul_by_own_transposed_abs():
     return [gc.sum(x @ gc.swapaxes(gc.abs(x), -1, -2)) + gc.sum(w)], [x, w]
 
 
+def _view_of_an_inlined_copy_read_by_matmul():
+    """expand_dims of a free node that a kernel had inlined (as a private copy) was taken
+    for a view of a buffer, and matmul read memory nobody wrote (found by the
+    differential test; fixed: an inlined copy is not a buffer)."""
+    x = gc.placeholder((4,), name="x")
+    w = gc.placeholder((4, 5), name="w")
+    t = x * 2.5
+    s = gc.nn.log_softmax(gc.tanh(gc.abs(t) + t) @ w, axis=0)
+    return [gc.sum(t @ gc.tanh(s + w))], [x, w]
+
+
 def _three_reductions_of_one_comparison():
     """g = x > y read by three reductions over two axes: the second kernel inlined a
     copy of where(g, x, 0) whose operand was the first kernel's clone of g, read as a
@@ -576,6 +587,7 @@ def _three_reductions_of_one_comparison():
 
 @pytest.mark.parametrize("build", [_exp_and_its_gradient, _divide_and_its_gradient,
                                    _reshape_inlined_and_aliased, _matmul_by_own_transposed_abs,
+                                   _view_of_an_inlined_copy_read_by_matmul,
                                    _three_reductions_of_one_comparison],
                          ids=lambda b: b.__name__.strip("_"))
 def test_fusion_shapes_that_broke_the_cpu_device(build):
