@@ -87,3 +87,14 @@ def check_hvp(build, arrays, eps=1e-5, tol=1e-6, seed=1):
     for i, (h, u, d) in enumerate(zip(hvp, up, down)):
         err = relative_error(h, (u - d) / (2 * eps))
         assert err < tol, f"input {i}: HVP relative error {err:.3g}"
+
+
+def load_workloads():
+    """benchmarks/workloads.py (W1-W5 as graphs), for tests that assert on them."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "workloads.py"
+    spec = importlib.util.spec_from_file_location("graphc_bench_workloads", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -16,7 +16,6 @@ Numba compiles every kernel on its first call (0.2-1 s each), so tests group
 many ops into one graph (one fused kernel where possible) and parametrize by
 op family, to keep failures readable and the file fast.
 """
-import importlib.util
 import inspect
 from pathlib import Path
 
@@ -24,20 +23,13 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from helpers import load_workloads
 
 RTOL, ATOL = 1e-5, 1e-6
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_workloads():
-    spec = importlib.util.spec_from_file_location("graphc_bench_workloads",
-                                                  ROOT / "benchmarks" / "workloads.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-workloads = _load_workloads()
+workloads = load_workloads()
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -5,27 +5,19 @@ buffers, so every output and every variable must be bit-identical.
 Each workload is compiled twice (backend.NJIT_DRIVER on, then off) in separate
 graphs built from the same seed, and trained for 3 steps.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphc as gc
+from helpers import load_workloads
 from graphc.runtime.cpu import backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_workloads():
-    spec = importlib.util.spec_from_file_location("graphc_bench_workloads",
-                                                  ROOT / "benchmarks" / "workloads.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-workloads = _load_workloads()
+workloads = load_workloads()
 
 WORKLOADS = {
     "W1 mlp": lambda: workloads.mlp(batch=8),

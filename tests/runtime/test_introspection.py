@@ -4,7 +4,6 @@
 The CPU tests use W1 (benchmarks/workloads.py's MLP training step) at batch 8;
 every test has its own empty cache folder, so each compiles afresh.
 """
-import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from helpers import load_workloads
 from graphc.errors import RuntimeFailure
 from graphc.runtime.reference import NumericsError
 
@@ -20,15 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve()
 
 
-def _load_workloads():
-    spec = importlib.util.spec_from_file_location("graphc_bench_workloads",
-                                                  ROOT / "benchmarks" / "workloads.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-workloads = _load_workloads()
+workloads = load_workloads()
 
 
 @pytest.fixture(autouse=True)
