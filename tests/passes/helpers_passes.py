@@ -55,3 +55,8 @@ def assert_same_values(before, after, feeds=(), rtol=1e-6, atol=1e-6):
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+def floats(*shape, seed=0):
+    """Seeded standard-normal float32 data of `shape`."""
+    return rng(seed).standard_normal(shape).astype("float32")

@@ -4,7 +4,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.passes.cse import cse
-from helpers_passes import assert_same_values, count_ops, program_of, rng
+from helpers_passes import assert_same_values, count_ops, floats, program_of
 
 
 def merged(outputs, inputs=(), updates=None):
@@ -13,10 +13,6 @@ def merged(outputs, inputs=(), updates=None):
     before = program.copy()
     report = cse(program)
     return before, program, report
-
-
-def floats(*shape, seed=0):
-    return rng(seed).standard_normal(shape).astype("float32")
 
 
 def test_duplicate_exp_becomes_one():

@@ -5,7 +5,7 @@ import numpy as np
 import graphc as gc
 from graphc.passes.dce import dce
 from graphc.passes.pipeline import cleanup_pipeline
-from helpers_passes import assert_same_values, count_ops, program_of, rng, run
+from helpers_passes import assert_same_values, count_ops, floats, program_of, run
 
 
 def pruned(outputs, inputs=(), updates=None):
@@ -14,10 +14,6 @@ def pruned(outputs, inputs=(), updates=None):
     before = program.copy()
     report = dce(program)
     return before, program, report
-
-
-def floats(*shape, seed=0):
-    return rng(seed).standard_normal(shape).astype("float32")
 
 
 def dead_nodes_into(program, x_name="x"):

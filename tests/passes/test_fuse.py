@@ -13,7 +13,7 @@ import graphc as gc
 from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, fuse
 from graphc.passes.lower import lower
 from graphc.passes.pipeline import default_pipeline
-from helpers_passes import assert_same_values, count_ops, program_of, rng
+from helpers_passes import assert_same_values, count_ops, floats, program_of
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
 import workloads  # noqa: E402
@@ -26,10 +26,6 @@ def fused(outputs, inputs=()):
     before = program.copy()
     report = fuse(program)
     return before, program, report
-
-
-def floats(*shape, seed=0):
-    return rng(seed).standard_normal(shape).astype("float32")
 
 
 def nodes_of(program, op):

@@ -8,7 +8,7 @@ import graphc as gc
 from graphc.ops.shape import reshape_like
 from graphc.passes.simplify import simplify
 from graphc.tensor import apply
-from helpers_passes import assert_same_values, count_live_ops, program_of, rng, run
+from helpers_passes import assert_same_values, count_live_ops, floats, program_of, rng, run
 
 
 def simplified(outputs, inputs=(), shapes=None):
@@ -17,10 +17,6 @@ def simplified(outputs, inputs=(), shapes=None):
     before = program.copy()
     report = simplify(program)
     return before, program, report
-
-
-def floats(*shape, seed=0):
-    return rng(seed).standard_normal(shape).astype("float32")
 
 
 # -- static shapes: shape-only operands become attributes ------------------------------
