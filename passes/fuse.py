@@ -132,6 +132,9 @@ def _materialize(fusion, node, why, consumer=None):
                 and _promote(fusion, owner, node):
             fusion.reasons.setdefault((node, None), why)
             return
+        # the copy becomes the buffer; the original stays free, recomputed by every
+        # kernel that inlines it (a kernel made later must inline it too, not read it)
+        fusion.free.add(node)
         node = _clone_for_reader(fusion, node, consumer)
     if _join_sibling_kernel(fusion, node):
         fusion.reasons.setdefault((node, None), why)

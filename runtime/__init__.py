@@ -6,6 +6,7 @@ values of the updated variables); it never writes a variable itself: the
 executable does that, atomically, once the whole call has succeeded.
 """
 import importlib
+import os
 
 from graphc.errors import CompileError
 
@@ -14,11 +15,12 @@ BACKENDS = {
     "reference": "graphc.runtime.reference",
     "cpu": "graphc.runtime.cpu.backend",
 }
-DEFAULT_DEVICE = "reference"
+# the device gc.compile uses when none is given; $GRAPHC_DEVICE overrides it
+DEFAULT_DEVICE = os.environ.get("GRAPHC_DEVICE", "cpu")
 
 
 def backend(device=None, loc=None):
-    """The backend object for `device` (None: the best this install has)."""
+    """The backend object for `device` (None: DEFAULT_DEVICE)."""
     device = DEFAULT_DEVICE if device is None else device
     if device not in BACKENDS:
         raise CompileError(f"unknown device {device!r}; available: {', '.join(BACKENDS)}",

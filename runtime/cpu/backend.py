@@ -1,11 +1,15 @@
 """The CPU backend: fused loop kernels as generated Numba functions, library ops
-(matmul, conv, pooling, gather, ...) through NumPy, run by a Python driver.
+as njit kernels (runtime/cpu/library.py: matmul, conv, pooling, gather, ...),
+every buffer a view of one arena laid out by the memory plan.
 
-First slice of the design in DESIGN.md's "Runtime": the kernels are real
-generated code; the per-step driver is still Python (one call per kernel)
-and buffers are allocated per call. The njit driver over one arena, the
-file cache and the njit library kernels come next.
+A step runs as one call of the generated njit `step` (runtime/cpu/driver.py)
+that calls each kernel in order. A step the njit driver cannot express (a
+library op only NumPy's reference runs, check_numerics) runs through the
+Python driver here instead: one Python call per kernel, same kernels, same
+arena. The generated module is cached by runtime/cache.py.
 """
+import hashlib
+import os
 import time
 
 import numpy as np
@@ -14,9 +18,12 @@ from graphc.errors import RuntimeFailure
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
-from graphc.runtime.cpu.driver import build_driver
+from graphc.runtime.cpu.driver import SYMBOLS, build_driver
+from graphc.runtime.cpu.native_call import bind_callees, save_callees
 
-NJIT_DRIVER = False     # True: one njit call per step (cold compiles are still slow: see README)
+# "njit": one njit call per step (runtime/cpu/driver.py); "python": one Python call
+# per kernel (for debugging, and what a step the njit driver cannot express runs)
+NJIT_DRIVER = os.environ.get("GRAPHC_CPU_DRIVER", "njit") == "njit"
 
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """import numpy as np
@@ -56,19 +63,26 @@ class CpuPlan:
         self.loops = {}
         uses_blas = not single_pool and any(
             k.library is not None and k.library.op.name in BLAS_OPS for k in self.fusion.kernels)
+        first_of = {}               # function key -> the loop that defines it
         for kernel in self.fusion.kernels:
             if any(n in kernel.level for n in kernel.nodes):
                 name = _identifier(kernel.name)
-                self.loops[kernel] = render_loop(kernel, self.fusion, name,
-                                                 allow_parallel=not uses_blas)
+                loop = render_loop(kernel, self.fusion, name, allow_parallel=not uses_blas)
+                # structurally equal kernels (an unrolled RNN's steps) share one function
+                loop.name = first_of.setdefault(loop.key, loop).name
+                self.loops[kernel] = loop
         fastmath = "{" + ", ".join(repr(f) for f in sorted(SAFE_FASTMATH)) + "}"
         self.source = PRELUDE.format(fastmath=fastmath) + "\n\n".join(
-            loop.source for loop in self.loops.values())
+            loop.source for loop in first_of.values())
         # the njit whole-step driver (runtime/cpu/driver.py), None: the Python driver runs
         use_driver = NJIT_DRIVER if njit_driver is None else njit_driver
         self.driver = build_driver(self) if use_driver else None
+        self.symbols = None
         if self.driver is not None:
             self.source += "\n" + self.driver.source
+            # the step's call symbols, unique to this module's source
+            self.symbols = "graphc_" + hashlib.sha256(self.source.encode()).hexdigest()[:24]
+            self.source = self.source.replace(SYMBOLS, self.symbols)
         module, self.cache_hit = load_module(self.source)
         self.module, self.module_path = module, module.__file__
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
@@ -149,16 +163,13 @@ class CpuPlan:
         for value in variables:
             if not value.flags.c_contiguous:
                 return None
+        # one specialization of the step: writable feeds (a read-only one is another type)
+        feeds = [f if f.flags.writeable else f.copy() for f in feeds]
         args = (self.arena, *feeds, *variables, *driver.statics, self.err)
         if self.step_loaded:
             site, code = self.step(*args)
         else:
-            try:
-                site, code = self.step(*args)
-            except Exception:       # a corrupt cache entry: purge and compile again
-                purge_compiled(self.module)
-                site, code = self.step(*args)
-            self.step_loaded = True
+            site, code = self._first_step(args)
         if site:
             self._driver_failure(driver.sites[site - 1], code, feeds)
         outputs, updates = [], []
@@ -177,6 +188,25 @@ class CpuPlan:
                 group.append(value)
         return [np.array(o, copy=True) for o in outputs], updates
 
+    def _first_step(self, args):
+        """The step's first call: bind its kernels' symbols, then load or compile it.
+
+        Cached machine code of a step is only trusted with the record of its
+        symbols (runtime/cpu/native_call.py); without one, or if the cached code
+        fails to load, it is purged and compiled again."""
+        recorded = bind_callees(self.module, self.symbols)
+        if not recorded:
+            purge_compiled(self.module)
+        try:
+            result = self.step(*args)
+        except Exception:
+            purge_compiled(self.module)
+            result = self.step(*args)
+        if not recorded:
+            save_callees(self.module, self.symbols)
+        self.step_loaded = True
+        return result
+
     def _driver_failure(self, site, code, feeds):
         if site[0] == "loop":
             node = site[1].error_checks[code - 1]
@@ -191,7 +221,9 @@ class CpuPlan:
 
     def stats(self):
         return {**self.memory.report(),
-                "kernels": len(self.fusion.kernels), "generated_kernels": len(self.loops),
+                "kernels": len(self.fusion.kernels),
+                "generated_kernels": len(self.loops),
+                "distinct_loops": len({loop.name for loop in self.loops.values()}),
                 "cache_hit": self.cache_hit, "module": self.module_path,
                 "driver": "njit" if self.driver is not None else "python",
                 "library_kernels": sum(k.library is not None for k in self.fusion.kernels)}

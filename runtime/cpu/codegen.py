@@ -28,8 +28,9 @@ REDUCE_INIT = {"sum": 0, "prod": 1, "max": -math.inf, "min": math.inf}
 class LoopSource:
     """The rendered function and how to call it."""
 
-    def __init__(self, name, source, inputs, outputs, tables, error_checks):
+    def __init__(self, name, source, inputs, outputs, tables, error_checks, key=None):
         self.name, self.source = name, source
+        self.key = key                  # the function without its name: equal keys, one compile
         self.inputs = inputs            # nodes whose buffers are passed, in order
         self.outputs = outputs          # nodes written, in order
         self.tables = tables            # int64 gather tables passed after the outputs
@@ -126,10 +127,9 @@ class LoopRenderer:
         return f"{prefix}{self.counter}"
 
     def arg(self, node):
-        if node not in self.args:
-            clean = "".join(c if c.isalnum() else "_" for c in node.name)
-            self.args[node] = f"a{len(self.args)}_{clean}"[:48]
-        return self.args[node]
+        """Arguments are numbered, not named after nodes: kernels that differ only in
+        which nodes they read have the same source and compile once."""
+        return self.args.setdefault(node, f"a{len(self.args)}")
 
     # -- evaluation spaces -----------------------------------------------------------------
     def axes_of(self, level):
@@ -395,11 +395,15 @@ class LoopRenderer:
         params = [self.args[n] for n in inputs] + [self.arg_out(n) for n in outputs] + \
             [name for name, _ in self.tables] + ["err"]
         nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
-        lines = [f"# kernel {self.name}: {nodes}" + (" ..." if len(self.kernel.all_nodes) > 12 else ""),
-                 f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True)",
-                 f"def {self.name}({', '.join(params)}):"] + body
-        return LoopSource(self.name, "\n".join(lines) + "\n", inputs, outputs,
-                          [table for _, table in self.tables], list(self.error_checks))
+        comment = f"# kernel {self.name}: {nodes}" + \
+            (" ..." if len(self.kernel.all_nodes) > 12 else "")
+        arguments = "# " + ", ".join(f"{self.args[n]}: {n.name}" for n in self.args)
+        definition = "\n".join(
+            [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True)",
+             f"def {self.name}({', '.join(params)}):"] + body) + "\n"
+        return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
+                          outputs, [table for _, table in self.tables], list(self.error_checks),
+                          key=definition.replace(f"def {self.name}(", "def _(", 1))
 
 
 def _operands_first(nodes):

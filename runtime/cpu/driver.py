@@ -3,14 +3,17 @@ generated module, that calls every kernel of the step in schedule order on
 views of the arena (DESIGN.md, "Runtime"): one Python call per step.
 
     step(arena, <feeds...>, <variables' storage...>, <array constants...>,
-         <gather tables...>, <conv work arrays...>, err) -> (site, code)
+         <gather tables...>, <conv work arrays...>, ints, err) -> (site, code)
 
 Inside, each arena buffer is `arena[a:b].view(dtype).reshape(shape)` (a 0-d
 value is its 1-element 1-D view), each alias a `.reshape(...)`/`.T` view of its
 base. Each kernel runs as the Python driver runs it: its library call (the njit
-kernels of runtime/cpu/library.py, with the attributes as literal ints, the
-same choice of kernel as runtime/cpu/dispatch.py) then its loop function on
-flat views. After a kernel that can fail (a loop's one_hot label check, take,
+kernels of runtime/cpu/library.py, the same choice of kernel as
+runtime/cpu/dispatch.py) then its loop function on flat views. Integer
+attributes (strides, paddings, axes) are read from the int64 array `ints`, not
+written as literals: Numba compiles a kernel once per literal value it is
+called with, so literals made every new conv configuration a new compile.
+After a kernel that can fail (a loop's one_hot label check, take,
 take_grad) a nonzero code returns (site, code) at once, site numbering
 `Driver.sites`, so that Python raises the same RuntimeFailure as before.
 
@@ -27,7 +30,11 @@ from graphc.runtime.cpu.conv import conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
-HEADER = "\nfrom graphc.runtime.cpu import library as _lib\n\n"
+HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
+          "from graphc.runtime.cpu.native_call import call_native as _call\n"
+          "from graphc.runtime.cpu.views import arena_view as _view, flat as _flat, "
+          "reshaped as _reshaped, transposed as _T\n\n")
+SYMBOLS = "SYMBOL_PREFIX"     # replaced by the backend with one unique to the whole module
 
 
 class Unsupported(Exception):
@@ -60,13 +67,8 @@ def build_driver(plan):
         return None
 
 
-def _np(dtype):
-    dtype = np.dtype(dtype)
-    return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
-
-
-def _shape(shape):
-    return "(" + "".join(f"{int(d)}, " for d in shape) + ")"
+def _dims(shape):
+    return ",".join(str(int(d)) for d in shape)
 
 
 class _Renderer:
@@ -78,7 +80,9 @@ class _Renderer:
         self.variables, self.constants, self.statics = [], [], []
         self.static_names = []
         self.sites = []
+        self.ints = []              # every integer attribute, read as ints[i]
         self.counter = 0
+        self.calls = 0
 
     # -- values ------------------------------------------------------------------------
     def emit(self, text):
@@ -94,6 +98,17 @@ class _Renderer:
         self.static_names.append(name)
         return name
 
+    def call(self, function, args):
+        """`function(*args)` through its own symbol (runtime/cpu/native_call.py)."""
+        self.calls += 1
+        return f'_call({function}, "{SYMBOLS}_{self.calls}", ({", ".join(args)},))'
+
+    def int_args(self, values):
+        """`ints[i], ...` for these integers: typed int64, not literals."""
+        start = len(self.ints)
+        self.ints.extend(int(v) for v in values)
+        return ", ".join(f"ints[{i}]" for i in range(start, len(self.ints)))
+
     def value(self, node):
         """(name, layout) of node's array in the driver (emitting its view once)."""
         if node in self.names:
@@ -104,13 +119,13 @@ class _Renderer:
             if node.op.name == "transpose":
                 if len(node.shape) != 2 or layout != "C" or tuple(node.attrs["axes"]) != (1, 0):
                     raise Unsupported("transpose alias")
-                self.emit(f"{name} = {base}.T")
+                self.emit(f"{name} = _T({base})")
                 layout = "F"
             elif node.op.name in ("reshape", "expand_dims", "squeeze"):
                 if layout != "C":
                     raise Unsupported("reshape of a non-contiguous view")
                 shape = node.shape if len(node.shape) else (1,)
-                self.emit(f"{name} = {base}.reshape({_shape(shape)})")
+                self.emit(f'{name} = _reshaped({base}, "{_dims(shape)}")')
             else:
                 raise Unsupported(f"alias {node.op.name}")
             self.names[node] = (name, layout)
@@ -118,12 +133,10 @@ class _Renderer:
         where = self.memory.location(node)
         kind = where[0]
         if kind == "arena":
-            _, offset, nbytes = where
+            offset = where[1]
             name = self.fresh("b")
-            view = f"arena[{offset}:{offset + nbytes}].view({_np(node.dtype)})"
-            if len(node.shape) > 1:
-                view += f".reshape({_shape(node.shape)})"
-            self.emit(f"{name} = {view}")
+            dtype, shape = np.dtype(node.dtype).name, node.shape or (1,)
+            self.emit(f'{name} = _view(arena, {offset}, "{dtype}", "{_dims(shape)}")')
         elif kind == "variable":
             variable = where[1]
             if variable not in self.variables:
@@ -144,7 +157,7 @@ class _Renderer:
         return name if layout == "C" else f"np.ascontiguousarray({name})"
 
     def flat(self, node):
-        return f"{self.contiguous(node)}.reshape(-1)"
+        return f"_flat({self.contiguous(node)})"
 
     # -- kernels -----------------------------------------------------------------------
     def render(self):
@@ -156,12 +169,14 @@ class _Renderer:
                 loop = plan.loops[kernel]
                 args = [self.flat(n) for n in loop.inputs] + [self.flat(n) for n in loop.outputs]
                 args += [self.static(t, "table") for t in loop.tables]
-                self.emit(f"{loop.name}({', '.join(args + ['err'])})")
+                self.emit(self.call(loop.name, args + ["err"]))
                 if loop.error_checks:
                     self.sites.append(("loop", loop, kernel))
                     self.emit("if err[0] != 0:")
                     self.emit(f"    return {len(self.sites)}, err[0]")
         # every output and update value must have storage the caller can read
+        self.static(np.array(self.ints or [0], np.int64), "ints")
+        self.static_names[-1] = "ints"
         params = ["arena"] + [f"feed{i}" for i in range(len(self.feeds))] + \
             [f"var{i}" for i in range(len(self.variables))] + self.static_names + ["err"]
         body = ["@njit(cache=True)", f"def step({', '.join(params)}):", "    err[0] = 0"] + \
@@ -191,38 +206,39 @@ class _Renderer:
                 if layout != "C" and not (layout == "F" and ndim == 2):
                     raise Unsupported("matmul layout")
                 args.append(x_name)
-            self.emit(f"_lib.matmul({args[0]}, {args[1]}, {out_name})")
+            self.emit(self.call("_lib.matmul", [args[0], args[1], out_name]))
         elif name in CONV_OPS:
             first, second = node.inputs
             x_shape, w_shape, y_shape = {
                 "conv2d": (first.shape, second.shape, node.shape),
                 "conv2d_grad_input": (node.shape, second.shape, first.shape),
                 "conv2d_grad_weight": (first.shape, node.shape, second.shape)}[name]
-            ints = ", ".join(str(int(i)) for i in _conv_ints(node.attrs))
+            ints = self.int_args(_conv_ints(node.attrs))
             operands = f"{self.contiguous(first)}, {self.contiguous(second)}, {out_name}"
             groups = node.attrs["groups"]
             if conv_variant(name, x_shape, w_shape, groups) == "direct":
-                self.emit(f"_lib.{name}_direct({operands}, {ints})")
+                self.emit(self.call(f"_lib.{name}_direct", [operands, ints]))
             else:
                 shape = conv_workspace_shape(name, x_shape, w_shape, y_shape, groups,
                                              chunks=numba.get_num_threads())
                 work = self.static(np.empty(shape, node.dtype), "work")
-                self.emit(f"_lib.{name}({operands}, {ints}, {work})")
+                self.emit(self.call(f"_lib.{name}", [operands, ints, work]))
         elif name in ("max_pool2d", "max_pool2d_grad"):
             dh, dw = node.attrs["dilation"]
-            ints = ", ".join(str(int(i)) for i in (*_pool_ints(node.attrs), dh, dw))
+            ints = self.int_args((*_pool_ints(node.attrs), dh, dw))
             operands = ", ".join(self.contiguous(i) for i in node.inputs)
-            self.emit(f"_lib.{name}({operands}, {out_name}, {ints})")
+            self.emit(self.call(f"_lib.{name}", [operands, out_name, ints]))
         elif name in ("avg_pool2d", "avg_pool2d_grad"):
             attrs = node.attrs
-            ints = ", ".join(str(int(i)) for i in (*_pool_ints(attrs), attrs["count_include_pad"],
-                                                    attrs["divisor_override"] or 0))
-            self.emit(f"_lib.{name}({self.contiguous(node.inputs[0])}, {out_name}, {ints})")
+            ints = self.int_args((*_pool_ints(attrs), attrs["count_include_pad"],
+                                  attrs["divisor_override"] or 0))
+            self.emit(self.call(f"_lib.{name}", [self.contiguous(node.inputs[0]), out_name, ints]))
         elif name in ("take", "take_grad"):
             values, indices = node.inputs[:2]
             code = self.fresh("code")
-            self.emit(f"{code} = _lib.{name}({self.contiguous(values)}, "
-                      f"{self.contiguous(indices)}, {out_name}, {int(node.attrs['axis'])})")
+            self.emit(f"{code} = " + self.call(f"_lib.{name}", [
+                self.contiguous(values), self.contiguous(indices), out_name,
+                self.int_args([node.attrs["axis"]])]))
             self.sites.append(("take", node))
             self.emit(f"if {code} != 0:")
             self.emit(f"    return {len(self.sites)}, {code}")
@@ -240,5 +256,5 @@ class _Renderer:
             if step < 0:
                 raise Unsupported("slice_grad with a negative step")
             parts.append(f"{start}:{max(start, stop)}:{step}")
-        self.emit(f"_lib._fill({out_name}, 0)")
+        self.emit(self.call("_lib._fill", [out_name, "0.0"]))
         self.emit(f"{out_name}[{', '.join(parts)}] = {self.contiguous(node.inputs[0])}")

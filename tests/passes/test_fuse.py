@@ -7,6 +7,7 @@ import os
 import sys
 
 import networkx as nx
+import numpy as np
 import pytest
 
 import graphc as gc
@@ -65,6 +66,21 @@ def schedule_errors(fusion):
     errors += [f"{k.name} depends on later {d.name}" for k in fusion.kernels for d in k.deps
                if position.get(d, len(position)) > position[k]]
     return errors
+
+
+def unwritten_reads(fusion):
+    """Reads of a value its owner kernel only inlines (recomputes) and never writes:
+    such a read sees whatever the buffer held before."""
+    return [f"{kernel.name} reads {operand.name}, which {source.name} never writes"
+            for source, kernel, operand, _ in kernel_edges(fusion)
+            if _resolved(fusion, operand) is not source.library
+            and _resolved(fusion, operand) not in source.level]
+
+
+def _resolved(fusion, node):
+    while node in fusion.aliases:
+        node = node.inputs[0]
+    return node
 
 
 def unexplained_edges(fusion):
@@ -202,6 +218,56 @@ def test_w1_values_are_unchanged_by_fusion():
 def test_kernel_schedule_runs_every_kernel_after_the_kernels_it_reads(spec):
     _, program, _ = workload(spec)
     assert schedule_errors(program.fusion) == []
+
+
+@pytest.mark.parametrize("spec", [W1, W2, W3, W4], ids=["W1", "W2", "W3", "W4"])
+def test_every_value_a_kernel_reads_is_written_by_its_owner(spec):
+    _, program, _ = workload(spec)
+    assert unwritten_reads(program.fusion) == []
+
+
+def bias_corrected_updates():
+    """Adam's shape: a step counter t <- t + 1 whose new value the caller reads, and
+    updates of parameters of different shapes dividing by 1 - 0.9 ** (t + 1)."""
+    g = gc.placeholder((4, 3), name="g")
+    t = gc.variable(np.zeros((), np.float32), name="t")
+    t_next = t + 1.0
+    correction = 1 - 0.9 ** t_next
+    updates = {t: t_next}
+    # a row reduction's kernel inlines the correction first; the others are made later
+    for i, grad in enumerate([gc.sum(g, axis=0), g * 2.0, gc.transpose(g) * 2.0]):
+        p = gc.variable(floats(*grad.shape, seed=i), name=f"p{i}")
+        updates[p] = p - 0.1 * grad / correction
+    return g, updates
+
+
+def test_a_free_value_cloned_for_the_caller_stays_inlined_in_later_kernels():
+    """Regression: t + 1 was cloned for the caller (t's update) and then read as a
+    buffer by kernels made later, though no kernel wrote it (NaNs in Adam on cpu)."""
+    g, updates = bias_corrected_updates()
+    program = program_of([], [g], updates=updates)
+    lower(program)
+    before = program.copy()
+    fuse(program)
+    assert unwritten_reads(program.fusion) == []
+    assert_same_values(before, program, [floats(4, 3, seed=9)])
+
+
+def test_bias_corrected_updates_on_cpu_match_the_reference():
+    g, updates = bias_corrected_updates()
+    variables = list(updates)
+    read = gc.compile(variables, inputs=[], device="reference")
+    initial = [np.array(v) for v in read()]
+    results = {}
+    for device in ("reference", "cpu"):
+        for var, value in zip(variables, initial):
+            var.assign(value)
+        step = gc.compile([], inputs=[g], updates=updates, device=device)
+        for seed in range(3):
+            step(floats(4, 3, seed=seed))
+        results[device] = [np.array(v) for v in read()]
+    for got, want in zip(results["cpu"], results["reference"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_w2_kernel_count():

@@ -48,9 +48,9 @@ print(json.dumps({
     "result": float(result),
     "cache_hit": step.stats["cache_hit"],
     "module": step.stats["module"],
-    # the njit functions Python calls: the whole-step driver (which links its loop
-    # kernels into its own cached code), else each loop kernel
-    "generated_kernels": 1 if step.stats.get("driver") == "njit" else step.stats["generated_kernels"],
+    # the njit functions loaded: each loop kernel, and the whole-step driver (which
+    # calls them through symbols: runtime/cpu/native_call.py)
+    "generated_kernels": step.stats["distinct_loops"] + (step.stats.get("driver") == "njit"),
     "module_functions": sum(f.py_func.__module__ == module.__name__ for f in kernels),
     "numba_hits": sum(sum(f.stats.cache_hits.values()) for f in kernels),
     "numba_misses": sum(sum(f.stats.cache_misses.values()) for f in kernels),

@@ -1,0 +1,103 @@
+"""Calls from the njit step driver to its kernels through symbols, not linking.
+
+A plain call from one njit function to another makes Numba link the callee's
+code into the caller and optimize and compile the whole again: the step of
+W2 compiled every conv and matmul kernel a second time (its cold compile went
+from 5 s to 10 s). `call_native(kernel, symbol, (args...))` instead compiles
+(or loads from the cache) the kernel on its own, binds its machine code's
+address to a process-wide symbol (llvmlite's `add_symbol`), and emits a call
+of that symbol with Numba's calling convention; the step's own module holds
+just its body.
+
+The symbol is resolved when the step's machine code is loaded. A step loaded
+from Numba's cache in a fresh process therefore needs its symbols bound first:
+`save_callees` writes, beside the generated module, which kernel and argument
+types each symbol stands for, and `bind_callees` binds them before the first
+call. No record (or an unreadable one) means the step's cached code cannot be
+trusted: the caller purges it and the step compiles again.
+"""
+import hashlib
+import importlib
+import os
+import pickle
+import tempfile
+
+import llvmlite.binding as llvm
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_bound = {}     # symbol -> (module name, function name, argument types)
+
+
+def _symbol(prefix, argtypes):
+    digest = hashlib.sha1(repr(argtypes).encode()).hexdigest()[:12]
+    return f"{prefix}_{digest}"
+
+
+def bind(symbol, dispatcher, argtypes):
+    """Compile (or load) `dispatcher` for `argtypes` and bind its address to `symbol`."""
+    argtypes = tuple(argtypes)
+    dispatcher.compile(argtypes)
+    result = dispatcher.overloads[argtypes]
+    llvm.add_symbol(symbol, result.library.get_pointer_to_function(result.fndesc.llvm_func_name))
+    function = dispatcher.py_func
+    _bound[symbol] = (function.__module__, function.__name__, argtypes)
+    return result.signature.return_type
+
+
+@intrinsic
+def call_native(typingctx, kernel, prefix, args):
+    """kernel(*args) through the symbol `prefix_<hash of the argument types>`."""
+    if not isinstance(prefix, types.StringLiteral) or not isinstance(kernel, types.Dispatcher):
+        return None
+    argtypes = tuple(args.types)
+    symbol = _symbol(prefix.literal_value, argtypes)
+    restype = bind(symbol, kernel.dispatcher, argtypes)
+
+    def codegen(context, builder, signature, llargs):
+        values = [builder.extract_value(llargs[2], i) for i in range(len(argtypes))]
+        function_type = context.call_conv.get_function_type(restype, argtypes)
+        callee = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+        status, result = context.call_conv.call_function(builder, callee, restype, argtypes,
+                                                         values)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return result
+
+    return restype(kernel, prefix, args), codegen
+
+
+def callees_path(module):
+    return module.__file__ + ".callees"
+
+
+def save_callees(module, prefix):
+    """Record every bound symbol of `prefix` beside `module` (atomically)."""
+    record = {s: entry for s, entry in _bound.items() if s.startswith(prefix)}
+    path = callees_path(module)
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump((prefix, record), file)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def bind_callees(module, prefix):
+    """Bind the symbols recorded for `module`; False if there is no usable record."""
+    try:
+        with open(callees_path(module), "rb") as file:
+            saved_prefix, record = pickle.load(file)
+        if saved_prefix != prefix or not record:
+            return False
+        for symbol, (module_name, function_name, argtypes) in record.items():
+            owner = module if module_name == module.__name__ else \
+                importlib.import_module(module_name)
+            bind(symbol, getattr(owner, function_name), argtypes)
+    except Exception:       # missing, truncated, stale: compile the step again
+        return False
+    return True
