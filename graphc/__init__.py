@@ -7,7 +7,7 @@
     step = gc.compile([loss], inputs=[x, y], updates={...})
 """
 from graphc import ops  # noqa: F401  (registers every op)
-from graphc import dtypes, nn, random  # noqa: F401
+from graphc import data, dtypes, metrics, nn, optim, random  # noqa: F401
 from graphc.api import *  # noqa: F401,F403
 from graphc.autodiff import grad, stop_gradient  # noqa: F401
 from graphc.dtypes import bool_, float32, float64, int32, int64  # noqa: F401
@@ -17,5 +17,7 @@ from graphc.executable import Executable, compile  # noqa: F401
 from graphc.graph import Graph, Node, default_graph, name_scope  # noqa: F401
 from graphc.random import manual_seed  # noqa: F401
 from graphc.tensor import Tensor  # noqa: F401
+from graphc import train  # noqa: F401,E402  (Trainer, EarlyStopping, checkpoints)
+from graphc import viz  # noqa: F401,E402  (pictures of every stage; after the rest)
 
 __version__ = "0.1.0"

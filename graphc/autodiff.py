@@ -29,8 +29,12 @@ def grad(y, xs, grad_y=None):
         _check_tensor(x, f"xs[{i}]", loc)
         if x.graph is not y.graph:
             raise GradError(f"xs[{i}] ({x.name}) is in another graph than y", op="grad", loc=loc)
-    seed = _seed_cotangent(y, grad_y, loc)
+    with y.graph.role("backward"):          # tags the nodes made here (for gc.viz)
+        results = _backward(y, xs, _seed_cotangent(y, grad_y, loc))
+    return results[0] if single else results
 
+
+def _backward(y, xs, seed):
     relevant = _between(y.node, {x.node for x in xs})
     pending = {y.node: [seed]}
     done = {}
@@ -41,11 +45,9 @@ def grad(y, xs, grad_y=None):
         total = _sum(contributions)
         done[node] = total
         _propagate(node, total, relevant, pending)
-
     results = [done.get(x.node) for x in xs]
-    results = [g if g is not None else apply("full", x, shape=None, value=0, dtype=x.dtype)
-               for g, x in zip(results, xs)]
-    return results[0] if single else results
+    return [g if g is not None else apply("full", x, shape=None, value=0, dtype=x.dtype)
+            for g, x in zip(results, xs)]
 
 
 def _check_tensor(value, what, loc):

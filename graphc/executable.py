@@ -27,8 +27,8 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     inputs:  the placeholders, in the order a call feeds them (default: every
              placeholder the outputs need, in creation order)
     updates: {variable: new value} written after each call
-    device:  "reference" (NumPy, node by node), "cpu", "cuda"; None picks the
-             best one this install has
+    device:  "cpu" (the default: fused Numba kernels), "reference" (NumPy, node
+             by node: the semantics); None: $GRAPHC_DEVICE, else "cpu"
     optimize: run the pass pipeline before the backend (default: what the
              device does; the reference device runs the graph as built)
     """
@@ -79,9 +79,7 @@ def _side_updates(graph, outputs, pairs):
     if graph is None or not graph.side_updates:
         return []
     needed = graph.ancestors([o.node for o in outputs] + [v for _, v in pairs])
-    taken = {var for var, _ in pairs}
-    return [(var, value) for var, (value, anchor) in graph.side_updates.items()
-            if anchor in needed and var not in taken]
+    return graph.side_update_pairs(needed, taken={var for var, _ in pairs})
 
 
 def _rng_update(graph, outputs, pairs):
@@ -169,6 +167,8 @@ class Executable:
             self.stats["compile_seconds"] += time.perf_counter() - start
             self.stats["signatures"] = len(self._plans)
             self.stats.update(plan.stats())
+            from graphc.viz.dump import dump_if_requested   # GRAPHC_DUMP=DIR: write every stage
+            dump_if_requested(self, plan)
         self.program = plan.program
         return plan
 

@@ -21,13 +21,14 @@ class Node:
     """One op application. `id` grows with creation order, a topological order."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "name",
-                 "loc", "scope", "graph", "_tensor")
+                 "loc", "scope", "graph", "_tensor", "role")
 
     def __init__(self, graph, op, inputs, attrs, shape, dtype, name, loc, scope):
         self.id = next(_node_ids)
         self.graph, self.op, self.inputs, self.attrs = graph, op, tuple(inputs), attrs
         self.shape, self.dtype = shape, dtype
         self.name, self.loc, self.scope = name, loc, scope
+        self.role = graph._role     # "backward" for nodes gc.grad creates, else None
         self._tensor = None
 
     @property
@@ -65,16 +66,27 @@ def format_shape(shape):
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+class SideUpdate:
+    """A variable update implied by computing `anchor` (see Graph.add_side_update);
+    `value` is `new_value` applied to the variable itself, built once."""
+
+    __slots__ = ("variable", "anchor", "new_value", "value")
+
+    def __init__(self, variable, anchor, new_value, value):
+        self.variable, self.anchor, self.new_value, self.value = variable, anchor, new_value, value
+
+
 class Graph:
     """Owns nodes. `with graph:` makes it the default for construction."""
 
     def __init__(self, name="graph"):
         self.name = name
         self.nx = nx.DiGraph()
-        self.side_updates = {}      # variable node -> (value node, anchor node)
+        self.side_updates = []      # SideUpdate entries, in creation order
         self.rng_counter = None     # int64 variable node, created on first random op
         self._name_counts = {}
         self._scopes = []
+        self._role = None
 
     # -- construction -------------------------------------------------------------
     def add(self, op, inputs=(), attrs=None, name=None, loc=None):
@@ -102,7 +114,7 @@ class Graph:
         """A node like `node` (same op, name, line and scope) over new inputs."""
         copy = self.add(node.op, inputs, node.attrs if attrs is None else attrs,
                         name=node.name, loc=node.loc)
-        copy.name, copy.scope = node.name, node.scope
+        copy.name, copy.scope, copy.role = node.name, node.scope, node.role
         return copy
 
     def _link(self, producer, consumer, slot):
@@ -155,6 +167,30 @@ class Graph:
     def remove(self, node):
         self.nx.remove_node(node)
 
+    # -- side updates (batch norm's running statistics) ---------------------------------
+    def add_side_update(self, variable, anchor, new_value):
+        """Executables that compute `anchor` also set `variable` (a node) to
+        `new_value(old)`, a function building the next value from the old one."""
+        value = new_value(variable.tensor).node
+        self.side_updates.append(SideUpdate(variable, anchor, new_value, value))
+
+    def side_update_pairs(self, needed, taken=()):
+        """[(variable node, value node)] for the side updates whose anchor is in
+        `needed`, except those of variables in `taken` (updated explicitly).
+
+        Guarantees: every registered update whose anchor is computed takes effect;
+        several of one variable chain in creation order (the second reads what the
+        first wrote), as in-place updates in a forward pass would."""
+        chained = {}
+        for entry in self.side_updates:
+            if entry.anchor not in needed or entry.variable in taken:
+                continue
+            if entry.variable in chained:
+                chained[entry.variable] = entry.new_value(chained[entry.variable].tensor).node
+            else:
+                chained[entry.variable] = entry.value
+        return list(chained.items())
+
     # -- scoping ------------------------------------------------------------------
     def __enter__(self):
         _graph_stack.append(self)
@@ -170,6 +206,15 @@ class Graph:
             yield
         finally:
             self._scopes.pop()
+
+    @contextlib.contextmanager
+    def role(self, role):
+        """Nodes created inside get `node.role = role` (gc.grad marks "backward")."""
+        outer, self._role = self._role, role
+        try:
+            yield
+        finally:
+            self._role = outer
 
 
 _graph_stack = [Graph("default")]

@@ -4,6 +4,8 @@ Primitive ops (conv2d, pooling, softmax, activations) are registered in
 graphc.ops; the rest here are compositions of them (losses, normalizations,
 dropout, linear), so they differentiate to any order and fuse like any graph.
 """
+import numpy as np
+
 from graphc.errors import GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.ops.elementwise import (gelu, leaky_relu, relu, rsqrt, sigmoid, softplus, tanh,
@@ -201,29 +203,52 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalization over N (and H, W): batch statistics in training, running
-    ones otherwise. In training, the running statistics are updated by every
-    executable that computes the output (a side update, as PyTorch does in place)."""
+    ones otherwise.
+
+    In training, every executable that computes the output also updates the
+    running statistics from this call's batch (a side update, as PyTorch's in
+    place one); if one layer is called several times in training mode, each
+    call's output carries its own update, and an executable computing several
+    of them applies them in call order. Training needs more than one value per
+    channel (the unbiased variance divides by count - 1): a count statically 1
+    raises a GraphcError here; with a None batch dimension fed one sample of a
+    (N, C) input, the output is 0 and running_var becomes NaN (PyTorch raises
+    at run time), so train with batches of at least 2 (`drop_last=True`).
+    """
     if input.ndim not in (2, 3, 4):
         raise ShapeError(f"input must be 2-D, 3-D or 4-D, got {format_shape(input.shape)}",
                          op="batch_norm", loc=user_location())
     axes = (0,) + tuple(range(2, input.ndim))
     param_shape = (1, -1) + (1,) * (input.ndim - 2)
     if training:
+        _check_more_than_one_value_per_channel(input, axes)
         y, mu, var = _normalized(input, axes, eps)
         if running_mean is not None:
             _record_running_stats(input, y, axes, mu, var, running_mean, running_var, momentum)
     else:
-        y = (input - reshape(running_mean, param_shape)) * reshape(rsqrt(running_var + eps), param_shape)
+        scale = reshape(rsqrt(running_var + eps), param_shape)
+        y = (input - reshape(running_mean, param_shape)) * scale
     if weight is not None:
         y = y * reshape(weight, param_shape)
     return y if bias is None else y + reshape(bias, param_shape)
 
 
+def _check_more_than_one_value_per_channel(x, axes):
+    dims = [x.shape[a] for a in axes]
+    if None not in dims and int(np.prod(dims)) == 1:
+        raise GraphcError(f"expected more than 1 value per channel when training, got input "
+                          f"of shape {format_shape(x.shape)} (use a batch of at least 2, or "
+                          "eval mode)", op="batch_norm", loc=user_location())
+
+
 def _record_running_stats(x, y, axes, mu, var, running_mean, running_var, momentum):
+    """Side updates of the running statistics, anchored at this call's output `y`."""
     from graphc.autodiff import stop_gradient
     n = size(x, axes, dtype=x.dtype)
     flat_mu = stop_gradient(reshape(mu, (-1,)))
     unbiased = stop_gradient(reshape(var, (-1,)) * n / (n - 1))
-    side = y.graph.side_updates
-    side[running_mean.node] = ((running_mean * (1 - momentum) + flat_mu * momentum).node, y.node)
-    side[running_var.node] = ((running_var * (1 - momentum) + unbiased * momentum).node, y.node)
+    graph = y.graph
+    graph.add_side_update(running_mean.node, y.node,
+                          lambda old: old * (1 - momentum) + flat_mu * momentum)
+    graph.add_side_update(running_var.node, y.node,
+                          lambda old: old * (1 - momentum) + unbiased * momentum)

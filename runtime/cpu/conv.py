@@ -2,7 +2,7 @@
 
 Two variants of each, with the same arguments up to the scratch array:
 
-- GEMM: im2col + `np.dot` (BLAS) per image and group; the input gradient
+- GEMM: im2col + sgemm (runtime/cpu/blas.py) per image and group; the input gradient
   multiplies w^T by dy into the column matrix and scatters it back (col2im).
   `work` is a (chunks, elements) scratch array of the operands' dtype (size it
   with `conv_workspace_shape`); images are dealt round-robin to its `chunks`
@@ -21,6 +21,8 @@ all of `out`.
 """
 import numpy as np
 from numba import njit, prange
+
+from graphc.runtime.cpu.blas import gemm
 
 # Parallelize only the explicit prange loops. For compile time, too, the kernels
 # use small loop helpers (_fill, _add, _copy) instead of array expressions and
@@ -132,7 +134,7 @@ def conv_workspace_shape(op, x_shape, w_shape, y_shape, groups, chunks=1):
     if op in ("conv2d", "conv2d_grad_input"):
         return chunks, k * hw
     if op == "conv2d_grad_weight":
-        return chunks, k * hw + (out_ch // groups) * k + out_ch * k
+        return chunks, k * hw + out_ch * k
     raise ValueError(f"no GEMM conv kernel {op!r}")
 
 
@@ -167,7 +169,7 @@ def conv2d(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
         for b in range(p, n, chunks):
             for g in range(groups):
                 _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
-                np.dot(w3[g], col, y4[b, g])
+                gemm(w3[g], col, y4[b, g], 0.0)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -183,7 +185,7 @@ def conv2d_grad_input(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
         for b in range(p, n, chunks):
             _fill(out[b], 0)
             for g in range(groups):
-                np.dot(w3[g].T, dy4[b, g], col)
+                gemm(w3[g].T, dy4[b, g], col, 0.0)
                 _col2im(col, out, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
@@ -193,17 +195,16 @@ def conv2d_grad_weight(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
     _, cg, kh, kw = out.shape
     og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
     dy4 = dy.reshape((n, groups, og, hw))
-    chunks, start = work.shape[0], k * hw + og * k
+    chunks, start = work.shape[0], k * hw
     for p in prange(chunks):
         col = work[p, :k * hw].reshape((k, hw))
-        tmp = work[p, k * hw:start]
         part = work[p, start:start + out_ch * k]
         _fill(part, 0)
         for b in range(p, n, chunks):
             for g in range(groups):
                 _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
-                np.dot(dy4[b, g], col.T, tmp.reshape((og, k)))
-                _add(part[g * og * k:(g + 1) * og * k], tmp)
+                # this image's dW of group g, accumulated in place (beta = 1)
+                gemm(dy4[b, g], col.T, part[g * og * k:(g + 1) * og * k].reshape((og, k)), 1.0)
     flat = out.reshape(out_ch * k)
     _fill(flat, 0)
     for p in range(chunks):

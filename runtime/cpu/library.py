@@ -12,8 +12,9 @@ Called from njit code with constant attributes, Numba compiles a kernel once
 per distinct attribute tuple (it types constants as literals); passed in
 variables, the attributes share one compile per dtype and layout.
 
-Threads. `np.dot` inside njit calls SciPy's OpenBLAS (not NumPy's, which is
-another copy with its own threads); `prange` uses Numba's OpenMP pool. Both
+Threads. Float32 GEMMs call runtime/cpu/blas.py's sgemm (MKL when installed,
+else SciPy's OpenBLAS: not NumPy's, which is another copy with its own
+threads); `prange` uses Numba's OpenMP pool. Both
 must not be active in one step: OpenBLAS workers spin after each call and
 take the core that `prange` needs (W2's conv2 forward, 2 cores: 16 ms with
 one pool, 34 ms with both; W2's linear layer: 1.1 ms against 8 ms). Pick one:
@@ -34,11 +35,6 @@ the 2 cores busy (the worker waits for a time slice): measure on a quiet one.
 `set_blas_threads` returns False when SciPy's BLAS is not a bundled OpenBLAS
 (then set OPENBLAS_NUM_THREADS=1 before import).
 """
-import ctypes
-import functools
-import glob
-import os
-
 import numba
 import numpy as np
 from llvmlite import ir
@@ -46,6 +42,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from graphc.runtime.cpu.blas import blas_threads, gemm, set_blas_threads  # noqa: F401
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
@@ -54,34 +51,6 @@ from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  #
                                      max_pool2d_grad)
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
-
-
-# -- BLAS threads --------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def _scipy_openblas():
-    import scipy
-    root = os.path.dirname(scipy.__file__)
-    for path in sorted(glob.glob(os.path.join(root, os.pardir, "scipy.libs", "*openblas*"))):
-        lib = ctypes.CDLL(path)
-        if hasattr(lib, "scipy_openblas_set_num_threads"):
-            return lib
-    return None
-
-
-def set_blas_threads(n):
-    """Set the thread count of the BLAS that njit's np.dot calls; False if it cannot be set."""
-    lib = _scipy_openblas()
-    if lib is None:
-        return False
-    lib.scipy_openblas_set_num_threads(int(n))
-    return True
-
-
-def blas_threads():
-    """The thread count of the BLAS that njit's np.dot calls (None if unknown)."""
-    lib = _scipy_openblas()
-    return None if lib is None else lib.scipy_openblas_get_num_threads()
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -100,49 +69,35 @@ def _num_threads(typingctx):
     return types.intp(), codegen
 
 
-def _rows(a, lo, hi):
-    """a[lo:hi] for a C-contiguous matrix; `a` itself otherwise (only called with 0, len(a)).
-
-    Keeps Numba from typing a slice of an F-contiguous operand, which np.dot would copy."""
-    return a[lo:hi]
-
-
-@overload(_rows)
-def _rows_impl(a, lo, hi):
-    if a.layout == "C":
-        return lambda a, lo, hi: a[lo:hi]
-    return lambda a, lo, hi: a
-
-
 @njit(parallel=PRANGE_ONLY, cache=True)
 def matmul(a, b, out):
     """out = a @ b for 2-D, or 3-D with a leading batch axis (size 1 broadcasts).
 
-    All three must have one dtype (np.dot's rule: cast before). 2-D operands
-    may be C- or F-contiguous (a transpose): BLAS reads them in place through
-    its transpose flags. With more than one Numba thread a C-contiguous `a` is
-    split into row blocks of at least MIN_ROWS_PER_THREAD rows, one BLAS call
-    per thread; an F-contiguous `a` makes one BLAS call. Any other layout (a
-    3-D operand with swapped last axes, say) is copied by Numba, which warns
-    when compiling; `out` must be C-contiguous or the result lands in a copy.
+    All three must have one dtype (cast before). Float32 goes through
+    runtime/cpu/blas.py's sgemm (MKL or OpenBLAS), which reads C- or
+    F-ordered operands in place; other dtypes through np.dot. With more than
+    one Numba thread, `a` is split into row blocks of at least
+    MIN_ROWS_PER_THREAD rows, one single-threaded GEMM per thread (a
+    transposed `a` too: its row block is a strided view BLAS reads as is).
+    `out` must be C-contiguous.
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()
-        blocks = min(threads, m // MIN_ROWS_PER_THREAD) if a.flags.c_contiguous else 1
+        blocks = min(threads, m // MIN_ROWS_PER_THREAD)
         if blocks <= 1:
-            np.dot(a, b, out)
+            gemm(a, b, out, 0.0)
         else:
             for p in prange(blocks):
                 lo, hi = p * m // blocks, (p + 1) * m // blocks
-                np.dot(_rows(a, lo, hi), b, out[lo:hi])
+                gemm(a[lo:hi], b, out[lo:hi], 0.0)
     else:
         ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
         if _num_threads() > 1:
             for t in prange(out.shape[0]):
-                np.dot(a[t * ia], b[t * ib], out[t])
+                gemm(a[t * ia], b[t * ib], out[t], 0.0)
         else:
             for t in range(out.shape[0]):
-                np.dot(a[t * ia], b[t * ib], out[t])
+                gemm(a[t * ia], b[t * ib], out[t], 0.0)
 
 
 # -- gather / scatter ----------------------------------------------------------------

@@ -317,6 +317,71 @@ def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape):
     np.testing.assert_array_equal(rv.value, rv0)
 
 
+
+def _bn_twice(momentum=0.5):
+    """One batch-norm layer (one pair of running stats) called on two placeholders."""
+    rm = gc.variable(np.zeros(2), name="running_mean", trainable=False)
+    rv = gc.variable(np.ones(2), name="running_var", trainable=False)
+    x1, x2 = gc.placeholder((4, 2), "float64"), gc.placeholder((4, 2), "float64")
+    y1 = gc.nn.batch_norm(x1, rm, rv, training=True, momentum=momentum)
+    y2 = gc.nn.batch_norm(x2, rm, rv, training=True, momentum=momentum)
+    return rm, rv, (x1, y1), (x2, y2)
+
+
+def test_batch_norm_called_twice_first_output_updates_from_first_batch():
+    rm, rv, (x1, y1), _ = _bn_twice()
+    x = helpers.rng(20).standard_normal((4, 2)) + 3
+    gc.compile(y1, inputs=[x1], device="reference")(x)
+    np.testing.assert_allclose(rm.value, 0.5 * x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(rv.value, 0.5 + 0.5 * x.var(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_batch_norm_called_twice_second_output_updates_from_second_batch():
+    rm, _, _, (x2, y2) = _bn_twice()
+    x = helpers.rng(21).standard_normal((4, 2)) - 1
+    gc.compile(y2, inputs=[x2], device="reference")(x)
+    np.testing.assert_allclose(rm.value, 0.5 * x.mean(axis=0), rtol=1e-12)
+
+
+def test_batch_norm_called_twice_in_one_executable_updates_in_call_order():
+    rm, rv, (x1, y1), (x2, y2) = _bn_twice(momentum=0.25)
+    r = helpers.rng(22)
+    a, b = r.standard_normal((4, 2)), r.standard_normal((4, 2)) * 2
+    gc.compile([y1, y2], inputs=[x1, x2], device="reference")(a, b)
+    after_first = 0.25 * a.mean(axis=0)
+    np.testing.assert_allclose(rm.value, 0.75 * after_first + 0.25 * b.mean(axis=0),
+                               rtol=1e-12)
+    var_first = 0.75 + 0.25 * a.var(axis=0, ddof=1)
+    np.testing.assert_allclose(rv.value, 0.75 * var_first + 0.25 * b.var(axis=0, ddof=1),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1), (1, 3, 1, 1)])
+def test_batch_norm_training_with_one_value_per_channel_is_refused(shape):
+    rm, rv = gc.variable(np.zeros(3), trainable=False), gc.variable(np.ones(3), trainable=False)
+    with pytest.raises(gc.GraphcError, match=r"batch_norm: expected more than 1 value per "
+                                             r"channel when training, got input of shape"):
+        gc.nn.batch_norm(gc.placeholder(shape), rm, rv, training=True)
+
+
+def test_batch_norm_one_sample_is_fine_in_eval_and_with_spatial_values():
+    rm, rv = gc.variable(np.zeros(3), trainable=False), gc.variable(np.ones(3), trainable=False)
+    gc.nn.batch_norm(gc.placeholder((1, 3)), rm, rv, training=False)
+    gc.nn.batch_norm(gc.placeholder((1, 3, 2, 2)), rm, rv, training=True)
+
+
+def test_batch_norm_none_batch_fed_one_sample_gives_zeros_and_nan_running_var():
+    # As documented: the count is only known at run time, so it is not refused.
+    rm = gc.variable(np.zeros(2), trainable=False)
+    rv = gc.variable(np.ones(2), trainable=False)
+    xp = gc.placeholder((None, 2), "float64")
+    y = gc.nn.batch_norm(xp, rm, rv, training=True)
+    out = gc.compile(y, inputs=[xp], device="reference")(np.array([[1.0, 2.0]]))
+    np.testing.assert_array_equal(out, [[0.0, 0.0]])
+    np.testing.assert_allclose(rm.value, [0.1, 0.2])
+    assert np.isnan(rv.value).all()
+
+
 # -- dropout ---------------------------------------------------------------------------------------
 
 def test_dropout_not_training_is_identity():

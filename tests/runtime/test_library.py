@@ -95,7 +95,8 @@ def test_gemm_runs_w2s_convs_and_direct_runs_depthwise_forward_and_weight_gradie
 def test_conv_workspace_grows_with_chunks_and_names_unknown_ops():
     shapes = ((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24), 1)
     assert L.conv_workspace_shape("conv2d", *shapes) == (1, 288 * 576)
-    assert L.conv_workspace_shape("conv2d_grad_weight", *shapes, chunks=2) == (2, 288 * 576 + 2 * 64 * 288)
+    # columns, then the per-chunk dW the GEMMs accumulate into
+    assert L.conv_workspace_shape("conv2d_grad_weight", *shapes, chunks=2) == (2, 288 * 576 + 64 * 288)
     with pytest.raises(ValueError, match="conv2d_direct"):
         L.conv_workspace_shape("conv2d_direct", *shapes)
 

@@ -1,0 +1,197 @@
+"""Batches over in-memory datasets: ArrayDataset, Subset, random_split, DataLoader.
+
+A dataset is either a tuple of equal-length NumPy arrays, e.g. `(x, y)`, or any
+object with `__len__` and `__getitem__(index_array)` that returns a tuple of
+arrays holding those samples (an `ArrayDataset`, a `Subset`, an `ImageFolder`).
+"""
+import math
+
+import numpy as np
+
+from graphc.data.errors import DataError
+
+__all__ = ["ArrayDataset", "Subset", "random_split", "DataLoader", "as_dataset"]
+
+
+class ArrayDataset:
+    """Equal-length arrays indexed together: `ds[idx]` is `(a[idx] for a in arrays)`."""
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise DataError("a dataset needs at least one array")
+        self.arrays = tuple(np.asarray(a) for a in arrays)
+        for i, a in enumerate(self.arrays):
+            if a.ndim == 0:
+                raise DataError(f"dataset array {i} is a scalar; each array needs a first "
+                                f"(sample) axis")
+        lengths = [len(a) for a in self.arrays]
+        if len(set(lengths)) > 1:
+            described = ", ".join(f"array {i} has {n}" for i, n in enumerate(lengths))
+            raise DataError(f"dataset arrays must have the same length (one row per "
+                            f"sample), but {described}")
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+
+def as_dataset(dataset):
+    """An indexable dataset from a tuple/list of arrays, a single array, or a dataset."""
+    if isinstance(dataset, (tuple, list)):
+        return ArrayDataset(*dataset)
+    if isinstance(dataset, np.ndarray):
+        return ArrayDataset(dataset)
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise DataError(f"a dataset must be a tuple of arrays or have __len__ and "
+                        f"__getitem__, got {type(dataset).__name__}")
+    return dataset
+
+
+class Subset:
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = as_dataset(dataset)
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(self.dataset)
+        if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
+            raise DataError(f"Subset indices must lie in [0, {n}), got "
+                            f"{self.indices.min()}..{self.indices.max()}")
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+
+def _split_lengths(n, fractions_or_lengths):
+    parts = list(fractions_or_lengths)
+    if not parts or any(p < 0 for p in parts):
+        raise DataError(f"random_split needs non-negative lengths or fractions, got {parts}")
+    if all(isinstance(p, (int, np.integer)) for p in parts):
+        if sum(parts) != n:
+            raise DataError(f"random_split lengths {parts} sum to {sum(parts)}, but the "
+                            f"dataset has {n} samples")
+        return [int(p) for p in parts]
+    if not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
+        raise DataError(f"random_split fractions {parts} must sum to 1, not {sum(parts)}")
+    lengths = [int(math.floor(n * p)) for p in parts]
+    for i in range(n - sum(lengths)):           # the remainder, round robin (as torch)
+        lengths[i % len(lengths)] += 1
+    return lengths
+
+
+def random_split(dataset, fractions_or_lengths, seed=None):
+    """Disjoint random Subsets covering the dataset, of the given lengths or fractions.
+
+    Fractions are floored and the remainder handed out one by one from the first
+    part, so `random_split(ds, [0.8, 0.2], seed=0)` always makes the same 80/20
+    split. Without a seed the permutation comes from `gc.random.generator()`.
+    """
+    dataset = as_dataset(dataset)
+    n = len(dataset)
+    lengths = _split_lengths(n, fractions_or_lengths)
+    order = _rng(seed).permutation(n)
+    bounds = np.cumsum([0] + lengths)
+    return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _rng(seed):
+    if seed is None:
+        from graphc.random import generator   # late: graphc.random needs the graph module
+        return generator()
+    return np.random.default_rng(seed)
+
+
+def _draw_seed():
+    return int(_rng(None).integers(0, 2 ** 62))
+
+
+class DataLoader:
+    """Mini-batches of a dataset, each a tuple of arrays.
+
+    Guarantees: every epoch (every `iter(loader)`) yields each sample exactly once
+    (all but the last `len(dataset) % batch_size` when `drop_last`), in batches
+    of `batch_size` and a last smaller batch unless `drop_last`. With `shuffle`,
+    the order of epoch `e` is a function of `(seed, e)` only, so epochs differ
+    from each other, and a loader restored with `load_state_dict` replays the
+    same orders; without a seed one is drawn from `gc.random.generator()`, so
+    `gc.manual_seed` makes runs reproducible.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+        self.dataset = as_dataset(dataset)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise DataError(f"DataLoader batch_size must be a positive int, got {batch_size!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise DataError(f"DataLoader seed must be a non-negative int, got {seed!r}")
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        self.seed = int(seed) if seed is not None else (_draw_seed() if shuffle else None)
+        self._next_epoch = 0        # the epoch the next iter() starts
+        self._resume = None         # (epoch, batches done) set by load_state_dict
+        self._progress = None       # (epoch, batches done) of the running iteration
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def epoch(self):
+        """The number of epochs started so far."""
+        return self._next_epoch
+
+    def order(self, epoch):
+        """The sample indices of epoch `epoch`, in the order they are served."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
+
+    def __iter__(self):
+        if self._resume is not None:
+            (epoch, start), self._resume = self._resume, None
+        else:
+            epoch, start = self._next_epoch, 0
+        self._next_epoch = epoch + 1
+        return self._batches(epoch, start)
+
+    def _batches(self, epoch, start):
+        order, size = self.order(epoch), self.batch_size
+        self._progress = (epoch, start)
+        for b in range(start, len(self)):
+            batch = self.dataset[order[b * size:(b + 1) * size]]
+            self._progress = (epoch, b + 1)
+            yield tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+        self._progress = None
+
+    def state_dict(self):
+        """Where the loader stands: the epoch to serve next (or the one interrupted),
+        how many of its batches were served, the shuffle seed and the dataset size."""
+        if self._resume is not None:
+            epoch, done = self._resume
+        elif self._progress is not None and self._progress[1] < len(self):
+            epoch, done = self._progress
+        else:
+            epoch, done = self._next_epoch, 0
+        return {"epoch": int(epoch), "batches_done": int(done), "seed": self.seed,
+                "num_samples": len(self.dataset)}
+
+    def load_state_dict(self, state):
+        """Continue as the loader that made `state`: the next `iter()` serves the rest
+        of an interrupted epoch, or the next epoch, in the same order."""
+        missing = {"epoch", "batches_done", "seed"} - set(state)
+        if missing:
+            raise DataError(f"DataLoader state lacks {sorted(missing)}; expected the dict "
+                            f"from DataLoader.state_dict()")
+        if state.get("num_samples", len(self.dataset)) != len(self.dataset):
+            raise DataError(f"DataLoader state is for a dataset of {state['num_samples']} "
+                            f"samples, but this loader's has {len(self.dataset)}")
+        self.seed = None if state["seed"] is None else int(state["seed"])
+        if self.shuffle and self.seed is None:
+            raise DataError("DataLoader state has no seed, but this loader shuffles")
+        epoch, done = int(state["epoch"]), int(state["batches_done"])
+        self._next_epoch, self._progress = epoch, None
+        self._resume = (epoch, done) if done else None

@@ -1,0 +1,381 @@
+"""PyTorch's layers as graphc modules: same constructor arguments, defaults,
+initializations and `repr`; each creates its variables when constructed and
+builds nodes with gc.nn's functional ops when called.
+
+Initial weights come from `gc.random.generator()` (see graphc.nn.init), so
+`gc.manual_seed(s)` makes them reproducible. Every layer takes `dtype`
+(float32 by default, or float64). Inputs that do not fit a layer raise a
+`ShapeError` naming the layer and the user's line.
+"""
+import math
+
+import numpy as np
+
+from graphc import dtypes
+from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.graph import format_shape
+from graphc.nn import functional as F
+from graphc.nn import init
+from graphc.nn.module import Module, module_dtype
+from graphc.ops.elementwise import where
+from graphc.ops.shape import expand_dims, reshape
+from graphc.ops.source import variable
+from graphc.autodiff import stop_gradient
+
+__all__ = [
+    "Identity", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Embedding",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU",
+    "LeakyReLU", "Softmax", "LogSoftmax",
+]
+
+
+def _fail(module, message, error=ShapeError):
+    """Raise `error` naming the layer and the user's line."""
+    raise error(message, op=type(module).__name__, loc=user_location())
+
+
+def _expect_input(module, input, ndims, what, channels=None, axis=1):
+    """Check input's rank is in `ndims` (None: any but 0) and its size on `axis`."""
+    if input.ndim not in (ndims or range(1, input.ndim + 1)):
+        _fail(module, f"expects a {what} input, got shape {format_shape(input.shape)}")
+    size = input.shape[axis]
+    if channels is not None and size is not None and size != channels:
+        _fail(module, f"expects {channels} features on axis {axis % input.ndim}, got "
+                      f"input of shape {format_shape(input.shape)}")
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _uniform_bound_pair(module, weight_shape, fan_in, bias, dtype):
+    """PyTorch's Linear/Conv init: kaiming_uniform(a=sqrt(5)) weight (bound
+    1/sqrt(fan_in)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    weight = init.kaiming_uniform_(np.empty(weight_shape, dtype), a=math.sqrt(5))
+    module.weight = variable(weight, name="weight")
+    if bias:
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        module.bias = variable(init.uniform_(np.empty(weight_shape[0], dtype), -bound, bound),
+                               name="bias")
+    else:
+        module.bias = None
+
+
+class Identity(Module):
+    """Returns its input (ignores constructor arguments, as torch's)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias; weight (out_features, in_features)."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        _uniform_bound_pair(self, (self.out_features, self.in_features), self.in_features,
+                            bias, module_dtype(dtype))
+
+    def forward(self, input):
+        _expect_input(self, input, None, "(..., in_features)", self.in_features, -1)
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Conv2d(Module):
+    """2-D convolution over NCHW input; weight (out, in / groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=None):
+        super().__init__()
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        if padding_mode != "zeros":
+            _fail(self, f"padding_mode {padding_mode!r} is not supported (only 'zeros')",
+                  GraphcError)
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            _fail(self, "in_channels and out_channels must be divisible by groups")
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        _uniform_bound_pair(self, shape, int(np.prod(shape[1:])), bias, module_dtype(dtype))
+
+    def forward(self, input):
+        _expect_input(self, input, (4,), "4-D (N, C, H, W)", self.in_channels)
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + (", bias=False" if self.bias is None else "")
+
+
+class MaxPool2d(Module):
+    """Max over kernel_size windows (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
+        self.stride = kernel_size if stride is None else stride
+        self.ceil_mode = ceil_mode
+        if return_indices:
+            _fail(self, "return_indices=True is not supported", GraphcError)
+
+    def forward(self, input):
+        _expect_input(self, input, (4,), "4-D (N, C, H, W)")
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """Mean over kernel_size windows (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
+        self.stride = kernel_size if stride is None else stride
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, input):
+        _expect_input(self, input, (4,), "4-D (N, C, H, W)")
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Flatten(Module):
+    """Merge axes start_dim..end_dim into one (default: all but the batch axis)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input):
+        shape, ndim = input.shape, max(input.ndim, 1)
+        start, end = self.start_dim % ndim, self.end_dim % ndim
+        if not (-ndim <= self.start_dim < ndim and -ndim <= self.end_dim < ndim) or start > end:
+            _fail(self, f"cannot flatten axes {self.start_dim}..{self.end_dim} of shape "
+                        f"{format_shape(shape)}")
+        merged = shape[start:end + 1]
+        size = None if None in merged else int(np.prod(merged, dtype=np.int64))
+        newshape = shape[:start] + (size,) + shape[end + 1:]
+        if newshape.count(None) > 1:
+            _fail(self, f"cannot flatten shape {format_shape(shape)}: more than one axis "
+                        "would be unknown")
+        return reshape(input, newshape)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Embedding(Module):
+    """Rows of weight (num_embeddings, embedding_dim), initialised N(0, 1), picked by
+    integer ids. The padding_idx row starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                _fail(self, f"padding_idx {padding_idx} is out of range")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        if max_norm is not None:
+            _fail(self, "max_norm is not supported", GraphcError)
+        weight = init.normal_(np.empty((num_embeddings, embedding_dim), module_dtype(dtype)))
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.weight = variable(weight, name="weight")
+
+    def forward(self, input):
+        if not dtypes.is_int(input.dtype):
+            _fail(self, f"expects integer ids, got {input.dtype}", DtypeError)
+        out = F.embedding(input, self.weight)
+        if self.padding_idx is None:
+            return out
+        # Same values, but no gradient reaches the padding row (as PyTorch).
+        return where(expand_dims(input != self.padding_idx, -1), out, stop_gradient(out))
+
+    def extra_repr(self):
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class _BatchNorm(Module):
+    """Normalizes each channel (axis 1) with batch statistics in training and
+    running ones in eval; a training graph updates running_mean and
+    running_var (non-trainable variables) every time it runs."""
+    _dims, _what = (), ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if momentum is None:
+            _fail(self, "momentum=None (a cumulative average) is not supported", GraphcError)
+        dtype = module_dtype(dtype)
+        self.weight = variable(np.ones(num_features, dtype), name="weight") if affine else None
+        self.bias = variable(np.zeros(num_features, dtype), name="bias") if affine else None
+        self.running_mean = self.running_var = None
+        if track_running_stats:
+            self.running_mean = variable(np.zeros(num_features, dtype), name="running_mean",
+                                         trainable=False)
+            self.running_var = variable(np.ones(num_features, dtype), name="running_var",
+                                        trainable=False)
+
+    def forward(self, input):
+        _expect_input(self, input, self._dims, self._what, self.num_features)
+        batch_stats = self.training or not self.track_running_stats
+        return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                            batch_stats, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of (N, C) or (N, C, L) input."""
+    _dims, _what = (2, 3), "2-D (N, C) or 3-D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm of (N, C, H, W) input."""
+    _dims, _what = (4,), "4-D (N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalizes over the trailing normalized_shape axes; weight ones, bias zeros."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 dtype=None):
+        super().__init__()
+        self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+                                 else tuple(normalized_shape))
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dtype = module_dtype(dtype)
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = variable(np.ones(self.normalized_shape, dtype), name="weight")
+            if bias:
+                self.bias = variable(np.zeros(self.normalized_shape, dtype), name="bias")
+
+    def forward(self, input):
+        count = len(self.normalized_shape)
+        if tuple(input.shape[input.ndim - count:]) != self.normalized_shape:
+            _fail(self, f"input of shape {format_shape(input.shape)} does not end with "
+                        f"normalized_shape {format_shape(self.normalized_shape)}")
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Dropout(Module):
+    """In training, zero each element with probability p and scale the rest by
+    1 / (1 - p), with a new mask at every call of the executable; identity in eval."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0 <= p <= 1:
+            _fail(self, f"dropout probability must be in [0, 1], got {p}", GraphcError)
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+# -- activations ----------------------------------------------------------------------
+
+class ReLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu(input)
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class GELU(Module):
+    """approximate='none' (erf) or 'tanh'."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    """Softmax along `dim` (default the last axis; torch's implicit choice is legacy)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = -1 if dim is None else dim
+
+    def forward(self, input):
+        return F.softmax(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax) along `dim`, computed stably."""
+
+    def forward(self, input):
+        return F.log_softmax(input, self.dim)

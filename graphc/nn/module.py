@@ -1,0 +1,293 @@
+"""`Module`, the base of PyTorch-style layers, and the containers `Sequential`
+and `ModuleList`.
+
+A module holds graphc variables and sub-modules set as attributes (as in
+torch, they are registered automatically) and builds graph nodes when it is
+called on tensors. Calling it twice builds the computation twice over the
+same variables: `model(x)` after `model.eval()` gives the evaluation graph,
+sharing every variable with the training graph built before.
+
+Names: a variable owned by a sub-module is renamed after its path in the
+model (`fc1.weight`), so `named_parameters()`, graph dumps and an
+executable's `state_dict()` read as PyTorch's. A module's forward builds its
+nodes inside `name_scope(<attribute name>)` (the root: its class name), so
+visualizations collapse by module.
+"""
+import weakref
+
+from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.graph import default_graph
+from graphc.ops.source import VariableState
+from graphc.tensor import Tensor
+
+# VariableState -> weakref to the module that registered it first (the one whose
+# path names it). Keyed by state, not Tensor: Tensor's == builds a node.
+_owners = weakref.WeakKeyDictionary()
+
+
+def _is_variable(value):
+    return isinstance(value, Tensor) and value.op == "variable"
+
+
+class Module:
+    """Base class: subclass it, set layers and variables in `__init__` (after
+    `super().__init__()`), and write `forward`."""
+
+    def __init__(self):
+        fields = self.__dict__
+        fields["_parameters"], fields["_buffers"], fields["_modules"] = {}, {}, {}
+        fields["training"] = True
+        fields["_home"] = None                      # weakref to the first parent
+        fields["_scope"] = type(self).__name__      # attribute name once it has a parent
+        fields["_path"] = ""                        # "encoder.fc1." below the root
+        fields["_scope_path"] = type(self).__name__
+
+    # -- registration ---------------------------------------------------------------
+    def __setattr__(self, name, value):
+        registered = isinstance(value, Module) or _is_variable(value)
+        if "_modules" not in self.__dict__:
+            if registered:
+                raise GraphcError(f"cannot set {name} before Module.__init__() was called "
+                                  "(call super().__init__() first)", op=type(self).__name__,
+                                  loc=user_location())
+            return object.__setattr__(self, name, value)
+        self._unregister(name)
+        if isinstance(value, Module):
+            self._modules[name] = value
+            value._attach(self, name)
+        elif registered:
+            state = value.node.attrs["state"]
+            (self._parameters if state.trainable else self._buffers)[name] = value
+            owner = _owners.get(state)
+            if owner is None or owner() is None:
+                owner = _owners[state] = weakref.ref(self)
+            if owner() is self:
+                self._name_variable(name, value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._unregister(name)
+        object.__delattr__(self, name)
+
+    def _unregister(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+
+    def _attach(self, parent, name):
+        """Called when set on `parent`: the first parent (and name) names this module."""
+        if self._home is not None and self._home() is not None:
+            return                                  # shared or re-listed: keeps its names
+        self.__dict__["_home"] = weakref.ref(parent)
+        self.__dict__["_scope"] = name
+        self._set_path(parent._path + name + ".", parent._scope_path + "/" + name)
+
+    def _set_path(self, path, scope_path):
+        self.__dict__["_path"], self.__dict__["_scope_path"] = path, scope_path
+        for name, var in {**self._parameters, **self._buffers}.items():
+            owner = _owners.get(var.node.attrs["state"])
+            if owner is not None and owner() is self:
+                self._name_variable(name, var)
+        for name, child in self._modules.items():
+            if child._home is not None and child._home() is self and child._scope == name:
+                child._set_path(path + name + ".", scope_path + "/" + name)
+
+    def _name_variable(self, name, var):
+        node = var.node
+        node.scope = self._scope_path
+        if self._path and node.name != self._path + name:
+            node.name = node.graph.unique_name(self._path + name)
+            node.attrs["state"].name = node.name
+
+    # -- calling ----------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        graph = next((a.graph for a in args if isinstance(a, Tensor)), None) or default_graph()
+        with graph.name_scope(self._scope):
+            return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise GraphcError(f"{type(self).__name__} does not define forward()",
+                          op=type(self).__name__, loc=user_location())
+
+    # -- traversal ----------------------------------------------------------------------
+    def children(self):
+        """Direct sub-modules, in registration order."""
+        return (module for _, module in self.named_children())
+
+    def named_children(self):
+        seen = set()
+        for name, module in self._modules.items():
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def modules(self):
+        """This module and every sub-module, pre-order, each once."""
+        return (module for _, module in self.named_modules())
+
+    def named_modules(self, prefix=""):
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            stack.extend(reversed([((name + "." if name else "") + child_name, child)
+                                   for child_name, child in module._modules.items()]))
+
+    def _named(self, registries, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for registry in registries:
+                for name, var in getattr(module, registry).items():
+                    if id(var) not in seen:
+                        seen.add(id(var))
+                        yield (module_name + "." if module_name else "") + name, var
+
+    def named_parameters(self, prefix="", recurse=True):
+        """("fc1.weight", variable) for every trainable variable, each once."""
+        return self._named(("_parameters",), prefix, recurse)
+
+    def parameters(self, recurse=True):
+        """Trainable variables: own first, then sub-modules', in registration order."""
+        return [var for _, var in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix="", recurse=True):
+        """Non-trainable variables (e.g. BatchNorm's running statistics)."""
+        return self._named(("_buffers",), prefix, recurse)
+
+    def buffers(self, recurse=True):
+        return [var for _, var in self.named_buffers(recurse=recurse)]
+
+    def named_variables(self, prefix="", recurse=True):
+        """Parameters and buffers, module by module (PyTorch's state_dict order)."""
+        return self._named(("_parameters", "_buffers"), prefix, recurse)
+
+    def variables(self, recurse=True):
+        return [var for _, var in self.named_variables(recurse=recurse)]
+
+    # -- modes and state ------------------------------------------------------------------
+    def train(self, mode=True):
+        """Set `training` here and below; read when the graph is built."""
+        for module in self.modules():
+            module.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, device=None):
+        """No-op kept for ported code: graphc picks the device at gc.compile."""
+        return self
+
+    def apply(self, fn):
+        """fn(module) for every sub-module, then for this one (as torch's apply)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def state_dict(self):
+        """{"fc1.weight": a copy of its current value} for parameters and buffers."""
+        return {name: var.value for name, var in self.named_variables()}
+
+    def load_state_dict(self, state, strict=True):
+        """Set variables from {name: array}; checks every entry before writing any."""
+        loc = user_location()
+        own = dict(self.named_variables())
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if strict and (missing or unexpected):
+            raise ShapeError(f"missing keys {missing}, unexpected keys {unexpected}",
+                             op="load_state_dict", loc=loc)
+        for name in set(own) & set(state):
+            holder = own[name].node.attrs["state"]
+            VariableState(holder.value, holder.name, holder.trainable).assign(state[name], loc)
+        for name in set(own) & set(state):
+            own[name].node.attrs["state"].assign(state[name], loc)
+        return missing, unexpected
+
+    # -- printing -----------------------------------------------------------------------
+    def extra_repr(self):
+        """The constructor arguments shown by repr (override in layers)."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + repr(module).replace("\n", "\n  ")
+                    for name, module in self._modules.items()]
+        if len(lines) == 1 and not children:
+            return f"{type(self).__name__}({lines[0]})"
+        body = "".join("\n  " + line for line in lines + children)
+        return f"{type(self).__name__}({body}\n)" if body else f"{type(self).__name__}()"
+
+
+class _ModuleSequence(Module):
+    """Modules registered as "0", "1", ... (or by a dict's keys), in order."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        items = modules.items() if isinstance(modules, dict) else (
+            (str(i), module) for i, module in enumerate(modules))
+        for name, module in items:
+            setattr(self, name, module)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return type(self)._from_items(items[index])
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} "
+                             f"of length {len(items)}")
+        return items[index][1]
+
+
+class ModuleList(_ModuleSequence):
+    """A list of modules (registered, so their variables are the parent's); no forward."""
+
+    @classmethod
+    def _from_items(cls, items):
+        return cls([module for _, module in items])
+
+
+class Sequential(_ModuleSequence):
+    """Modules applied in order. `Sequential(a, b)` names them "0", "1";
+    `Sequential(OrderedDict(conv=..., relu=...))` by the dict's keys.
+    A slice is a new Sequential of the same modules (same variables)."""
+
+    def __init__(self, *args):
+        super().__init__(args[0] if len(args) == 1 and isinstance(args[0], dict) else args)
+
+    @classmethod
+    def _from_items(cls, items):
+        return cls(dict(items))
+
+    def forward(self, input):
+        for module in self._modules.values():
+            input = module(input)
+        return input
+
+
+def module_dtype(dtype):
+    """A module's `dtype` argument as a NumPy dtype (None: float32)."""
+    from graphc import dtypes
+    try:
+        dtype = dtypes.as_dtype("float32" if dtype is None else dtype)
+    except GraphcError as error:
+        raise error.located("Module", user_location()) from None
+    if dtype.kind != "f":
+        raise DtypeError(f"module dtype must be float32 or float64, got {dtype}",
+                         op="Module", loc=user_location())
+    return dtype

@@ -1,0 +1,214 @@
+"""Checkpoints: one .npz that resumes training exactly.
+
+Layout (every array under its own key; everything else as JSON in "meta"):
+
+    model/<name>        every variable of the model (parameters and buffers),
+                        named as Module.named_variables() names them
+    optimizer/<p>/<s>   the optimizer's state (momentum buffers, moments, step
+                        counters); its learning rates and hyperparameters in meta
+    graph/rng_counter   the dropout counter (graphc/random.py), and any other
+                        variable the trainer's graphs read (graph/<its name>)
+    early_stopping/<name>  the best weights early stopping keeps
+    meta                the format, the epoch, the dropout seed, the inputs, the
+                        task, the history, and the states of the scheduler, the
+                        training loader and early stopping
+
+Guarantee: a trainer built as the saving one was (same model class, optimizer,
+loader) that loads the file and trains on gives bit for bit the variables the
+uninterrupted run would have, on the same device. Loading checks every array
+before it writes any variable: a mismatch raises one CheckpointError naming
+the missing, unexpected and mis-shaped variables, and changes nothing.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from graphc.errors import GraphcError, user_location
+from graphc.graph import format_shape
+from graphc.train.batches import InputSpec
+from graphc.train.callbacks import History
+from graphc.train.errors import CheckpointError
+
+FORMAT = "graphc.train.checkpoint/1"
+
+
+# -- which variables --------------------------------------------------------------------
+def _graph_variables(trainer):
+    """{"graph/...": tensor} for what the built graphs read beyond model and optimizer."""
+    if trainer._built is None:
+        return {}
+    owned = {v.node for v in trainer.model.variables()}
+    if trainer.optimizer is not None:
+        owned |= {v.node for v in trainer.optimizer.variables()}
+    counter = trainer.graph.rng_counter
+    found = {}
+    for step in (trainer.train_step, trainer.eval_step):
+        for var in step.variables:
+            if var.node not in owned:
+                key = "rng_counter" if var.node is counter else var.name
+                found["graph/" + key] = var
+    return found
+
+
+def _checked_variables(trainer):
+    """{key: tensor} of the model and graph variables a checkpoint holds."""
+    found = {"model/" + name: var for name, var in trainer.model.named_variables()}
+    found.update(_graph_variables(trainer))
+    return found
+
+
+def snapshot(trainer):
+    """Copies of every variable the trainer can change, for restore_snapshot."""
+    tensors = list(_checked_variables(trainer).values())
+    if trainer.optimizer is not None:
+        tensors += trainer.optimizer.variables()
+    return [(t.node.attrs["state"], t.node.attrs["state"].value) for t in tensors]
+
+
+def restore_snapshot(saved):
+    for state, value in saved:
+        state.value = value
+
+
+# -- saving -----------------------------------------------------------------------------
+def save(trainer, path):
+    """Write the trainer's state to `path` (replaced atomically)."""
+    arrays = {key: var.value for key, var in _checked_variables(trainer).items()}
+    optimizer = None
+    if trainer.optimizer is not None:
+        state = trainer.optimizer.state_dict()
+        arrays.update(("optimizer/" + key, value) for key, value in state.pop("state").items())
+        optimizer = state
+    stopping = trainer.early_stopping
+    if stopping is not None and stopping.best_state:
+        arrays.update(("early_stopping/" + k, v) for k, v in stopping.best_state.items())
+    loader = trainer._train_loader
+    meta = {
+        "format": FORMAT, "epoch": trainer.epoch, "seed": trainer.seed,
+        "inputs": [s.to_json() for s in trainer.specs] if trainer.specs else None,
+        "task": trainer.task, "num_classes": trainer.num_classes, "optimizer": optimizer,
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
+        "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+        "early_stopping": stopping.state_dict() if stopping is not None else None,
+        "history": list(trainer.history),
+    }
+    arrays["meta"] = np.array(json.dumps(meta, default=_plain))
+    path = os.fspath(path)
+    partial = path + ".partial"
+    with open(partial, "wb") as file:
+        np.savez(file, **arrays)
+    os.replace(partial, path)
+
+
+def _plain(value):
+    """JSON for NumPy scalars and arrays in states and history records."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in a checkpoint")
+
+
+# -- loading ----------------------------------------------------------------------------
+def load(trainer, path):
+    """Restore the state `save` wrote (see the module docstring)."""
+    arrays, meta = _read(path)
+    previous = trainer.seed, trainer.specs
+    try:
+        _load_variables(trainer, path, arrays, meta)
+    except CheckpointError:
+        trainer.seed, trainer.specs = previous      # the graphs as they were, too
+        if previous[1] is not None:
+            trainer.build(previous[1])
+        else:
+            trainer._built = None
+        raise
+    trainer.epoch, trainer.history = int(meta["epoch"]), History(meta["history"])
+    best = {k[len("early_stopping/"):]: v for k, v in arrays.items()
+            if k.startswith("early_stopping/")}
+    trainer._pending = {
+        "loader": meta["loader"], "scheduler": meta["scheduler"],
+        "lrs": [g["lr"] for g in meta["optimizer"]["param_groups"]] if meta["optimizer"] else None,
+        "early_stopping": (meta["early_stopping"], best) if meta["early_stopping"] else None}
+
+
+def _load_variables(trainer, path, arrays, meta):
+    """Build the graphs as the saving trainer had them, check, then assign."""
+    if meta["inputs"] is not None:
+        trainer.seed = int(meta["seed"])
+        trainer.build([InputSpec.from_json(item) for item in meta["inputs"]])
+        if meta["num_classes"] != trainer.num_classes:
+            _fail(path, f"it is for {meta['num_classes']} classes ({meta['task']}), this "
+                        f"model has {trainer.num_classes} ({trainer.task})")
+    expected = _checked_variables(trainer)
+    if meta["inputs"] is None:
+        expected = {k: v for k, v in expected.items() if not k.startswith("graph/")}
+    _check_fit(path, expected, {k: v for k, v in arrays.items()
+                                if k.startswith(("model/", "graph/"))})
+    saved = snapshot(trainer)
+    try:
+        for key, var in expected.items():
+            var.node.attrs["state"].assign(arrays[key])
+        if trainer.optimizer is not None and meta["optimizer"] is not None:
+            state = {k[len("optimizer/"):]: v for k, v in arrays.items()
+                     if k.startswith("optimizer/")}
+            trainer.optimizer.load_state_dict({**meta["optimizer"], "state": state})
+    except GraphcError as error:
+        restore_snapshot(saved)
+        _fail(path, f"the optimizer state does not fit: {error.message}")
+
+
+def _read(path):
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        _fail(path, "no such file")
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        _fail(path, f"not a readable .npz file ({error})")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        assert meta["format"] == FORMAT
+    except Exception:
+        _fail(path, f"not a graphc trainer checkpoint (no '{FORMAT}' meta entry)")
+    return arrays, meta
+
+
+def _check_fit(path, expected, saved):
+    """One CheckpointError listing every missing, unexpected and mis-shaped variable."""
+    missing = sorted(k.split("/", 1)[1] for k in set(expected) - set(saved))
+    unexpected = sorted(k.split("/", 1)[1] for k in set(saved) - set(expected))
+    misfit = []
+    for key in (k for k in expected if k in saved):          # in the model's order
+        want, got = expected[key], saved[key]
+        if got.shape != want.shape or (got.dtype.kind == "f") != (want.dtype.kind == "f"):
+            misfit.append(f"{key.split('/', 1)[1]}: checkpoint {format_shape(got.shape)} "
+                          f"{got.dtype}, model {format_shape(want.shape)} {want.dtype}")
+    problems = ([f"missing variables {missing}"] if missing else []) + (
+        [f"unexpected variables {unexpected}"] if unexpected else []) + (
+        ["mis-shaped variables: " + "; ".join(misfit)] if misfit else [])
+    if problems:
+        _fail(path, "it does not fit this model: " + ", ".join(problems))
+
+
+def _fail(path, message):
+    raise CheckpointError(f"checkpoint '{os.fspath(path)}': {message}",
+                          op="load_checkpoint", loc=user_location())
+
+
+def apply_pending(trainer):
+    """Hand the loaded loader, scheduler and early-stopping states to those fit() got."""
+    pending = trainer._pending
+    loader_state = pending.pop("loader", None)
+    if loader_state is not None and hasattr(trainer._train_loader, "load_state_dict"):
+        trainer._train_loader.load_state_dict(loader_state)
+    scheduler_state, lrs = pending.pop("scheduler", None), pending.pop("lrs", None)
+    if scheduler_state is not None and trainer.scheduler is not None:
+        trainer.scheduler.load_state_dict(scheduler_state)
+        for group, lr in zip(trainer.optimizer.param_groups, lrs or []):
+            group["lr"] = lr                # a scheduler made after loading reset them
+    stopping = pending.pop("early_stopping", None)
+    if stopping is not None and trainer.early_stopping is not None:
+        trainer.early_stopping.load_state_dict(*stopping)

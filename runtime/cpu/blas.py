@@ -1,0 +1,160 @@
+"""The sgemm every float32 GEMM of the CPU backend calls: MKL's when the optional
+`mkl` package is installed (`pip install graphc[mkl]`), SciPy's bundled
+OpenBLAS otherwise.
+
+    gemm(a, b, out, beta)       # out = a @ b + beta * out, float32, 2-D
+
+`a` and `b` may be any 2-D arrays with one unit stride (C- or F-ordered,
+row blocks, transposes): BLAS reads them in place through its transpose flags
+and leading dimensions; `out` needs unit column stride. Other dtypes and
+layouts go through `np.dot` (and beta is applied by hand).
+
+The chosen library's `cblas_sgemm` is bound to the symbol `graphc_cblas_sgemm`
+when this module is imported, before any kernel that calls it is compiled or
+loaded from Numba's cache (the cached code refers to the symbol by name, so
+it works with whichever library the next process binds). Its own threads are
+set to one: Numba's pool does the parallel work (runtime/cpu/library.py).
+$GRAPHC_BLAS=openblas forces the fallback; =mkl fails loudly without MKL.
+"""
+import ctypes
+import functools
+import glob
+import os
+import sys
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+SYMBOL = "graphc_cblas_sgemm"
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+_i32, _f32 = types.int32, types.float32
+_sgemm = types.ExternalFunction(SYMBOL, types.void(
+    _i32, _i32, _i32, _i32, _i32, _i32, _f32, types.voidptr, _i32, types.voidptr, _i32,
+    _f32, types.voidptr, _i32))
+
+
+def _mkl_library():
+    names = ("libmkl_rt.so.2", "libmkl_rt.so", "libmkl_rt.2.dylib", "mkl_rt.2.dll")
+    folders = [os.path.join(sys.prefix, "lib"), os.path.join(sys.prefix, "Library", "bin")]
+    for folder in folders:
+        for name in names:
+            for path in glob.glob(os.path.join(folder, name)):
+                try:
+                    return ctypes.CDLL(path)
+                except OSError:
+                    continue
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_openblas():
+    import scipy
+    root = os.path.dirname(scipy.__file__)
+    for path in sorted(glob.glob(os.path.join(root, os.pardir, "scipy.libs", "*openblas*"))):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_set_num_threads"):
+            return lib
+    return None
+
+
+def set_blas_threads(n):
+    """Set the thread count of SciPy's OpenBLAS (which njit's np.dot calls for
+    float64); False if it cannot be set. MKL, when bound, runs one thread."""
+    lib = _scipy_openblas()
+    if lib is None:
+        return False
+    lib.scipy_openblas_set_num_threads(int(n))
+    return True
+
+
+def blas_threads():
+    """The thread count of SciPy's OpenBLAS (None if unknown)."""
+    lib = _scipy_openblas()
+    return None if lib is None else lib.scipy_openblas_get_num_threads()
+
+
+@functools.lru_cache(maxsize=None)
+def bind():
+    """Bind the sgemm symbol once; returns which BLAS: "mkl" or "openblas"."""
+    choice = os.environ.get("GRAPHC_BLAS", "auto").lower()
+    mkl = _mkl_library() if choice in ("auto", "mkl") else None
+    if mkl is not None:
+        mkl.MKL_Set_Num_Threads(1)
+        function, name = mkl.cblas_sgemm, "mkl"
+    elif choice == "mkl":
+        raise ImportError("GRAPHC_BLAS=mkl but MKL's libmkl_rt was not found: "
+                          "pip install 'graphc[mkl]'")
+    else:
+        openblas = _scipy_openblas()
+        if openblas is None:
+            raise ImportError("SciPy's bundled OpenBLAS was not found (scipy.libs)")
+        function, name = openblas.scipy_cblas_sgemm, "openblas"
+    llvm.add_symbol(SYMBOL, ctypes.cast(function, ctypes.c_void_p).value)
+    return name
+
+
+BLAS = bind()
+
+
+@intrinsic
+def _address(typingctx, array):
+    """The data pointer of `array` as a void*."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = cgutils.create_struct_proxy(array)(context, builder, value=args[0]).data
+        return builder.bitcast(data, ir.IntType(8).as_pointer())
+
+    return types.voidptr(array), codegen
+
+
+@njit(cache=True)
+def _operand(x):
+    """(transpose flag, leading dimension) of a 2-D float32 operand, or (0, 0) if
+    neither stride is one element."""
+    rows, cols = x.shape
+    if x.strides[1] == 4 or cols == 1:
+        return NO_TRANS, max(x.strides[0] // 4, cols, 1)
+    if x.strides[0] == 4 or rows == 1:
+        return TRANS, max(x.strides[1] // 4, rows, 1)
+    return 0, 0
+
+
+def gemm(a, b, out, beta):
+    """out = a @ b + beta * out (see the module docstring)."""
+    out[...] = a @ b + beta * out
+
+
+@overload(gemm)
+def _gemm(a, b, out, beta):
+    if all(isinstance(x, types.Array) and x.dtype == types.float32 and x.ndim == 2
+           for x in (a, b, out)):
+        def sgemm(a, b, out, beta):
+            m, k = a.shape
+            n = b.shape[1]
+            if m == 0 or n == 0:
+                return
+            ta, lda = _operand(a)
+            tb, ldb = _operand(b)
+            if ta == 0 or tb == 0 or (out.strides[1] != 4 and n > 1):
+                _dot_beta(np.ascontiguousarray(a), np.ascontiguousarray(b), out, beta)
+                return
+            ldc = max(out.strides[0] // 4, n, 1)
+            _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), _address(a), lda,
+                   _address(b), ldb, np.float32(beta), _address(out), ldc)
+        return sgemm
+    return lambda a, b, out, beta: _dot_beta(a, b, out, beta)
+
+
+@njit(cache=True)
+def _dot_beta(a, b, out, beta):
+    if beta == 0:
+        np.dot(a, b, out)
+    else:
+        out[...] = np.dot(a, b) + beta * out

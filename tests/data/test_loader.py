@@ -1,0 +1,164 @@
+"""DataLoader, ArrayDataset, Subset and random_split."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import graphc as gc
+from graphc.data import ArrayDataset, DataError, DataLoader, Subset, random_split
+
+
+def dataset(n, seed=0):
+    """x[i] = (i, -i) and y[i] = 10 * i, so a batch tells which samples it holds."""
+    x = np.stack([np.arange(n), -np.arange(n)], axis=1).astype(np.float32)
+    return x, np.arange(n, dtype=np.int64) * 10
+
+
+def served(loader):
+    """The sample ids of one epoch, batch by batch (checking x and y stay paired)."""
+    batches = []
+    for xb, yb in loader:
+        np.testing.assert_array_equal(xb[:, 0].astype(np.int64) * 10, yb)
+        batches.append(yb // 10)
+    return batches
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 60), batch_size=st.integers(1, 17), shuffle=st.booleans(),
+       drop_last=st.booleans())
+def test_an_epoch_serves_every_sample_once_in_batches(n, batch_size, shuffle, drop_last):
+    loader = DataLoader(dataset(n), batch_size, shuffle=shuffle, drop_last=drop_last, seed=3)
+    batches = served(loader)
+    full, rest = divmod(n, batch_size)
+    expected_sizes = [batch_size] * full + ([rest] if rest and not drop_last else [])
+    assert [len(b) for b in batches] == expected_sizes
+    assert len(loader) == len(expected_sizes)
+    ids = np.concatenate(batches) if batches else np.zeros(0, np.int64)
+    assert len(set(ids.tolist())) == len(ids)
+    if not drop_last:
+        np.testing.assert_array_equal(np.sort(ids), np.arange(n))
+    if not shuffle:
+        np.testing.assert_array_equal(ids, np.arange(len(ids)))
+
+
+def test_last_partial_batch_is_kept_unless_drop_last():
+    x, y = dataset(10)
+    assert [len(b) for b in served(DataLoader((x, y), batch_size=4))] == [4, 4, 2]
+    assert [len(b) for b in served(DataLoader((x, y), batch_size=4, drop_last=True))] == [4, 4]
+    assert len(DataLoader((x, y), batch_size=4)) == 3
+    assert len(DataLoader((x, y), batch_size=4, drop_last=True)) == 2
+
+
+def test_same_seed_same_orders_and_each_epoch_a_new_order():
+    a = DataLoader(dataset(50), batch_size=8, shuffle=True, seed=7)
+    b = DataLoader(dataset(50), batch_size=8, shuffle=True, seed=7)
+    a1, a2 = np.concatenate(served(a)), np.concatenate(served(a))
+    np.testing.assert_array_equal(a1, np.concatenate(served(b)))
+    np.testing.assert_array_equal(a2, np.concatenate(served(b)))
+    assert not np.array_equal(a1, a2)
+    other = DataLoader(dataset(50), batch_size=8, shuffle=True, seed=8)
+    assert not np.array_equal(a1, np.concatenate(served(other)))
+
+
+def test_without_seed_gc_manual_seed_makes_shuffles_reproducible():
+    gc.manual_seed(123)
+    first = np.concatenate(served(DataLoader(dataset(40), 5, shuffle=True)))
+    gc.manual_seed(123)
+    again = np.concatenate(served(DataLoader(dataset(40), 5, shuffle=True)))
+    np.testing.assert_array_equal(first, again)
+
+
+def test_resumed_loader_continues_with_the_same_epoch_orders():
+    original = DataLoader(dataset(30), batch_size=4, shuffle=True, seed=11)
+    served(original)
+    state = original.state_dict()
+    assert state["epoch"] == 1 and state["batches_done"] == 0
+    expected = [served(original) for _ in range(2)]
+    resumed = DataLoader(dataset(30), batch_size=4, shuffle=True, seed=99)
+    resumed.load_state_dict(state)
+    for epoch in expected:
+        for got, want in zip(served(resumed), epoch):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_state_saved_mid_epoch_resumes_at_the_next_batch():
+    original = DataLoader(dataset(30), batch_size=4, shuffle=True, seed=5)
+    reference = served(DataLoader(dataset(30), batch_size=4, shuffle=True, seed=5))
+    iterator = iter(original)
+    next(iterator), next(iterator), next(iterator)
+    state = original.state_dict()
+    assert (state["epoch"], state["batches_done"]) == (0, 3)
+    resumed = DataLoader(dataset(30), batch_size=4, shuffle=True)
+    resumed.load_state_dict(state)
+    rest = served(resumed)
+    assert len(rest) == len(reference) - 3
+    for got, want in zip(rest, reference[3:]):
+        np.testing.assert_array_equal(got, want)
+    assert resumed.state_dict()["epoch"] == 1
+
+
+def test_state_of_another_dataset_size_is_refused():
+    state = DataLoader(dataset(30), 4, shuffle=True, seed=1).state_dict()
+    with pytest.raises(DataError, match="30 samples.*has 31"):
+        DataLoader(dataset(31), 4, shuffle=True, seed=1).load_state_dict(state)
+
+
+def test_arrays_of_different_lengths_are_refused():
+    x, y = dataset(10)
+    with pytest.raises(gc.GraphcError, match="same length.*array 0 has 10, array 1 has 9"):
+        DataLoader((x, y[:9]), batch_size=2)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+def test_bad_batch_size_is_refused(batch_size):
+    with pytest.raises(DataError, match="batch_size"):
+        DataLoader(dataset(4), batch_size)
+
+
+def test_an_object_dataset_is_indexed_with_index_arrays():
+    class Squares:
+        def __len__(self):
+            return 7
+
+        def __getitem__(self, index):
+            index = np.asarray(index)
+            return index ** 2, index
+
+    batches = list(DataLoader(Squares(), batch_size=3))
+    assert [len(b[0]) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), np.arange(7) ** 2)
+
+
+def test_a_single_array_yields_one_element_tuples():
+    (batch,) = next(iter(DataLoader(np.arange(5), batch_size=5)))
+    np.testing.assert_array_equal(batch, np.arange(5))
+
+
+def test_random_split_fractions_are_disjoint_seeded_and_cover_everything():
+    x, y = dataset(101)
+    train, test = random_split((x, y), [0.8, 0.2], seed=0)
+    assert (len(train), len(test)) == (81, 20)
+    ids = np.concatenate([train[np.arange(len(train))][1], test[np.arange(len(test))][1]])
+    np.testing.assert_array_equal(np.sort(ids) // 10, np.arange(101))
+    again, _ = random_split((x, y), [0.8, 0.2], seed=0)
+    np.testing.assert_array_equal(again.indices, train.indices)
+    other, _ = random_split((x, y), [0.8, 0.2], seed=1)
+    assert not np.array_equal(other.indices, train.indices)
+
+
+def test_random_split_lengths_and_bad_arguments():
+    parts = random_split(ArrayDataset(np.arange(10)), [3, 3, 4], seed=2)
+    assert [len(p) for p in parts] == [3, 3, 4]
+    with pytest.raises(DataError, match="sum to 9"):
+        random_split(ArrayDataset(np.arange(10)), [3, 3, 3])
+    with pytest.raises(DataError, match="sum to 1"):
+        random_split(ArrayDataset(np.arange(10)), [0.5, 0.4])
+
+
+def test_subset_of_subset_feeds_a_loader():
+    x, y = dataset(20)
+    evens = Subset((x, y), np.arange(0, 20, 2))
+    tail = Subset(evens, [7, 8, 9])
+    (_, yb), = list(DataLoader(tail, batch_size=8))
+    np.testing.assert_array_equal(yb // 10, [14, 16, 18])
+    with pytest.raises(DataError, match=r"\[0, 20\)"):
+        Subset((x, y), [0, 20])

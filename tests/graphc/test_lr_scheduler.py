@@ -1,0 +1,124 @@
+"""gc.optim.lr_scheduler: epoch-based schedules equal the closed forms of
+PyTorch's docs, set the optimizer's learning-rate variables, and resume from
+state dicts."""
+import math
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.optim import SGD, Adam, OptimizerError
+from graphc.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, MultiStepLR, StepLR
+
+
+def make_optimizer(lr=0.1, **options):
+    w = gc.variable(np.ones(3, "float32"), name="w")
+    return SGD([w], lr=lr, **options)
+
+
+def rates(scheduler, epochs):
+    """The rate of each group at epochs 0 .. epochs-1 (construction sets epoch 0)."""
+    seen = [scheduler.get_last_lr()]
+    for _ in range(epochs - 1):
+        scheduler.step()
+        seen.append(scheduler.get_last_lr())
+    return seen
+
+
+def test_step_lr_decays_by_gamma_every_step_size_epochs():
+    optimizer = make_optimizer(0.1)
+    seen = rates(StepLR(optimizer, step_size=3, gamma=0.5), 10)
+    expected = [0.1] * 3 + [0.05] * 3 + [0.025] * 3 + [0.0125]
+    assert [r[0] for r in seen] == pytest.approx(expected, rel=1e-12)
+    assert optimizer.lr == pytest.approx(0.0125, rel=1e-12)
+
+
+def test_multistep_and_exponential_lr_follow_their_closed_forms():
+    multistep = MultiStepLR(make_optimizer(1.0), milestones=[5, 2], gamma=0.1)
+    assert [r[0] for r in rates(multistep, 7)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01], rel=1e-12)
+    exponential = ExponentialLR(make_optimizer(2.0), gamma=0.5)
+    assert [r[0] for r in rates(exponential, 5)] == pytest.approx(
+        [2, 1, 0.5, 0.25, 0.125], rel=1e-12)
+
+
+def test_cosine_annealing_follows_the_closed_form_and_its_landmarks():
+    base, eta_min, t_max = 0.1, 0.01, 8
+    seen = [r[0] for r in rates(CosineAnnealingLR(make_optimizer(base), t_max, eta_min), 17)]
+    closed_form = [eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2
+                   for t in range(17)]
+    assert seen == pytest.approx(closed_form, rel=1e-12)
+    assert seen[0] == pytest.approx(base)                         # start
+    assert seen[4] == pytest.approx((base + eta_min) / 2)         # half way
+    assert seen[8] == pytest.approx(eta_min)                      # bottom at T_max
+    assert seen[16] == pytest.approx(base)                        # back up at 2 T_max
+
+
+def test_scheduler_sets_the_learning_rate_variable_of_every_group():
+    w = gc.variable(np.ones(2, "float32"), name="w")
+    b = gc.variable(np.ones(2, "float32"), name="b")
+    optimizer = Adam([{"params": [w]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    scheduler = StepLR(optimizer, step_size=1, gamma=0.1)
+    scheduler.step()
+    assert scheduler.get_last_lr() == pytest.approx([0.01, 0.05], rel=1e-12)
+    held = [float(g.lr_variable.value) for g in optimizer.param_groups]
+    assert held == [np.float32(0.01), np.float32(0.05)]
+    assert scheduler.base_lrs == [0.1, 0.5]
+
+
+def test_scheduled_rate_is_used_by_the_compiled_step():
+    optimizer = make_optimizer(1.0)
+    w = optimizer.params[0]
+    step = gc.compile([], updates=optimizer.minimize(gc.sum(w)))   # gradient 1: w -= lr
+    scheduler = ExponentialLR(optimizer, gamma=0.5)
+    values = []
+    for _ in range(4):
+        step()
+        scheduler.step()
+        values.append(float(w.value[0]))
+    assert values == [0.0, -0.5, -0.75, -0.875]
+    assert step.stats["signatures"] == 1
+
+
+def test_state_dicts_resume_schedule_and_rate_exactly():
+    optimizer = make_optimizer(0.1, momentum=0.9)
+    scheduler = CosineAnnealingLR(optimizer, T_max=10)
+    for _ in range(4):
+        scheduler.step()
+    saved = scheduler.state_dict(), optimizer.state_dict()
+    uninterrupted = rates(scheduler, 4)
+
+    fresh_optimizer = SGD(optimizer.params, lr=0.1, momentum=0.9)
+    fresh = CosineAnnealingLR(fresh_optimizer, T_max=10)
+    fresh.load_state_dict(saved[0])
+    fresh_optimizer.load_state_dict(saved[1])
+    assert fresh.last_epoch == 4
+    assert fresh_optimizer.lr == saved[1]["param_groups"][0]["lr"] == saved[0]["_last_lr"][0]
+    assert rates(fresh, 4) == uninterrupted
+
+
+def test_step_with_an_epoch_jumps_there():
+    scheduler = StepLR(make_optimizer(1.0), step_size=2, gamma=0.5)
+    scheduler.step(7)
+    assert scheduler.last_epoch == 7 and scheduler.get_last_lr() == [0.125]
+
+
+BAD_SCHEDULES = {
+    "step_size 0": (lambda o: StepLR(o, step_size=0), "StepLR: step_size must be an int > 0"),
+    "gamma": (lambda o: ExponentialLR(o, gamma=-1), "ExponentialLR: gamma must be > 0"),
+    "T_max": (lambda o: CosineAnnealingLR(o, T_max=0), "CosineAnnealingLR: T_max must be > 0"),
+    "milestone": (lambda o: MultiStepLR(o, milestones=[1.5]), "MultiStepLR: each milestone"),
+    "not an optimizer": (lambda o: StepLR(object(), 2), "StepLR: needs a gc.optim optimizer"),
+    "resume without initial_lr": (lambda o: StepLR(o, 2, last_epoch=3),
+                                  "StepLR: resuming at last_epoch != -1 needs 'initial_lr'"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_SCHEDULES))
+def test_bad_schedule_names_the_scheduler_and_the_users_line(name):
+    make, message = BAD_SCHEDULES[name]
+    optimizer = make_optimizer()
+    with pytest.raises(OptimizerError, match=message) as error:
+        make(optimizer)
+    assert error.value.loc.file == __file__
+    assert optimizer.lr == 0.1                        # untouched

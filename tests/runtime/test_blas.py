@@ -1,0 +1,82 @@
+"""runtime/cpu/blas.py: the sgemm every float32 GEMM calls, on strided operands."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numba import njit
+
+from graphc.runtime.cpu import blas
+
+
+@njit
+def gemm_views(a, b, out, beta):
+    blas.gemm(a, b, out, beta)
+
+
+def random(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+OPERANDS = {
+    "C @ C": lambda a, b: (a, b),
+    "F @ C": lambda a, b: (np.asfortranarray(a), b),
+    "C @ F": lambda a, b: (a, np.asfortranarray(b)),
+    "a.T @ b.T": lambda a, b: (np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T),
+    "row block of a.T": lambda a, b: (np.ascontiguousarray(
+        np.vstack([a, a]).T).T[3:3 + a.shape[0]], b),
+}
+
+
+@pytest.mark.parametrize("layout", list(OPERANDS))
+def test_gemm_reads_every_unit_stride_layout_in_place(layout):
+    a, b = OPERANDS[layout](random((7, 5), 1), random((5, 4), 2))
+    out = np.full((7, 4), np.nan, np.float32)
+    gemm_views(a, b, out, 0.0)
+    np.testing.assert_allclose(out, np.asarray(a, np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_with_beta_one_accumulates_into_a_row_block_of_out():
+    a, b = random((3, 6), 3), random((6, 4), 4)
+    out = random((5, 4), 5)
+    before = out.copy()
+    gemm_views(a, b, out[1:4], 1.0)
+    want = before.copy()
+    want[1:4] += np.asarray(a, np.float64) @ b
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_of_other_dtypes_and_strides_falls_back_to_numpy():
+    a, b = random((6, 6), 6).astype(np.float64), random((12, 3), 7).astype(np.float64)
+    out = np.zeros((6, 3))
+    gemm_views(a[::2], b[::2], out[:3], 0.0)                # float64: np.dot
+    np.testing.assert_allclose(out[:3], a[::2] @ b[::2])
+    f32 = random((8, 8), 8)
+    out32 = np.zeros((4, 4), np.float32)
+    gemm_views(f32[::2, ::2], f32[::2, ::2], out32, 0.0)    # no unit stride: copied
+    np.testing.assert_allclose(out32, f32[::2, ::2].astype(np.float64) @ f32[::2, ::2],
+                               rtol=1e-5, atol=1e-5)
+
+
+CHILD = """
+import numpy as np
+from graphc.runtime.cpu import blas, library
+a = np.random.default_rng(0).standard_normal((64, 48)).astype(np.float32)
+b = np.random.default_rng(1).standard_normal((48, 32)).astype(np.float32)
+out = np.empty((64, 32), np.float32)
+library.matmul(a, b, out)
+print(blas.BLAS, float(np.abs(out - a.astype(np.float64) @ b).max()))
+"""
+
+
+def test_openblas_can_be_forced_and_agrees():
+    """GRAPHC_BLAS picks the library in a fresh process (the symbol is bound at import)."""
+    import os
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          env=dict(os.environ, GRAPHC_BLAS="openblas"), timeout=300)
+    name, error = done.stdout.split()
+    assert name == "openblas" and float(error) < 1e-4, done.stderr[-2000:]
+
+
+def test_the_default_is_mkl_exactly_when_it_is_installed():
+    assert blas.BLAS == ("mkl" if blas._mkl_library() is not None else "openblas")
