@@ -117,10 +117,61 @@ def _conform(share, operand, node):
 
 
 def _sum(tensors):
+    """The sum of a node's gradient contributions. Gradients of disjoint slices of
+    one tensor along one axis (an unrolled loop reading x[:, t]) are joined into
+    one concatenate: T zero-filled full-size tensors added up would cost O(T^2)."""
+    tensors = _join_slice_grads(tensors)
     total = tensors[0]
     for t in tensors[1:]:
         total = total + t
     return total
+
+
+def _join_slice_grads(tensors):
+    slabs = {}          # (the sliced tensor, axis) -> [(start, stop, contribution)]
+    for t in tensors:
+        slab = _slab(t.node) if t.node.op.name == "slice_grad" else None
+        if slab is not None:
+            like, axis, start, stop = slab
+            slabs.setdefault((like, axis), []).append((start, stop, t))
+    if not slabs:
+        return tensors
+    (like, axis), pieces = max(slabs.items(), key=lambda item: len(item[1]))
+    pieces.sort(key=lambda piece: piece[0])
+    if len(pieces) < 2 or any(a[1] > b[0] for a, b in zip(pieces, pieces[1:])):
+        return tensors
+    parts, at = [], 0
+    for start, stop, t in pieces + [(like.shape[axis], None, None)]:
+        if start > at:                  # a gap no slice read: zeros
+            gap = _full_index(like, axis, at, start)
+            parts.append(apply("full", apply("slice", like.tensor, index=gap), shape=None,
+                               value=0, dtype=t.dtype if t is not None else pieces[0][2].dtype))
+        if t is not None:
+            parts.append(t.node.inputs[0].tensor)
+            at = stop
+    joined = parts[0] if len(parts) == 1 else apply("concatenate", *parts, axis=axis)
+    used = {id(t) for _, _, t in pieces}
+    return [joined] + [t for t in tensors if id(t) not in used]
+
+
+def _slab(node):
+    """(sliced node, axis, start, stop) if slice_grad `node` wrote one unit-step range
+    of one axis of static size and the whole of every other axis; else None."""
+    like, index = node.inputs[1], node.attrs["index"]
+    axes = [i for i, (start, stop, step) in enumerate(index)
+            if (start or 0) != 0 or stop is not None or (step or 1) != 1]
+    if len(axes) != 1 or like.shape[axes[0]] is None:
+        return None
+    axis = axes[0]
+    start, stop, step = slice(*index[axis]).indices(like.shape[axis])
+    if step != 1 or stop <= start:
+        return None
+    return like, axis, start, stop
+
+
+def _full_index(like, axis, start, stop):
+    return tuple((start, stop, 1) if i == axis else (None, None, None)
+                 for i in range(len(like.shape)))
 
 
 def stop_gradient(x):

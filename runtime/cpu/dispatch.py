@@ -100,6 +100,16 @@ class Library:
     def _avg_pool2d_grad(self, node, arrays, out):
         library.avg_pool2d_grad(np.ascontiguousarray(arrays[0]), out, *self._avg_args(node))
 
+    def _concatenate(self, node, arrays, out):
+        axis = node.attrs["axis"]
+        before, after = library.concat_views(out.shape, axis)
+        out3, offset = out.reshape((before, out.shape[axis], after)), 0
+        for piece in arrays:
+            size = piece.shape[axis]
+            library.concat_piece(out3, np.ascontiguousarray(piece).reshape((before, size, after)),
+                                 offset)
+            offset += size
+
     def _take(self, node, arrays, out):
         self._checked(node, library.take, arrays, out)
 

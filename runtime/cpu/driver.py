@@ -18,7 +18,7 @@ take_grad) a nonzero code returns (site, code) at once, site numbering
 `Driver.sites`, so that Python raises the same RuntimeFailure as before.
 
 `render_driver` gives None (the plan keeps its Python driver) for a graph with
-a library op that only NumPy's reference runs (random, argmax, pad, concatenate,
+a library op that only NumPy's reference runs (random, argmax, pad,
 max_pool2d_select, mixed dtypes, 4-D matmul, ...) and with check_numerics.
 slice_grad, which dispatch.py leaves to the reference, is a zero fill and a
 slice assignment here (the same values).
@@ -28,6 +28,7 @@ import numpy as np
 
 from graphc.runtime.cpu.conv import conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
+from graphc.runtime.cpu.library import concat_views
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
@@ -233,6 +234,17 @@ class _Renderer:
             ints = self.int_args((*_pool_ints(attrs), attrs["count_include_pad"],
                                   attrs["divisor_override"] or 0))
             self.emit(self.call(f"_lib.{name}", [self.contiguous(node.inputs[0]), out_name, ints]))
+        elif name == "concatenate":
+            axis = node.attrs["axis"]
+            before, after = concat_views(node.shape, axis)
+            out3 = self.fresh("c")
+            self.emit(f'{out3} = _reshaped({out_name}, "{before},{node.shape[axis]},{after}")')
+            offset = 0
+            for piece in node.inputs:
+                size = piece.shape[axis]
+                view = f'_reshaped({self.contiguous(piece)}, "{before},{size},{after}")'
+                self.emit(self.call("_lib.concat_piece", [out3, view, self.int_args([offset])]))
+                offset += size
         elif name in ("take", "take_grad"):
             values, indices = node.inputs[:2]
             code = self.fresh("code")

@@ -100,6 +100,23 @@ def matmul(a, b, out):
                 gemm(a[t * ia], b[t * ib], out[t], 0.0)
 
 
+# -- concatenate ---------------------------------------------------------------------
+
+@njit(cache=True)
+def concat_piece(out, piece, offset):
+    """out[:, offset:offset + piece.shape[1], :] = piece, both 3-D C-contiguous:
+    a concatenate along axis a, seen as (before a, along a, after a)."""
+    for i in range(piece.shape[0]):
+        for j in range(piece.shape[1]):
+            _copy(out[i, offset + j], piece[i, j])
+
+
+def concat_views(shape, axis):
+    """(before, after): the sizes that make a C-contiguous `shape` 3-D around `axis`."""
+    before = int(np.prod(shape[:axis], dtype=np.int64))
+    return before, int(np.prod(shape[axis + 1:], dtype=np.int64))
+
+
 # -- gather / scatter ----------------------------------------------------------------
 
 @njit(cache=True)

@@ -189,3 +189,37 @@ def test_gradients_have_the_dtype_of_their_input():
     assert vw.dtype == np.float32 and vc.dtype == np.float64
     np.testing.assert_array_equal(vw, [1.0, 2.0, 3.0])
     np.testing.assert_allclose(vc, w.value, rtol=1e-7)
+
+
+def _slice_grads(tensor):
+    return [n for n in tensor.graph.ancestors([tensor.node]) if n.op.name == "slice_grad"]
+
+
+def test_gradients_of_disjoint_slices_are_joined_into_one_concatenate():
+    """An unrolled loop reading x[:, t]: one concatenate (zeros where no step read),
+    not T zero-filled full-size tensors added up."""
+    x = gc.placeholder((None, 7, 3), name="x")
+    steps = [0, 1, 3, 4, 5]
+    loss = sum(gc.sum(gc.tanh(x[:, t]) * (t + 1.0)) for t in steps)
+    g = gc.grad(loss, x)
+    assert g.node.op.name == "concatenate" and _slice_grads(g) == []
+    xv = rng(3).standard_normal((2, 7, 3)).astype(np.float32)
+    want = np.zeros_like(xv)
+    for t in steps:
+        want[:, t] = (t + 1.0) * (1 - np.tanh(xv[:, t]) ** 2)
+    for device in ("reference", "cpu"):
+        step = gc.compile(g, inputs=[x], device=device)
+        np.testing.assert_allclose(step(xv), want, rtol=1e-5, atol=1e-6)
+    assert step.stats["driver"] == "njit"       # concatenate runs inside the njit step
+
+
+def test_overlapping_slices_keep_their_separate_gradients():
+    x = gc.placeholder((6,), name="x")
+    loss = gc.sum(x[0:4] * x[2:6])
+    g = gc.grad(loss, x)
+    assert len(_slice_grads(g)) == 2
+    xv = np.arange(6, dtype=np.float32)
+    want = np.zeros(6, np.float32)
+    want[0:4] += xv[2:6]
+    want[2:6] += xv[0:4]
+    np.testing.assert_allclose(gc.compile(g, inputs=[x])(xv), want)
