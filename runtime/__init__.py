@@ -14,6 +14,7 @@ from graphc.errors import CompileError
 BACKENDS = {
     "reference": "graphc.runtime.reference",
     "cpu": "graphc.runtime.cpu.backend",
+    "cuda": "graphc.runtime.cuda.backend",
 }
 # the device gc.compile uses when none is given; $GRAPHC_DEVICE overrides it
 DEFAULT_DEVICE = os.environ.get("GRAPHC_DEVICE", "cpu")

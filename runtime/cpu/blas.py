@@ -4,10 +4,11 @@ OpenBLAS otherwise.
 
     gemm(a, b, out, beta)       # out = a @ b + beta * out, float32, 2-D
 
-`a` and `b` may be any 2-D arrays with one unit stride (C- or F-ordered,
-row blocks, transposes): BLAS reads them in place through its transpose flags
-and leading dimensions; `out` needs unit column stride. Other dtypes and
-layouts go through `np.dot` (and beta is applied by hand).
+Float32 `a` and `b` may be any 2-D arrays with one unit stride (C- or
+F-ordered, row blocks, transposes): BLAS reads them in place through its
+transpose flags and leading dimensions; `out` needs unit column stride (a
+ValueError otherwise: no float32 np.dot fallback, whose compile alone took
+4 s). Other dtypes go through `np.dot`, beta applied by hand.
 
 The chosen library's `cblas_sgemm` is bound to the symbol `graphc_cblas_sgemm`
 when this module is imported, before any kernel that calls it is compiled or
@@ -29,11 +30,14 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from graphc.runtime.cpu.views import any_layout
+
 SYMBOL = "graphc_cblas_sgemm"
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+MKL_CBWR_AUTO, MKL_CBWR_STRICT = 2, 0x10000
 
 _i32, _f32 = types.int32, types.float32
-_sgemm = types.ExternalFunction(SYMBOL, types.void(
+_cblas_sgemm = types.ExternalFunction(SYMBOL, types.void(
     _i32, _i32, _i32, _i32, _i32, _i32, _f32, types.voidptr, _i32, types.voidptr, _i32,
     _f32, types.voidptr, _i32))
 
@@ -85,6 +89,9 @@ def bind():
     mkl = _mkl_library() if choice in ("auto", "mkl") else None
     if mkl is not None:
         mkl.MKL_Set_Num_Threads(1)
+        # bitwise the same results whatever the operands' alignment (arena views
+        # and separate arrays, one process and the next): exact checkpoint resumes
+        mkl.MKL_CBWR_Set(MKL_CBWR_AUTO | MKL_CBWR_STRICT)
         function, name = mkl.cblas_sgemm, "mkl"
     elif choice == "mkl":
         raise ImportError("GRAPHC_BLAS=mkl but MKL's libmkl_rt was not found: "
@@ -135,21 +142,25 @@ def gemm(a, b, out, beta):
 def _gemm(a, b, out, beta):
     if all(isinstance(x, types.Array) and x.dtype == types.float32 and x.ndim == 2
            for x in (a, b, out)):
-        def sgemm(a, b, out, beta):
-            m, k = a.shape
-            n = b.shape[1]
-            if m == 0 or n == 0:
-                return
-            ta, lda = _operand(a)
-            tb, ldb = _operand(b)
-            if ta == 0 or tb == 0 or (out.strides[1] != 4 and n > 1):
-                _dot_beta(np.ascontiguousarray(a), np.ascontiguousarray(b), out, beta)
-                return
-            ldc = max(out.strides[0] // 4, n, 1)
-            _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), _address(a), lda,
-                   _address(b), ldb, np.float32(beta), _address(out), ldc)
-        return sgemm
+        # every layout combination calls one compiled function
+        return lambda a, b, out, beta: _sgemm(any_layout(a), any_layout(b), any_layout(out),
+                                              beta)
     return lambda a, b, out, beta: _dot_beta(a, b, out, beta)
+
+
+@njit(cache=True)
+def _sgemm(a, b, out, beta):
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    ta, lda = _operand(a)
+    tb, ldb = _operand(b)
+    if ta == 0 or tb == 0 or (out.strides[1] != 4 and n > 1):
+        raise ValueError("gemm: a float32 operand without a unit stride")
+    ldc = max(out.strides[0] // 4, n, 1)
+    _cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), _address(a), lda,
+                 _address(b), ldb, np.float32(beta), _address(out), ldc)
 
 
 @njit(cache=True)

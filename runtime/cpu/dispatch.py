@@ -54,7 +54,7 @@ class Library:
         layouts = [x.flags.c_contiguous or (x.ndim == 2 and x.flags.f_contiguous) for x in (a, b)]
         if not all(layouts):
             return False
-        library.matmul(a, b, out)
+        library.matmul_any_layout(a, b, out)
 
     def _conv(self, node, arrays, out, x_shape, w_shape, y_shape):
         name, attrs = node.op.name, node.attrs

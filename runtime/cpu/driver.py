@@ -34,7 +34,7 @@ CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
           "from graphc.runtime.cpu.native_call import call_native as _call\n"
           "from graphc.runtime.cpu.views import arena_view as _view, flat as _flat, "
-          "reshaped as _reshaped, transposed as _T\n\n")
+          "reshaped as _reshaped, transposed as _T, any_layout as _any\n\n")
 SYMBOLS = "SYMBOL_PREFIX"     # replaced by the backend with one unique to the whole module
 
 
@@ -207,7 +207,7 @@ class _Renderer:
                 if layout != "C" and not (layout == "F" and ndim == 2):
                     raise Unsupported("matmul layout")
                 args.append(x_name)
-            self.emit(self.call("_lib.matmul", [args[0], args[1], out_name]))
+            self.emit(self.call("_lib.matmul", [f"_any({args[0]})", f"_any({args[1]})", out_name]))
         elif name in CONV_OPS:
             first, second = node.inputs
             x_shape, w_shape, y_shape = {

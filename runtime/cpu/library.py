@@ -43,6 +43,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from graphc.runtime.cpu.blas import blas_threads, gemm, set_blas_threads  # noqa: F401
+from graphc.runtime.cpu.views import any_layout
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
@@ -142,6 +143,13 @@ def _skinny_matmul(a, b, out):
                     for kk in range(k):
                         acc += a[i, kk] * column[kk]
                     out[i, j] = acc
+
+
+@njit(cache=True)
+def matmul_any_layout(a, b, out):
+    """matmul for callers from Python: the operands typed with layout "A", so the
+    Python driver runs the very function (and rounding) the njit step runs."""
+    matmul(any_layout(a), any_layout(b), out)
 
 
 # -- concatenate ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ directly: the view shares its base's data and keeps its base alive.
     flat(x)                 # C-contiguous x as 1-D
     reshaped(x, "4,32")     # C-contiguous x with another shape
     transposed(x)           # 2-D x.T (C becomes F)
+    any_layout(x)           # x typed as layout "A": one compile of a kernel for all
 
 Offsets and shapes are literals: the renderer knows them, and each view is
 then a handful of constants. The caller guarantees they fit (the memory plan).
@@ -112,5 +113,19 @@ def transposed(typingctx, x):
         row_stride, col_stride = cgutils.unpack_tuple(builder, base.strides, 2)
         return _build(context, builder, result_type, base, base.data, [cols, rows],
                       [col_stride, row_stride])
+
+    return result_type(x), codegen
+
+
+@intrinsic
+def any_layout(typingctx, x):
+    """`x` itself, typed with layout "A" (strides read at run time), so a library
+    kernel taking C- or F-ordered operands compiles once, not per combination."""
+    if not isinstance(x, types.Array):
+        return None
+    result_type = x.copy(layout="A")
+
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, result_type, args[0])
 
     return result_type(x), codegen

@@ -1,0 +1,106 @@
+"""numba.cuda for the CUDA backend: the import, the device-or-simulator check,
+launch sizes, and every copy between host and device (each one counted).
+
+Without a GPU, Numba's CUDA simulator runs the same kernels as Python threads
+(NUMBA_ENABLE_CUDASIM=1, read when numba is first imported): slow, so it is
+for tests at small shapes, with small blocks (`LIMITS`).
+
+Copies go through `to_device`, `copy_in` and `to_host` only, each tagged with
+what it moves (feed, output, variable, constant, table, error), so a test can
+assert that a training step moves no parameter: `TRANSFERS[("h2d", "variable")]`.
+Kernels are launched with device arrays only (a host array passed to a kernel
+would be copied behind the runtime's back: `check_launch_args` refuses it).
+"""
+import collections
+import os
+
+import numpy as np
+
+from graphc.errors import CompileError
+
+INSTALL = "pip install 'graphc[cuda]' (numba-cuda)"
+SIMULATOR = ("to run the CUDA backend without a GPU, use Numba's CUDA simulator: set "
+             "NUMBA_ENABLE_CUDASIM=1 in the environment before Python starts (it runs the "
+             "kernels as Python, for tests at small shapes)")
+
+
+def load(loc=None):
+    """numba.cuda, or a CompileError saying why device="cuda" cannot run here."""
+    try:
+        from numba import cuda
+    except Exception as exc:     # numba-cuda missing or broken (no CUDA bindings, ...)
+        raise CompileError(f'device="cuda" needs numba.cuda, which does not import '
+                           f"({type(exc).__name__}: {exc}); {INSTALL}; or {SIMULATOR}",
+                           op="compile", loc=loc) from None
+    if not cuda.is_available():
+        raise CompileError('device="cuda": no CUDA GPU or driver found (numba.cuda.is_available() '
+                           f"is False); {SIMULATOR}", op="compile", loc=loc)
+    return cuda
+
+
+def simulated():
+    """True when numba.cuda (as imported in this process) is Numba's CUDA simulator."""
+    from numba import cuda
+    return cuda.is_available.__module__.endswith("simulator_init")
+
+
+class Limits:
+    """Launch sizes. threads: the most threads of a loop kernel's block (a power of two);
+    blocks: the most blocks of a grid (grid-stride loops cover the rest); tile: matmul's
+    square tile (threads per block = tile * tile)."""
+
+    def __init__(self, threads, blocks, tile):
+        self.threads, self.blocks, self.tile = threads, blocks, tile
+
+    def __repr__(self):
+        return f"Limits(threads={self.threads}, blocks={self.blocks}, tile={self.tile})"
+
+
+def _default_limits():
+    if simulated():         # every simulated thread is a Python thread: keep blocks tiny,
+        return Limits(threads=16, blocks=2, tile=4)  # but more than one, to test grid strides
+    return Limits(threads=int(os.environ.get("GRAPHC_CUDA_THREADS", 256)),
+                  blocks=int(os.environ.get("GRAPHC_CUDA_BLOCKS", 4096)), tile=16)
+
+
+LIMITS = _default_limits()
+
+# (direction, kind) -> number of copies; (direction, kind, "bytes") -> bytes
+TRANSFERS = collections.Counter()
+
+
+def _count(direction, kind, nbytes):
+    TRANSFERS[direction, kind] += 1
+    TRANSFERS[direction, kind, "bytes"] += int(nbytes)
+
+
+def to_device(cuda, array, kind):
+    """A new device array holding `array` (one host-to-device copy)."""
+    array = np.ascontiguousarray(array)
+    _count("h2d", kind, array.nbytes)
+    return cuda.to_device(array)
+
+
+def copy_in(device_array, array, kind):
+    """Overwrite `device_array` with `array` (one host-to-device copy)."""
+    array = np.ascontiguousarray(array).reshape(device_array.shape)
+    _count("h2d", kind, array.nbytes)
+    device_array.copy_to_device(array)
+
+
+def to_host(device_array, kind):
+    """A host copy of `device_array` (one device-to-host copy; waits for the kernels)."""
+    _count("d2h", kind, device_array.size * device_array.dtype.itemsize)
+    return device_array.copy_to_host()
+
+
+def check_launch_args(args, what):
+    """Refuse a host array among a kernel's arguments (numba.cuda would copy it each launch)."""
+    for arg in args:
+        if isinstance(arg, np.ndarray):
+            raise AssertionError(f"{what}: a host array of shape {arg.shape} passed to a kernel")
+
+
+def grid_for(work, threads):
+    """Blocks for `work` items at `threads` per block (grid-stride loops cover the rest)."""
+    return max(1, min(LIMITS.blocks, -(-int(work) // threads)))

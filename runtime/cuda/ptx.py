@@ -1,0 +1,97 @@
+"""Compile every kernel of a program to PTX for a GPU architecture, without a GPU.
+
+The simulator runs kernels as Python, which accepts code the CUDA compiler
+rejects (a type that does not unify, a NumPy call numba.cuda lacks). This
+compiles each generated loop kernel (and its tail) and each library kernel
+the program launches with `numba.cuda.compile_ptx`, which needs NVVM (a CUDA
+toolkit, or pip's `cuda-toolkit[nvvm]`) but no device and no driver. Run it
+in a process where numba.cuda is not the simulator:
+
+    from graphc.runtime.cuda.ptx import compile_program
+    compile_program(program, cc=(9, 0))     # {kernel name: PTX text}
+"""
+import contextlib
+
+import numpy as np
+from numba import cuda, from_dtype, types
+
+from graphc.runtime.cpu.backend import _identifier, ensure_planned
+from graphc.runtime.cuda.codegen import PRELUDE, render_loop
+from graphc.runtime.cuda.library import SUPPORTED, _kernels, matmul_kernel, unsupported
+from graphc.runtime.cuda.device import LIMITS
+
+INT = types.int64
+ERR = types.Array(types.int64, 1, "C")
+
+
+def _array(dtype):
+    return types.Array(from_dtype(np.dtype(dtype)), 1, "C")
+
+
+def _library_signatures(node):
+    """[(py_func, argument types)] for the kernels a library node launches."""
+    name = node.op.name
+    if name == "matmul":
+        a, b = node.inputs
+        return [(matmul_kernel(node.dtype, LIMITS.tile).py_func,
+                 (_array(a.dtype), _array(np.int64), INT, INT, _array(b.dtype),
+                  _array(np.int64), INT, INT, _array(node.dtype), INT, INT, INT, ERR))]
+    kernels = _kernels()
+    values, indices = node.inputs[:2]
+    gather = (_array(values.dtype), _array(indices.dtype), _array(node.dtype), INT, INT, ERR, INT)
+    if name == "take":
+        return [(kernels["take"].py_func, gather)]
+    return [(kernels["fill_zero"].py_func, (_array(node.dtype), ERR)),
+            (kernels["scatter_add"].py_func, gather)]
+
+
+class _Architecture:
+    """What numba.cuda asks the current device for when it compiles a device function
+    (the scalar overloads): with no GPU, the architecture being compiled for."""
+
+    def __init__(self, cc):
+        self.compute_capability = tuple(cc)
+
+
+@contextlib.contextmanager
+def _no_device(cc):
+    from numba.cuda import dispatcher
+    found = getattr(dispatcher, "get_current_device", None)
+    if found is None:                   # pragma: no cover (another numba.cuda layout)
+        yield
+        return
+    dispatcher.get_current_device = lambda: _Architecture(cc)
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = found
+
+
+def compile_program(program, cc=(9, 0)):
+    """{kernel name: PTX} for every kernel the CUDA backend would launch for `program`."""
+    fusion, _ = ensure_planned(program, inplace_variables=True)
+    namespace = {}
+    sources, compiled = [], {}
+    jobs = []
+    for kernel in fusion.kernels:
+        if kernel.library is not None:
+            if kernel.library.op.name not in SUPPORTED:
+                raise unsupported(kernel.library)
+            for function, signature in _library_signatures(kernel.library):
+                jobs.append((f"{kernel.name}:{function.__name__}", function, signature))
+        if any(n in kernel.level for n in kernel.nodes):
+            loop = render_loop(kernel, fusion, _identifier(kernel.name))
+            sources.append(loop.source)
+            signature = tuple([_array(n.dtype) for n in loop.inputs + loop.outputs]
+                              + [_array(np.int64)] * len(loop.tables) + [ERR]
+                              + [_array(d) for d in loop.partials])
+            for name in filter(None, (loop.name, loop.tail)):
+                jobs.append((name, name, signature))
+    exec(compile(PRELUDE + "\n\n".join(sources), "<graphc cuda kernels>", "exec"), namespace)
+    with _no_device(cc):
+        for name, function, signature in jobs:
+            if isinstance(function, str):
+                function = namespace[function].py_func
+            ptx, _ = cuda.compile_ptx(function, signature, cc=cc)
+            compiled[name] = ptx
+    return compiled
