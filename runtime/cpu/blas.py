@@ -44,7 +44,10 @@ _cblas_sgemm = types.ExternalFunction(SYMBOL, types.void(
 
 def _mkl_library():
     names = ("libmkl_rt.so.2", "libmkl_rt.so", "libmkl_rt.2.dylib", "mkl_rt.2.dll")
-    folders = [os.path.join(sys.prefix, "lib"), os.path.join(sys.prefix, "Library", "bin")]
+    import site
+    prefixes = [sys.prefix, sys.base_prefix, site.getuserbase()]     # venv, base, --user
+    folders = [os.path.join(p, sub) for p in dict.fromkeys(prefixes)
+               for sub in ("lib", os.path.join("Library", "bin"))]
     for folder in folders:
         for name in names:
             for path in glob.glob(os.path.join(folder, name)):
