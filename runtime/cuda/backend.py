@@ -158,7 +158,7 @@ class CudaPlan:
         device.copy_in(self.err, np.array([0, 0, NO_INDEX_ERROR], np.int64), "error")
         kernel = self.fusion.kernels[int(err[1]) - 1]
         loop = self.loops.get(kernel)
-        if kernel.library is not None and kernel.library.op.name in ("take", "take_grad"):
+        if int(err[2]) != NO_INDEX_ERROR:         # take / take_grad: the first bad position
             node = kernel.library
             indices = self._host(node.inputs[1], feeds).reshape(-1)
             axis = node.attrs["axis"]
