@@ -52,7 +52,6 @@ from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  #
                                      max_pool2d_grad)
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
-SKINNY_ROWS = 4              # matmul: at most this many rows skip BLAS (see _skinny_matmul)
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -85,9 +84,6 @@ def matmul(a, b, out):
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()
-        if m <= SKINNY_ROWS and _is_float32(out):
-            _skinny_matmul(a, b, out)
-            return
         blocks = min(threads, m // MIN_ROWS_PER_THREAD)
         if blocks <= 1:
             gemm(a, b, out, 0.0)
@@ -103,46 +99,6 @@ def matmul(a, b, out):
         else:
             for t in range(out.shape[0]):
                 gemm(a[t * ia], b[t * ib], out[t], 0.0)
-
-
-def _is_float32(x):
-    return x.dtype == np.float32
-
-
-@overload(_is_float32)
-def _is_float32_impl(x):
-    result = x.dtype == types.float32
-    return lambda x: result
-
-
-@njit(parallel=PRANGE_ONLY, cache=True, fastmath={"reassoc", "contract", "nsz"})
-def _skinny_matmul(a, b, out):
-    """out = a @ b for a few rows of `a` (batch-1 inference): BLAS's sgemm/sgemv
-    take 42-46 us on W5's layers, this 21-25 us (PERFORMANCE-NOTES.md). The
-    columns of `out` are split over Numba's threads; each thread streams its
-    part of `b` once, in the order `b` is stored."""
-    m, k = a.shape
-    n = b.shape[1]
-    blocks = max(1, min(_num_threads(), n // 64))
-    for p in prange(blocks):
-        lo, hi = p * n // blocks, (p + 1) * n // blocks
-        if b.strides[1] == 4 or n == 1:          # rows of b contiguous: axpy per row
-            for i in range(m):
-                row = out[i, lo:hi]
-                for j in range(hi - lo):
-                    row[j] = 0
-                for kk in range(k):
-                    s, part = a[i, kk], b[kk, lo:hi]
-                    for j in range(hi - lo):
-                        row[j] += s * part[j]
-        else:                                    # columns contiguous (a transpose): dots
-            for j in range(lo, hi):
-                column = b[:, j]
-                for i in range(m):
-                    acc = np.float32(0)
-                    for kk in range(k):
-                        acc += a[i, kk] * column[kk]
-                    out[i, j] = acc
 
 
 @njit(cache=True)

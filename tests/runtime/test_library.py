@@ -115,17 +115,6 @@ def test_matmul_2d_reads_transposed_operands_in_place(layout, dtype):
     assert_close(out, OPS["matmul"].reference(a, b), dtype)
 
 
-@pytest.mark.parametrize("rows", [1, L.SKINNY_ROWS])
-@pytest.mark.parametrize("layout", ["C", "F"])
-def test_matmul_of_a_few_rows_skips_blas_and_reads_b_in_either_order(rows, layout):
-    """Batch-1 inference: the skinny kernel, columns split over threads (uneven 133)."""
-    a, b = random((rows, 70), np.float32, 1), random((70, 133), np.float32, 2)
-    b = np.asfortranarray(b) if layout == "F" else b
-    out = nans((rows, 133), np.float32)
-    L.matmul(a, b, out)
-    assert_close(out, OPS["matmul"].reference(a, b), np.float32)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batches", [(3, 3), (1, 3), (3, 1)])
 def test_matmul_batched_broadcasts_a_batch_of_one(batches, dtype):
