@@ -144,12 +144,23 @@ class Executable:
         plan = self._plan(tuple(a.shape for a in feeds))
         with np.errstate(all="ignore"):
             results, new_values = plan.run(feeds)
-        # every new value is copied before any is written: one may be another's old value
-        staged = [(var.attrs["state"], np.array(value, dtype=var.dtype))
-                  for (var, _), value in zip(self._updates, new_values)
-                  if value is not var.attrs["state"].value]   # else written in place already
+        # every new value is staged before any is written: one may be another's old value
+        staged = []
+        for (var, _), value in zip(self._updates, new_values):
+            state = var.attrs["state"]
+            if hasattr(value, "fetch"):             # stays on a device (runtime/cuda)
+                staged.append((state, value))
+            elif value is state.value:              # written in place (runtime/cpu)
+                staged.append((state, None))
+            else:
+                staged.append((state, np.array(value, dtype=var.dtype)))
         for state, value in staged:
-            state.value = value
+            if value is None:
+                state.version += 1
+            elif hasattr(value, "fetch"):
+                state.keep_on_device(value)
+            else:
+                state.value = value
         return results[0] if self._single else results
 
     def _plan(self, signature):

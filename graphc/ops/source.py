@@ -15,10 +15,34 @@ from graphc.tensor import Tensor, apply
 
 
 class VariableState:
-    """The current value of a variable; replaced whole, never mutated in place."""
+    """The current value of a variable, shared by every executable that uses it.
+
+    The value is a host array, or lives on a device (`keep_on_device`: a device
+    backend wrote it) and is fetched the first time the host reads it.
+    `version` counts changes of the value (assignments, device writes, and
+    in-place writes by the CPU backend, which Executable reports), so a device
+    copy knows whether it is still current.
+    """
 
     def __init__(self, value, name, trainable):
-        self.value, self.name, self.trainable = value, name, trainable
+        self._value, self.name, self.trainable = value, name, trainable
+        self.device, self.version = None, 0
+
+    @property
+    def value(self):
+        if self.device is not None:
+            self._value, self.device = self.device.fetch(), None
+        return self._value
+
+    @value.setter
+    def value(self, value):
+        self._value, self.device = value, None
+        self.version += 1
+
+    def keep_on_device(self, copy):
+        """The newest value is `copy`'s (an object with `fetch()`); read on demand."""
+        self.device = copy
+        self.version += 1
 
     def assign(self, value, loc=None):
         array = np.asarray(value)

@@ -11,7 +11,7 @@ the host value only when the host holds a value the device copy has not seen;
 after a step the plan writes the new value into the device copy and hands the
 DeviceVariable back to the executable in place of a host array.
 
-How the host learns the new value (the interface issue 6 asks graphc for):
+How the host learns the new value (graphc/ops/source.py):
 `VariableState.keep_on_device(copy)` records that the newest value is on the
 device (`state.device = copy`, `state.version += 1`), and reading
 `state.value` then calls `copy.fetch()` once. `state.version` counts every

@@ -8,19 +8,12 @@ import graphc as gc
 from graphc.errors import RuntimeFailure
 from graphc.runtime.cuda import device, memory
 
-import proposed_interface
 from small_mlp import mlp
 
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def resident(monkeypatch):
-    """graphc's core with the VariableState/Executable change of issue 6."""
-    proposed_interface.install(monkeypatch)
 
 
 def train(device_name, steps=3):
@@ -49,7 +42,8 @@ def transfers_per_step(step, feeds, steps=2):
             for key in device.TRANSFERS if len(key) == 2}
 
 
-def test_a_step_moves_feeds_in_loss_out_and_no_parameter(resident):
+def test_a_step_moves_feeds_in_loss_out_and_no_parameter():
+    assert memory.RESIDENT          # VariableState keeps values on a device
     workload, feeds = mlp()
     step = workload.compile(device="cuda")
     moved = transfers_per_step(step, feeds)
@@ -62,20 +56,7 @@ def test_a_step_moves_feeds_in_loss_out_and_no_parameter(resident):
     assert transfers_per_step(step, feeds, steps=1).get(("d2h", "variable"), 0) == 0
 
 
-@pytest.mark.xfail(not memory.RESIDENT, strict=True,
-                   reason="graphc's VariableState/Executable lack the device interface of "
-                          "issue 6 (tests/cuda/proposed_interface.py): each step downloads "
-                          "the updated variables")
-def test_a_step_moves_no_parameter_with_graphc_as_it_is():
-    workload, feeds = mlp()
-    moved = transfers_per_step(workload.compile(device="cuda"), feeds)
-    assert moved.get(("d2h", "variable"), 0) == 0
-
-
-@pytest.mark.parametrize("interface", ["resident", "as_is"])
-def test_variables_are_shared_with_other_executables_and_the_host(interface, monkeypatch):
-    if interface == "resident":
-        proposed_interface.install(monkeypatch)
+def test_variables_are_shared_with_other_executables_and_the_host():
     workload, feeds = mlp()
     train_step = workload.compile(device="cuda")
     w = workload.params[0]
@@ -92,7 +73,7 @@ def test_variables_are_shared_with_other_executables_and_the_host(interface, mon
     assert not np.array_equal(w.value, before)
 
 
-def test_a_failed_step_leaves_every_variable_as_it_was(resident):
+def test_a_failed_step_leaves_every_variable_as_it_was():
     workload, feeds = mlp()
     step = workload.compile(device="cuda")
     step(*feeds)
