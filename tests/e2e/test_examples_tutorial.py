@@ -120,3 +120,27 @@ def test_every_example_documents_its_options(name, capsys):
     out = capsys.readouterr().out
     for option in ("--epochs", "--batch-size", "--device", "--seed", "--data", "--limit"):
         assert option in out
+
+
+@needs_data
+def test_graphc_dump_of_the_tutorial_cnn_writes_every_stage_with_resolving_links(
+        capsys, tmp_path, monkeypatch):
+    """GRAPHC_DUMP on the tutorial's SimpleCNN: a folder per compiled executable
+    (train and eval steps) holding each stage, the fusion report, the memory plan
+    and picture and the generated source, and indexes whose every link resolves."""
+    import re
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    run_example("mnist_binary_cnn", capsys, "--epochs", "1", "--limit", "480",
+                "--batch-size", "32")
+    folders = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(folders) >= 2                       # the train step and the eval step
+    for folder in folders:
+        names = {p.name for p in folder.iterdir()}
+        assert {"fusion_report.txt", "memory_plan.txt", "memory.svg", "generated_source.py",
+                "index.html"} <= names
+        assert any(n.endswith("_fused.svg") for n in names) and any(
+            n.endswith("_built.dot") for n in names)
+        targets = re.findall(r'href="([^"]+)"', (folder / "index.html").read_text())
+        assert targets and all((folder / t).is_file() for t in targets)
+    top = re.findall(r'href="([^"]+)"', (tmp_path / "index.html").read_text())
+    assert len(top) == len(folders) and all((tmp_path / t).is_file() for t in top)
