@@ -5,9 +5,12 @@ views of the arena (DESIGN.md, "Runtime"): one Python call per step.
     step(arena, <feeds...>, <variables' storage...>, <array constants...>,
          <gather tables...>, <conv work arrays...>, ints, err) -> (site, code)
 
-Inside, each arena buffer is `arena[a:b].view(dtype).reshape(shape)` (a 0-d
-value is its 1-element 1-D view), each alias a `.reshape(...)`/`.T` view of its
-base. Each kernel runs as the Python driver runs it: its library call (the njit
+Inside, each arena buffer is `_view(arena, offset, "float32", "64,128")` (a 0-d
+value its 1-element 1-D view), each alias a `_reshaped`/`_T` view of its base
+(intrinsics of runtime/cpu/views.py), and every kernel is called through
+`_call(kernel, "<symbol>", (args...))` (runtime/cpu/native_call.py): the
+step's own compiled code stays small. Each kernel runs as the Python driver
+runs it: its library call (the njit
 kernels of runtime/cpu/library.py, the same choice of kernel as
 runtime/cpu/dispatch.py) then its loop function on flat views. Integer
 attributes (strides, paddings, axes) are read from the int64 array `ints`, not
