@@ -298,7 +298,7 @@ def main(argv=None):
     try:
         if argv[:1] == ["viz"]:
             from graphc.viz import cli as viz_cli
-            return viz_cli.main(argv[1:])
+            return viz_cli.main(argv[1:], parser_class=_Parser)
         args = parser().parse_args(argv)
         return args.run(args)
     except (GraphcError, OSError) as e:

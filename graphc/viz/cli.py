@@ -15,8 +15,8 @@ from graphc.viz.dump import ENV, STAGES_ENV
 from graphc.viz.stages import stage_names
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="graphc viz", description="Run SCRIPT with GRAPHC_DUMP "
+def parser(parser_class=argparse.ArgumentParser):
+    p = parser_class(prog="graphc viz", description="Run SCRIPT with GRAPHC_DUMP "
                                 "on: every compile writes its graphs, fusion report, memory "
                                 "plan and generated source under OUT.")
     p.add_argument("script", help="the Python script to run")
@@ -29,10 +29,12 @@ def parser():
     return p
 
 
-def main(argv=None):
+def main(argv=None, parser_class=argparse.ArgumentParser):
+    """`graphc viz`; parser_class decides how argument errors read (the graphc
+    command passes its one-line one)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
-    options, script_args = parser().parse_args(argv[:cut]), argv[cut + 1:]
+    options, script_args = parser(parser_class).parse_args(argv[:cut]), argv[cut + 1:]
     out = Path(options.out).resolve()
     saved_env = {k: os.environ.get(k) for k in (ENV, STAGES_ENV)}
     saved_argv = sys.argv

@@ -134,3 +134,8 @@ def test_a_text_model_on_images_is_one_line(graphc):
 def test_viz_is_graphc_viz_cli(graphc):
     done = graphc("viz", "--help")
     assert done.returncode == 0 and done.stdout.startswith("usage: graphc viz")
+
+
+def test_a_bad_viz_argument_is_one_line(graphc):
+    assert_one_line_error(graphc("viz", "--stage", "nosuch", "script.py"), 2, "invalid choice",
+                          "graphc viz")
