@@ -89,17 +89,21 @@ def _im2col(x, b, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col):
                 row = col[(c * kh + i) * kw + j]
                 off = j * dw - pw
                 x0, x1 = _valid(off, sw, wd, wo)
-                _fill(row[:y0 * wo], 0)
-                _fill(row[y1 * wo:], 0)
+                if y0 > 0:                  # (the fills only where padding is read:
+                    _fill(row[:y0 * wo], 0)  # a call per output row cost as much as the copy)
+                if y1 < ho:
+                    _fill(row[y1 * wo:], 0)
                 for y in range(y0, y1):
                     src = xc[y * sh + i * dh - ph]
                     dst = row[y * wo:(y + 1) * wo]
-                    _fill(dst[:x0], 0)
+                    if x0 > 0:
+                        _fill(dst[:x0], 0)
                     if sw == 1:
                         _copy(dst[x0:x1], src[x0 + off:x1 + off])
                     elif x1 > x0:
                         _copy(dst[x0:x1], _row(src, x0, x1, sw, off))
-                    _fill(dst[x1:], 0)
+                    if x1 < wo:
+                        _fill(dst[x1:], 0)
 
 
 @njit(cache=True)
