@@ -253,7 +253,11 @@ class LoopRenderer:
             else:
                 self.stage[node] = max(inner, default=0)
 
-    def render(self):
+    def levels(self):
+        """Stages the kernel's nodes, then sorts what the loop writes and reduces by level:
+        (outputs, element_out, row_out, scalar_out, row_red, scalar_red,
+        scalar_from_element, scalar_from_row, passes over a row). Every backend's
+        renderer starts from these."""
         self.compute_stages()
         k = self.kernel
         # only what the loop computes: an inlined node listed as an output (an alias or
@@ -271,6 +275,13 @@ class LoopRenderer:
         passes = 1 + max([self.stage.get(n, 0) for n in element_out]
                          + [self.stage.get(n.inputs[0], 0) for n in row_red + scalar_from_element],
                          default=0)
+        return (outputs, element_out, row_out, scalar_out, row_red, scalar_red,
+                scalar_from_element, scalar_from_row, passes)
+
+    def render(self):
+        (outputs, element_out, row_out, scalar_out, row_red, scalar_red, scalar_from_element,
+         scalar_from_row, passes) = self.levels()
+        k = self.kernel
 
         top = _Block(1)
         for red in scalar_red:

@@ -137,21 +137,9 @@ class CudaLoopRenderer(LoopRenderer):
 
     # -- structure ------------------------------------------------------------------------
     def render(self):
-        self.compute_stages()
+        (outputs, element_out, row_out, scalar_out, row_red, scalar_red, scalar_from_element,
+         scalar_from_row, passes) = self.levels()
         k = self.kernel
-        outputs = [n for n in dict.fromkeys(k.outputs) if n is not k.library
-                   and n in k.level and n not in self.inlined]
-        element_out = [n for n in outputs if k.level.get(n) == ELEMENT]
-        row_out = [n for n in outputs if k.level.get(n) == ROW]
-        scalar_out = [n for n in outputs if k.level.get(n) == SCALAR]
-        reductions = [n for n in self.placed() if self.is_reduction(n)]
-        row_red = [n for n in reductions if k.level[n] == ROW]
-        scalar_red = [n for n in reductions if k.level[n] == SCALAR]
-        scalar_from_element = [n for n in scalar_red if self.level_of(n.inputs[0]) == ELEMENT]
-        scalar_from_row = [n for n in scalar_red if self.level_of(n.inputs[0]) == ROW]
-        passes = 1 + max([self.stage.get(n, 0) for n in element_out]
-                         + [self.stage.get(n.inputs[0], 0) for n in row_red + scalar_from_element],
-                         default=0)
         if any(k.level[n] == SCALAR for n in self.placed()) and not scalar_red:
             raise AssertionError(f"{self.name}: SCALAR nodes without a SCALAR reduction")
 
