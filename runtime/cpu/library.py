@@ -40,7 +40,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 from graphc.runtime.cpu.blas import blas_threads, gemm, set_blas_threads  # noqa: F401
 from graphc.runtime.cpu.views import any_layout
