@@ -323,6 +323,20 @@ class LoopRenderer:
             return self.kernel.level[node]
         return ELEMENT
 
+    def render_elements(self, row, accumulate, writes):
+        """The body at one element: the values needed, then the reductions fed and the
+        element outputs written (shared by every backend's loop over a row)."""
+        element = _Block(row.indent)
+        for node in self.needed_elements(accumulate, writes):
+            self.assign(node, ELEMENT, element)
+        identity = self.identity_ids(ELEMENT)
+        for red in accumulate:
+            element.emit(self.combine(red, self.reduction_input(red, element, identity)))
+        for node in writes:
+            element.emit(f"{self.arg_out(node)}[{self.index_expr(identity, ELEMENT, element)}]"
+                         f" = {self.var(node)}")
+        row.lines += element.lines
+
     def render_pass(self, stage, row, element_out, row_red, scalar_from_element):
         """One pass over the reduced axes of a row (or over one point if none)."""
         in_pass = lambda node: self.stage.get(node, 0) == stage  # noqa: E731
@@ -337,16 +351,7 @@ class LoopRenderer:
         for axis in self.reduced:
             row.emit(f"for i{axis} in range({self.domain[axis]}):")
             row.indent += 1
-        element = _Block(row.indent)
-        for node in self.needed_elements(accumulate, writes):
-            self.assign(node, ELEMENT, element)
-        identity = self.identity_ids(ELEMENT)
-        for red in accumulate:
-            element.emit(self.combine(red, self.reduction_input(red, element, identity)))
-        for node in writes:
-            element.emit(f"{self.arg_out(node)}[{self.index_expr(identity, ELEMENT, element)}]"
-                         f" = {self.var(node)}")
-        row.lines += element.lines
+        self.render_elements(row, accumulate, writes)
         row.indent = depth
         for red in row_red:
             if in_pass(red.inputs[0]):

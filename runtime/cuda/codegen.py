@@ -23,7 +23,7 @@ memory plan writes variables in place only after every kernel that can fail).
 """
 import numpy as np
 
-from graphc.passes.kernels import ELEMENT, ROW, SCALAR
+from graphc.passes.kernels import ROW, SCALAR
 from graphc.runtime.cpu.codegen import LoopRenderer, LoopSource, _Block
 from graphc.runtime.cpu.scalar import cast_name
 from graphc.runtime.cuda.device import LIMITS
@@ -218,16 +218,7 @@ class CudaLoopRenderer(LoopRenderer):
             row.emit(f"while j < {self.row_size}:")
             row.indent += 1
             self.decompose(row, "j", self.reduced)
-        element = _Block(row.indent)
-        for node in self.needed_elements(accumulate, writes):
-            self.assign(node, ELEMENT, element)
-        identity = self.identity_ids(ELEMENT)
-        for red in accumulate:
-            element.emit(self.combine(red, self.reduction_input(red, element, identity)))
-        for node in writes:
-            element.emit(f"{self.arg_out(node)}[{self.index_expr(identity, ELEMENT, element)}]"
-                         f" = {self.var(node)}")
-        row.lines += element.lines
+        self.render_elements(row, accumulate, writes)
         if self.rows:
             row.emit(f"j += {self.threads}")
         row.indent = depth
