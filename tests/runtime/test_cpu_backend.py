@@ -416,6 +416,28 @@ def test_large_kernels_run_in_parallel():
     np.testing.assert_allclose(cpu, ref, rtol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(6, 5, 7), (256, 300)], ids=["serial", "parallel"])
+def test_reductions_over_leading_axes_run_columns_inside(shape):
+    """A bias gradient's shape: a row reduction over the leading axes, an element output
+    written in the same kernel, and a per-row epilogue. The CPU renderer puts the kept
+    axes inside (unit stride) with the accumulators in an array, in blocks that do not
+    divide the kept axis (300 = 2 * 128 + 44); values must match the reference."""
+    value = finite_values("float32", shape, seed=42)
+    mask = rng(43).random(shape) > 0.3
+    x = gc.placeholder(shape, name="x")
+    keep = gc.placeholder(shape, "bool", name="keep")
+    bias = gc.placeholder(shape[1:], name="bias")
+    masked = gc.where(keep, x, 0.0)
+    leading = tuple(range(len(shape) - 1))
+    outputs = {"masked": masked * 2.0,
+               "updated bias": bias - 0.01 * gc.sum(masked, axis=leading),
+               "column max": gc.max(x, axis=0) + bias}
+    feeds = {x: value, keep: mask, bias: finite_values("float32", shape[1:], seed=44)}
+    step = check(outputs, feeds, rtol=1e-5, atol=1e-5)
+    assert "acc0s = np.full(" in plan_of(step).source
+    assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
+
+
 def test_norms_and_losses():
     """batch_norm in training (rows over the non-contiguous axes 0, 2, 3),
     layer_norm, mse, BCE with logits (with pos_weight), BCE of probabilities;
