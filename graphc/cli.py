@@ -236,7 +236,8 @@ def _cuda():
             from numba import cuda
             if not cuda.is_available():
                 return "not available (no CUDA driver or GPU found by numba.cuda)"
-            return f"available ({cuda.get_current_device().name.decode(errors='replace')})"
+            name = cuda.get_current_device().name      # bytes in numba, str in numba-cuda
+            return f"available ({name.decode(errors='replace') if isinstance(name, bytes) else name})"
     except ImportError as e:
         return f"not available (numba.cuda cannot be imported: {e}; pip install numba-cuda)"
     except Exception as e:       # noqa: BLE001 (a broken driver must not break `info`)

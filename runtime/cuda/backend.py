@@ -25,7 +25,7 @@ from graphc.runtime.cpu.backend import _identifier, _nonfinite, ensure_planned
 from graphc.runtime.cuda import device
 from graphc.runtime.cuda.codegen import PRELUDE, render_loop
 from graphc.runtime.cuda.library import (NO_INDEX_ERROR, SUPPORTED, LibraryCall, Operand,
-                                         c_strides, gather_launch, unsupported)
+                                         c_strides, gather_launch, gather_table, unsupported)
 from graphc.runtime.cuda.memory import Arena, after_write, device_variable
 
 
@@ -69,7 +69,8 @@ class CudaPlan:
                 self.loops[kernel] = loop
         self.source = PRELUDE + "\n\n" + "\n\n".join(loop.source for loop in first_of.values())
         self.module, self.cache_hit = load_module(self.source)
-        self.library = LibraryCall(lambda table: device.to_device(cuda, table, "table"))
+        self.library = LibraryCall(lambda table: device.to_device(cuda, table, "table"),
+                                   lambda size, dtype: cuda.device_array(size, dtype))
         self.launches = []          # (kernel, [(function, grid, block, args)])
         for index, kernel in enumerate(self.fusion.kernels):
             self.launches.append((kernel, self._launches(index, kernel)))
@@ -128,8 +129,8 @@ class CudaPlan:
                 launches.append((getattr(self.module, loop.tail), 1, loop.tail_threads, args))
         for _, _, _, args in launches:
             device.check_launch_args(args, kernel.name)
-        # configured once: kernel[grid, block] builds a launcher object on every call
-        return [(function[grid, block], args) for function, grid, block, args in launches]
+        return [(_configured(function, grid, block), args)
+                for function, grid, block, args in launches]
 
     # -- running -------------------------------------------------------------------------
     def run(self, feeds):
@@ -188,11 +189,9 @@ class CudaPlan:
             if contiguous:
                 temporary.copy_to_device(source.flat)
             else:
-                table = np.lib.stride_tricks.as_strided(
-                    np.arange(source.flat.size, dtype=np.int64), source.shape,
-                    [s * 8 for s in source.strides]).reshape(-1)
-                kernel, grid, block, args = gather_launch(
-                    source.flat, device.to_device(cuda, table, "table"), temporary, self.err)
+                table = device.to_device(cuda, gather_table(source), "table")
+                kernel, grid, block, args = gather_launch(source.flat, table, temporary,
+                                                          self.err)
                 kernel[grid, block](*args)
             staged.append((variable, temporary))
         for variable, flat in staged:
@@ -269,6 +268,16 @@ class CudaPlan:
             for variable, array in saved.items():
                 self.variables[variable].array.copy_to_device(array)
             device.copy_in(self.err, np.array([0, 0, NO_INDEX_ERROR], np.int64), "error")
+
+
+def _configured(function, grid, block):
+    """`function[grid, block]`, made once (it builds a launcher object on every call). The
+    simulator's `kernel[grid, block]` configures the kernel object itself and returns it,
+    so one kernel launched with two grids would keep the last: there, configure each
+    launch anew."""
+    if device.simulated():
+        return lambda *args: function[grid, block](*args)
+    return function[grid, block]
 
 
 def _size(node):

@@ -17,19 +17,13 @@ device (`state.device = copy`, `state.version += 1`), and reading
 `state.value` then calls `copy.fetch()` once. `state.version` counts every
 change of the value (assigning, and an in-place write by the CPU backend), so
 a device copy is current while `state.device is copy` or its recorded version
-equals the state's. Without that interface (`RESIDENT` False) the plan falls
-back to downloading every updated variable each step (correct, not free) and
-to comparing host values with the copy it last saw.
+equals the state's.
 """
 import weakref
 
 import numpy as np
 
-from graphc.ops.source import VariableState
 from graphc.runtime.cuda.device import copy_in, to_device, to_host
-
-# graphc's VariableState keeps values on a device (the interface above)
-RESIDENT = hasattr(VariableState, "keep_on_device")
 
 
 class Arena:
@@ -49,15 +43,14 @@ class DeviceVariable:
         self.state = weakref.ref(state)
         self.array = array                  # flat device array of the variable's dtype
         self.shape, self.dtype = state.value.shape, state.value.dtype
-        self.version = None                 # the state's version this copy holds
-        self.seen = None                    # without RESIDENT: a host copy of what it holds
+        self.version = state.version        # the state's version this copy holds
 
     def fetch(self):
         """The device value as a host array (one device-to-host copy)."""
         value = to_host(self.array, "variable").reshape(self.shape)
         state = self.state()
         if state is not None:
-            self.version = getattr(state, "version", None)
+            self.version = state.version
         return value
 
 
@@ -69,38 +62,18 @@ def device_variable(cuda, state):
     copy = _COPIES.get(state)
     if copy is None:
         value = np.ascontiguousarray(state.value)
-        copy = DeviceVariable(state, to_device(cuda, value.reshape(-1), "variable"))
-        _mark_seen(copy, state, value)
-        _COPIES[state] = copy
-        return copy
-    if RESIDENT:
-        if getattr(state, "device", None) is copy:
-            copy.version = state.version
-        elif copy.version != state.version:
-            value = state.value         # (fetches from another holder, if one has it)
-            copy_in(copy.array, value.reshape(-1), "variable")
-            copy.version = state.version
-    else:
-        value = state.value
-        if copy.seen is None or value.shape != copy.seen.shape or \
-                not np.array_equal(value, copy.seen, equal_nan=True):
-            copy_in(copy.array, value.reshape(-1), "variable")
-            _mark_seen(copy, state, value)
-    return copy
-
-
-def _mark_seen(copy, state, value):
-    if RESIDENT:
+        copy = _COPIES[state] = DeviceVariable(state, to_device(cuda, value.reshape(-1),
+                                                                "variable"))
+    elif state.device is copy:
         copy.version = state.version
-    else:
-        copy.seen = np.array(value, copy=True)
+    elif copy.version != state.version:
+        value = state.value             # (fetches from another holder, if one has it)
+        copy_in(copy.array, value.reshape(-1), "variable")
+        copy.version = state.version
+    return copy
 
 
 def after_write(copy, fetch_now):
     """What a plan returns for a variable it wrote on the device: the DeviceVariable
-    (RESIDENT) or, without the interface, the new value fetched to the host."""
-    if RESIDENT and not fetch_now:
-        return copy
-    value = copy.fetch()
-    copy.seen = np.array(value, copy=True)
-    return value
+    (the host fetches it when it reads it), or with `fetch_now` its value on the host."""
+    return copy.fetch() if fetch_now else copy

@@ -13,14 +13,12 @@ in a process where numba.cuda is not the simulator:
 import contextlib
 
 import numpy as np
-from numba import cuda, from_dtype, types
+from numba import cuda, from_dtype, typeof, types
 
 from graphc.runtime.cpu.backend import _identifier, ensure_planned
 from graphc.runtime.cuda.codegen import PRELUDE, render_loop
-from graphc.runtime.cuda.library import SUPPORTED, _kernels, matmul_kernel, unsupported
-from graphc.runtime.cuda.device import LIMITS
+from graphc.runtime.cuda.library import SUPPORTED, LibraryCall, Operand, c_strides, unsupported
 
-INT = types.int64
 ERR = types.Array(types.int64, 1, "C")
 
 
@@ -28,21 +26,20 @@ def _array(dtype):
     return types.Array(from_dtype(np.dtype(dtype)), 1, "C")
 
 
+def _host_array(node):
+    return np.zeros(max(1, int(np.prod(node.shape, dtype=np.int64))), node.dtype)
+
+
 def _library_signatures(node):
-    """[(py_func, argument types)] for the kernels a library node launches."""
-    name = node.op.name
-    if name == "matmul":
-        a, b = node.inputs
-        return [(matmul_kernel(node.dtype, LIMITS.tile).py_func,
-                 (_array(a.dtype), _array(np.int64), INT, INT, _array(b.dtype),
-                  _array(np.int64), INT, INT, _array(node.dtype), INT, INT, INT, ERR))]
-    kernels = _kernels()
-    values, indices = node.inputs[:2]
-    gather = (_array(values.dtype), _array(indices.dtype), _array(node.dtype), INT, INT, ERR, INT)
-    if name == "take":
-        return [(kernels["take"].py_func, gather)]
-    return [(kernels["fill_zero"].py_func, (_array(node.dtype), ERR)),
-            (kernels["scatter_add"].py_func, gather)]
+    """[(py_func, argument types)] for the kernels a library node launches: the backend's
+    own launches, built on host arrays, typed as numba.cuda types their device twins."""
+    operands = [None if slot in node.op.shape_only else
+                Operand(_host_array(x), x.shape, c_strides(x.shape))
+                for slot, x in enumerate(node.inputs)]
+    library = LibraryCall(np.ascontiguousarray, lambda size, dtype: np.zeros(size, dtype))
+    launches = library.prepare(node, operands, _host_array(node), np.zeros(3, np.int64), 0)
+    return [(kernel.py_func, tuple(typeof(arg) for arg in args))
+            for kernel, _, _, args in launches]
 
 
 class _Architecture:
@@ -77,7 +74,7 @@ def compile_program(program, cc=(9, 0)):
         if kernel.library is not None:
             if kernel.library.op.name not in SUPPORTED:
                 raise unsupported(kernel.library)
-            for function, signature in _library_signatures(kernel.library):
+            for function, signature in dict.fromkeys(_library_signatures(kernel.library)):
                 jobs.append((f"{kernel.name}:{function.__name__}", function, signature))
         if any(n in kernel.level for n in kernel.nodes):
             loop = render_loop(kernel, fusion, _identifier(kernel.name))

@@ -3,8 +3,8 @@ shapes (the simulator runs each CUDA thread as a Python thread).
 
 Shapes are chosen larger than one launch covers under the simulator's limits
 (2 blocks of at most 16 threads), so grid-stride loops, several rows per block
-and several partials per scalar reduction all run. Float32 tolerance:
-rtol 1e-5, atol 1e-6 (float64: 1e-12).
+and several partials per scalar reduction all run. Tolerances: compare.py.
+The library ops other than matmul and take: test_cuda_library.py.
 """
 import os
 import subprocess
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.errors import CompileError, RuntimeFailure
+from graphc.errors import RuntimeFailure
 
+from compare import RNG, check, data
 from cuda_env import GPU
 
-RNG = np.random.default_rng(6)
 # the simulator computes on NumPy scalars, which warn on NaN and Inf where a GPU is silent
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -26,23 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def data(*shape, dtype="float32"):
-    return RNG.standard_normal(shape).astype(dtype)
-
-
-def check(outputs, feeds, rtol=1e-5, atol=1e-6):
-    """Run on the reference and on cuda; every output equal; returns the cuda plan."""
-    inputs = list(feeds)
-    want = gc.compile(outputs, inputs=inputs, device="reference")(*feeds.values())
-    step = gc.compile(outputs, inputs=inputs, device="cuda")
-    got = step(*feeds.values())
-    for w, g in zip(want, got):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        tol = (1e-12, 1e-12) if w.dtype == np.float64 else (rtol, atol)
-        np.testing.assert_allclose(g, w, rtol=tol[0], atol=tol[1])
-    return next(iter(step._plans.values()))
 
 
 def loops(plan):
@@ -156,6 +139,15 @@ def test_matmul_reads_a_transposed_operand_in_place_and_fuses_its_epilogue():
     assert plan.stats()["kernels"] == 1 and plan.fusion.aliases
 
 
+def test_one_kernel_launched_with_two_grids_keeps_each_launchs_grid():
+    """The simulator's kernel[grid, block] configures the kernel object itself: launches
+    configured in advance must not share one configuration."""
+    a, b = gc.placeholder((9, 7), name="a"), gc.placeholder((7, 10), name="b")
+    c, d = gc.placeholder((2, 3), name="c"), gc.placeholder((3, 2), name="d")
+    plan = check([a @ b, c @ d], {a: data(9, 7), b: data(7, 10), c: data(2, 3), d: data(3, 2)})
+    assert plan.stats()["library_kernels"] == 2     # one matmul kernel, two grids
+
+
 def test_int64_matmul():
     a, b = gc.placeholder((3, 4), "int64", name="a"), gc.placeholder((4, 5), "int64", name="b")
     check([a @ b], {a: RNG.integers(-9, 9, (3, 4)), b: RNG.integers(-9, 9, (4, 5))})
@@ -172,13 +164,6 @@ def test_take_and_take_grad_scatter_add_repeated_and_negative_indices():
     step = gc.compile([picked], inputs=[table, ids], device="cuda")
     with pytest.raises(RuntimeFailure, match="index 7 is out of range for axis 0 of size 7"):
         step(feeds[table], np.array([[0, 1, 7, 2, 9], [0, 0, 0, 0, 0]]))
-
-
-def test_an_op_without_a_cuda_kernel_raises_naming_it():
-    x = gc.placeholder((1, 1, 5, 5), name="x")
-    w = gc.variable(data(2, 1, 3, 3), name="w")
-    with pytest.raises(CompileError, match=r"conv2d: device=\"cuda\" cannot run conv2d yet"):
-        gc.compile([gc.nn.conv2d(x, w)], inputs=[x], device="cuda")(data(1, 1, 5, 5))
 
 
 @pytest.mark.skipif(GPU, reason="this machine has a GPU: device='cuda' does not fail here")
@@ -202,9 +187,11 @@ def _nvvm_missing():
     return out.returncode != 0 and (out.stderr.strip().splitlines() or ["?"])[-1]
 
 
-def test_every_kernel_of_a_training_step_compiles_for_sm90():
+def test_every_kernel_of_training_steps_and_library_ops_compiles_for_sm90():
     """The simulator runs Python, which accepts code numba.cuda rejects: compile the real
-    thing (PTX for an H100/H200) without a GPU. Needs NVVM (cuda-toolkit[nvvm])."""
+    thing (PTX for an H100/H200) without a GPU: W1 and W2 steps, an embedding, and every
+    other library op (ptx_step.py). Only the random draws use float64 (as the reference
+    does). Needs NVVM (cuda-toolkit[nvvm])."""
     missing = _nvvm_missing()
     if missing:
         pytest.skip(f"NVVM unavailable for compile_ptx ({missing}); "
@@ -214,4 +201,6 @@ def test_every_kernel_of_a_training_step_compiles_for_sm90():
     out = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "compiled 24 kernels, 0 using float64" in out.stdout, out.stdout
+    assert "compiled 98 kernels, 2 using float64: ['ops_k13_random_uniform_greater_equal_" \
+        "where_multiply:random_uniform', 'ops_k4_random_normal:random_normal']" in out.stdout, \
+        out.stdout
