@@ -10,9 +10,20 @@ afterwards none of these patterns remains:
   sum_to to x's own shape, an identity transpose, a cast to x's dtype,
   stop_gradient (autodiff is done), a reduction over size-1 axes with keepdims,
   a slice of everything, integer x - x;
-- chains: -(-x), transpose of transpose, reshape of reshape, log(exp(x));
+- chains: -(-x), transpose of transpose, reshape of reshape, log(exp(x)),
+  expand_dims(squeeze(x)) on the same axes, a concatenate of consecutive
+  slices of one tensor (the slice they make up);
 - stable forms: log(softmax(x)) -> log_softmax(x), log(sigmoid(x)) -> -softplus(-x);
-- powers by 2, 0.5 and -0.5 become square, sqrt and rsqrt.
+- powers by 2, 0.5 and -0.5 become square, sqrt and rsqrt;
+- matmuls shaped for one GEMM: a batched operand times a matrix is one matmul
+  of the batch's rows (x @ W with x (B, T, K)); the sum over the batch of
+  a^T @ d (that product's weight gradient) is one matmul of the rows; the
+  transpose of a matrix product is the product of the transposes the other way
+  round (W.T's gradient, written in W's own layout by the GEMM itself); a sum
+  of products P_i^T @ Q_i (an unrolled RNN's weight gradient, one per step)
+  is one product of the stacked P_i and Q_i; x[:, t] @ W for every t (an
+  unrolled RNN's input projection) is (x @ W)[:, t], one product, and the
+  stack of G_t @ W over t (its input gradient) is the product of the stack.
 """
 import collections
 
@@ -27,8 +38,9 @@ def simplify(program):
     changed = True
     while changed:
         changed = False
+        live = graph.ancestors(program.roots())     # (a rewrite leaves its old operands dead)
         for node in graph.topological():
-            if node not in graph.nx:
+            if node not in graph.nx or node not in live:
                 continue
             for rule in RULES:
                 new = rule(node, graph)
@@ -126,6 +138,43 @@ def reshape_of_reshape(node, graph):
     return _add(graph, "reshape", [node.inputs[0].inputs[0]], {"newshape": node.shape}, node)
 
 
+def expand_dims_of_squeeze(node, graph):
+    if node.op.name == "expand_dims" and node.inputs[0].op.name == "squeeze" and \
+            _same_type(node.inputs[0].inputs[0], node):
+        return node.inputs[0].inputs[0]
+    return None
+
+
+def _slab_of(node, axis):
+    """(source, start, stop) if `node` slices one unit-step range of `axis` alone."""
+    if node.op.name != "slice":
+        return None
+    source, index = node.inputs[0], node.attrs["index"]
+    for a, (start, stop, step) in enumerate(index):
+        if a != axis and slice(start, stop, step).indices(source.shape[a]) != \
+                (0, source.shape[a], 1):
+            return None
+    start, stop, step = slice(*index[axis]).indices(source.shape[axis])
+    return (source, start, stop) if step == 1 and stop > start else None
+
+
+def concatenate_of_slices(node, graph):
+    """concatenate(x[.., a:b], x[.., b:c], ...) along the sliced axis -> x[.., a:..]."""
+    if node.op.name != "concatenate" or None in node.shape:
+        return None
+    axis = node.attrs["axis"]
+    slabs = [_slab_of(piece, axis) for piece in node.inputs]
+    if None in slabs or len({s[0] for s in slabs}) != 1 or \
+            any(a[2] != b[1] for a, b in zip(slabs, slabs[1:])):
+        return None
+    source, start, stop = slabs[0][0], slabs[0][1], slabs[-1][2]
+    if source.dtype != node.dtype:
+        return None
+    index = [(None, None, None)] * len(node.shape)
+    index[axis] = (start, stop, 1)
+    return _add(graph, "slice", [source], {"index": tuple(index)}, node)
+
+
 def log_of_exp(node, graph):
     if node.op.name == "log" and node.inputs[0].op.name == "exp":
         return node.inputs[0].inputs[0]
@@ -165,5 +214,193 @@ def power_by_constant(node, graph):
     return _add(graph, op, [x], {}, node)
 
 
+def _only_user(node, graph, user):
+    return graph.users(node) == [user]
+
+
+def _same_value(a, b):
+    """a and b compute one value: the same node, or one op on the same operands (cse
+    has not merged them yet: each step's gradient transposes W anew)."""
+    return a is b or a.structural_key() == b.structural_key()
+
+
+def _swaps_last_two(node):
+    axes = node.attrs["axes"]
+    n = len(axes)
+    return n >= 2 and tuple(axes) == tuple(range(n - 2)) + (n - 1, n - 2)
+
+
+def batch_rows_of_matmul(node, graph):
+    """x @ W, x (..., M, K) and W (K, N): one (prod(...) M, K) @ (K, N) GEMM."""
+    if node.op.name != "matmul":
+        return None
+    a, b = node.inputs
+    if len(b.shape) != 2 or len(a.shape) < 3 or None in a.shape:
+        return None
+    rows = _add(graph, "reshape", [a], {"newshape": (-1, a.shape[-1])}, node)
+    product = _add(graph, "matmul", [rows, b], {}, node)
+    return _add(graph, "reshape", [product], {"newshape": node.shape}, node)
+
+
+def batch_sum_of_matmul(node, graph):
+    """sum over the batch of swapaxes(a) @ d, a (..., T, K) and d (..., T, N): the
+    contraction runs over the batch and T together, so it is one (K, B T) @ (B T, N)."""
+    if node.op.name != "sum_to" or len(node.shape) != 2 or node.inputs[0].op.name != "matmul":
+        return None
+    product = node.inputs[0]
+    x, d = product.inputs
+    batch = product.shape[:-2]
+    if not batch or product.shape[-2:] != node.shape or x.op.name != "transpose" or \
+            not _swaps_last_two(x) or x.inputs[0].shape[:-2] != batch or \
+            d.shape[:-2] != batch or None in d.shape or not _only_user(product, graph, node):
+        return None
+    a = x.inputs[0]
+    rows_a = _add(graph, "reshape", [a], {"newshape": (-1, a.shape[-1])}, node)
+    rows_d = _add(graph, "reshape", [d], {"newshape": (-1, d.shape[-1])}, node)
+    a_t = _add(graph, "transpose", [rows_a], {"axes": (1, 0)}, node)
+    return _add(graph, "matmul", [a_t, rows_d], {}, node)
+
+
+def _step_slice(node):
+    """(x, start, stop) if node is x[:, t] or x[:, a:b] of a 3-D x; else None."""
+    if node.op.name == "squeeze" and node.attrs["axis"] == (1,):
+        node = node.inputs[0]
+    slab = _slab_of(node, 1)
+    return slab if slab is not None and len(slab[0].shape) == 3 else None
+
+
+def matmuls_of_slices(node, graph):
+    """x[:, t] @ W for every t of x's axis 1 (each its own matmul) -> (x @ W)[:, t]."""
+    if node.op.name != "matmul" or len(node.shape) != 2 or _step_slice(node.inputs[0]) is None:
+        return None
+    a, w = node.inputs
+    x = _step_slice(a)[0]
+    covered = set()
+    for sibling in graph.users(w):
+        if sibling.op.name != "matmul" or sibling.inputs[1] is not w:
+            continue
+        rows = sibling.inputs[0]
+        if rows.op.name == "reshape" and rows.inputs[0] is x:     # (x @ W) made already
+            covered.update(range(x.shape[1]))
+        slab = _step_slice(rows)
+        if slab is not None and slab[0] is x:
+            covered.update(range(slab[1], slab[2]))
+    if None in x.shape or covered != set(range(x.shape[1])) or len(covered) < 2:
+        return None
+    whole = batch_rows_of_matmul(_add(graph, "matmul", [x, w], {}, node), graph)
+    index = list(a.inputs[0].attrs["index"] if a.op.name == "squeeze" else a.attrs["index"])
+    step = _add(graph, "slice", [whole], {"index": tuple(index)}, node)
+    return _add(graph, "squeeze", [step], {"axis": (1,)}, node) if a.op.name == "squeeze" \
+        else step
+
+
+def concatenate_of_matmuls(node, graph):
+    """concatenate(expand_dims(G_t @ W, 1) for t, axis=1) -> stack(G_t) @ W."""
+    if node.op.name != "concatenate" or node.attrs["axis"] != 1 or len(node.inputs) < 2 or \
+            None in node.shape:
+        return None
+    products = [p.inputs[0] for p in node.inputs
+                if p.op.name == "expand_dims" and p.attrs["axis"] == (1,)]
+    if len(products) != len(node.inputs) or any(
+            p.op.name != "matmul" or len(p.shape) != 2 or
+            not _same_value(p.inputs[1], products[0].inputs[1]) or not _only_user(p, graph, q)
+            for p, q in zip(products, node.inputs)):
+        return None
+    pieces = [_add(graph, "expand_dims", [p.inputs[0]], {"axis": (1,)}, node) for p in products]
+    stack = _add(graph, "concatenate", pieces, {"axis": 1}, node)
+    return batch_rows_of_matmul(_add(graph, "matmul", [stack, products[0].inputs[1]], {}, node),
+                                graph)
+
+
+def transpose_of_matmul(node, graph):
+    """(a @ b).T -> b.T @ a.T for matrices, when nothing else reads a @ b."""
+    if node.op.name != "transpose" or len(node.shape) != 2 or node.attrs["axes"] != (1, 0):
+        return None
+    product = node.inputs[0]
+    if product.op.name != "matmul" or len(product.shape) != 2 or \
+            not _only_user(product, graph, node):
+        return None
+    a, b = product.inputs
+    b_t = _add(graph, "transpose", [b], {"axes": (1, 0)}, node)
+    a_t = _add(graph, "transpose", [a], {"axes": (1, 0)}, node)
+    return _add(graph, "matmul", [b_t, a_t], {}, node)
+
+
+def _add_tree_leaves(node, graph):
+    """The terms of the sum that `node` tops: adds of its shape read by nothing else
+    are looked through."""
+    leaves, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if current is node or (current.op.name == "add" and _same_type(current, node)
+                               and len(graph.users(current)) == 1):
+            stack.extend(reversed(current.inputs))
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def _stack_order(rows, graph):
+    """`rows` in the order of an existing concatenate of them (expand_dims on axis 1,
+    what autodiff builds for an unrolled loop's x[:, t] gradient), so that cse
+    shares it; slices x[:, t] by t, so that they stack back into x; else as given."""
+    for user in graph.users(rows[0]):
+        if user.op.name == "expand_dims" and user.attrs["axis"] == (1,):
+            for concat in graph.users(user):
+                pieces = [p.inputs[0] if p.op.name == "expand_dims" else None
+                          for p in concat.inputs]
+                if concat.op.name == "concatenate" and concat.attrs["axis"] == 1 and \
+                        len(pieces) == len(rows) and set(pieces) == set(rows):
+                    return pieces
+    starts = [_slab_of(r.inputs[0], 1) if r.op.name == "squeeze" and r.attrs["axis"] == (1,)
+              else None for r in rows]
+    if None not in starts:          # x[:, t] for several t: in order, they stack back into x
+        return [rows[i] for i in sorted(range(len(rows)), key=lambda i: starts[i][1:])]
+    return rows
+
+
+def _stacked_rows(parts, node, graph):
+    """(n * rows, cols) of n (rows, cols) matrices, row-major over (rows, n)."""
+    pieces = [_add(graph, "expand_dims", [p], {"axis": (1,)}, node) for p in parts]
+    stack = _add(graph, "concatenate", pieces, {"axis": 1}, node)
+    return _add(graph, "reshape", [stack], {"newshape": (-1, parts[0].shape[-1])}, node)
+
+
+def sum_of_matmuls(node, graph):
+    """P_1^T @ Q_1 + ... + P_n^T @ Q_n (same shapes) -> [P_1; ..; P_n]^T @ [Q_1; ..; Q_n],
+    with the rows stacked in one order for both (the sum does not depend on it)."""
+    if node.op.name != "add" or len(node.shape) != 2 or None in node.shape or any(
+            u.op.name == "add" and _same_type(u, node) for u in graph.users(node)):
+        return None
+    groups = {}
+    for leaf in _add_tree_leaves(node, graph):
+        transposed = leaf.op.name == "matmul" and leaf.inputs[0].op.name == "transpose" and \
+            len(leaf.inputs[0].shape) == 2 and len(graph.users(leaf)) == 1
+        key = (leaf.inputs[0].inputs[0].shape, leaf.inputs[1].shape) if transposed else None
+        groups.setdefault(key, []).append(leaf)
+    terms = groups.pop(None, [])
+    if not groups or max(len(g) for g in groups.values()) < 2:
+        return None
+    for leaves in groups.values():
+        if len(leaves) == 1:
+            terms += leaves
+            continue
+        ps = [leaf.inputs[0].inputs[0] for leaf in leaves]
+        qs = [leaf.inputs[1] for leaf in leaves]
+        if len(set(ps)) == len(ps):
+            q_of = dict(zip(ps, qs))
+            ps = _stack_order(ps, graph)
+            qs = [q_of[p] for p in ps]
+        p_t = _add(graph, "transpose", [_stacked_rows(ps, node, graph)], {"axes": (1, 0)}, node)
+        terms.append(_add(graph, "matmul", [p_t, _stacked_rows(qs, node, graph)], {}, node))
+    total = terms[0]
+    for term in terms[1:]:
+        total = _add(graph, "add", [total, term], {}, node)
+    return total
+
+
 RULES = [static_shapes, identity, double_negation, transpose_of_transpose,
-         reshape_of_reshape, log_of_exp, log_of_softmax, log_of_sigmoid, power_by_constant]
+         reshape_of_reshape, expand_dims_of_squeeze, concatenate_of_slices, log_of_exp, log_of_softmax, log_of_sigmoid, power_by_constant,
+         batch_rows_of_matmul, batch_sum_of_matmul, matmuls_of_slices, concatenate_of_matmuls,
+         transpose_of_matmul,
+         sum_of_matmuls]

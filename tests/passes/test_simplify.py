@@ -255,3 +255,119 @@ def test_log_of_sigmoid_stays_finite_where_the_original_underflows():
     (stable,), _ = run(after, feed)
     assert original[0] == -np.inf
     np.testing.assert_allclose(stable, [-200.0, -30.0], rtol=1e-6)
+
+
+# -- matmuls shaped for one GEMM ----------------------------------------------------------
+
+def test_batched_operand_times_a_matrix_becomes_one_matmul_of_rows():
+    x = gc.placeholder((4, 3, 5), name="x")
+    w = gc.placeholder((5, 6), name="w")
+    before, after, report = simplified(gc.tanh(x @ w), [x, w])
+    (product,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert product.shape == (12, 6) and product.inputs[0].op.name == "reshape"
+    assert report == {"batch_rows_of_matmul": 1}
+    assert_same_values(before, after, [floats(4, 3, 5), floats(5, 6, seed=1)], rtol=1e-5)
+
+
+def test_batch_sum_of_a_transposed_product_becomes_one_matmul():
+    """The weight gradient of x @ W for a batched x: sum_b x_b^T @ dy_b."""
+    x = gc.placeholder((4, 3, 5), name="x")
+    dy = gc.placeholder((4, 3, 6), name="dy")
+    batched = gc.matmul(gc.swapaxes(x, -1, -2), dy)
+    before, after, report = simplified(gc.exp(apply("sum_to", batched, shape=(5, 6))), [x, dy])
+    live = after.graph.ancestors(after.roots())
+    (product,) = [n for n in live if n.op.name == "matmul"]
+    assert product.shape == (5, 6) and product.inputs[0].shape == (5, 12)
+    assert count_live_ops(after, "sum_to") == 0
+    assert report == {"batch_sum_of_matmul": 1}
+    assert_same_values(before, after, [floats(4, 3, 5), floats(4, 3, 6, seed=1)], rtol=1e-5)
+
+
+def test_transpose_of_a_product_swaps_the_operands():
+    a = gc.placeholder((4, 5), name="a")
+    b = gc.placeholder((4, 6), name="b")
+    before, after, report = simplified(gc.exp(gc.transpose(gc.transpose(a) @ b)), [a, b])
+    (product,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert product.shape == (6, 5)
+    assert [i.op.name for i in product.inputs] == ["transpose", "placeholder"]
+    assert count_live_ops(after, "transpose") == 1
+    assert report == {"transpose_of_matmul": 1, "transpose_of_transpose": 1}
+    assert_same_values(before, after, [floats(4, 5), floats(4, 6, seed=1)], rtol=1e-5)
+
+
+def test_transpose_of_a_product_read_elsewhere_stays():
+    a = gc.placeholder((5, 4), name="a")
+    b = gc.placeholder((4, 6), name="b")
+    product = a @ b
+    before, after, report = simplified(gc.exp(gc.transpose(product)) + 0.0 * product.T, [a, b])
+    assert "transpose_of_matmul" not in report
+
+
+def test_sum_of_products_becomes_one_product_of_stacked_rows():
+    """sum_t P_t^T @ Q_t (an unrolled RNN's weight gradient) plus another term: one
+    matmul of the stacked rows, and the P stack is the concatenate that already exists
+    (in its order), so cse can share it."""
+    ps = [gc.placeholder((3, 4), name=f"p{t}") for t in range(5)]
+    qs = [gc.placeholder((3, 2), name=f"q{t}") for t in range(5)]
+    existing = gc.concatenate([gc.expand_dims(p, 1) for p in ps], axis=1)
+    momentum = gc.placeholder((4, 2), name="momentum")
+    total = momentum
+    for p, q in zip(reversed(ps), reversed(qs)):
+        total = total + gc.transpose(p) @ q
+    before, after, report = simplified([total, gc.sum(existing)], ps + qs + [momentum])
+    live = after.graph.ancestors(after.roots())
+    (product,) = [n for n in live if n.op.name == "matmul"]
+    assert product.shape == (4, 2) and product.inputs[0].shape == (4, 15)
+    concats = [n for n in live if n.op.name == "concatenate"]
+    orders = {tuple(piece.inputs[0].name for piece in c.inputs) for c in concats}
+    assert orders == {tuple(f"p{t}" for t in range(5)), tuple(f"q{t}" for t in range(5))}
+    assert count_live_ops(after, "add") == 1
+    assert report["sum_of_matmuls"] == 1
+    feeds = [floats(3, 4, seed=t) for t in range(5)] + [floats(3, 2, seed=9 + t) for t in range(5)]
+    assert_same_values(before, after, feeds + [floats(4, 2, seed=20)], rtol=1e-5)
+
+
+def test_slices_of_an_unrolled_loop_stack_back_into_the_tensor():
+    """expand_dims(x[:, t]) for t in order, concatenated on axis 1, is x; a partial run
+    of slices is one slice; slices out of order stay a concatenate."""
+    x = gc.placeholder((2, 4, 3), name="x")
+    steps = [gc.expand_dims(x[:, t], 1) for t in range(4)]
+    whole = gc.concatenate(steps, axis=1)
+    middle = gc.concatenate(steps[1:3], axis=1)
+    shuffled = gc.concatenate([steps[1], steps[0]], axis=1)
+    before, after, report = simplified([gc.exp(whole), gc.exp(middle), gc.exp(shuffled)], [x])
+    assert report["expand_dims_of_squeeze"] == 4 and report["concatenate_of_slices"] == 2
+    exps = [n for n in after.roots()]
+    assert exps[0].inputs[0] is after.inputs[0]
+    assert exps[1].inputs[0].op.name == "slice"
+    assert exps[2].inputs[0].op.name == "concatenate"
+    assert_same_values(before, after, [floats(2, 4, 3)])
+
+
+def test_input_projection_of_every_step_is_one_matmul():
+    """x[:, t] @ W for every t -> (x @ W)[:, t]; with a step missing, nothing changes."""
+    x = gc.placeholder((2, 4, 3), name="x")
+    w = gc.placeholder((3, 5), name="w")
+    every = [gc.tanh(x[:, t] @ w) for t in range(4)]
+    before, after, report = simplified(every, [x, w])
+    assert report["matmuls_of_slices"] == 4
+    from graphc.passes.cse import cse
+    cse(after)
+    products = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert [p.shape for p in products] == [(8, 5)]
+    assert_same_values(before, after, [floats(2, 4, 3), floats(3, 5, seed=1)], rtol=1e-5)
+    _, _, partial = simplified(every[:3], [x, w])
+    assert "matmuls_of_slices" not in partial
+
+
+def test_stacked_products_with_one_matrix_are_one_product():
+    """The input gradient of an unrolled x[:, t] @ W: stack(G_t @ W.T) = stack(G_t) @ W.T."""
+    gs = [gc.placeholder((2, 5), name=f"g{t}") for t in range(3)]
+    w = gc.placeholder((3, 5), name="w")
+    stacked = gc.concatenate([gc.expand_dims(g @ gc.transpose(w), 1) for g in gs], axis=1)
+    before, after, report = simplified(gc.exp(stacked), gs + [w])
+    assert report["concatenate_of_matmuls"] == 1
+    products = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert [p.shape for p in products] == [(6, 3)]
+    feeds = [floats(2, 5, seed=t) for t in range(3)] + [floats(3, 5, seed=7)]
+    assert_same_values(before, after, feeds, rtol=1e-5)
