@@ -1,8 +1,9 @@
 """Lowering of composite reductions into the primitives that fusion knows.
 
 Guarantees: afterwards the program has no softmax, log_softmax, logsumexp,
-mean or sum_to node; each became max/sum reductions (keepdims), elementwise
-ops and reshapes, computed stably (the row maximum is subtracted before exp).
+mean or sum_to node, each became max/sum reductions (keepdims), elementwise
+ops and reshapes, computed stably (the row maximum is subtracted before exp);
+and no sum/prod/max/min over no axes (that is x).
 Meaning unchanged up to float rounding: the result is what the NumPy
 references compute, in a different order of operations.
 """
@@ -22,6 +23,8 @@ def lower(program):
         if rule is None:
             continue
         new = rule(_Builder(graph, node), *node.inputs, **node.attrs)
+        if new is None:
+            continue
         assert new.shape == node.shape and new.dtype == node.dtype, (node, new)
         program.replace(node, new)
         if node not in program.roots():
@@ -94,10 +97,19 @@ def lower_sum_to(b, x, *like, shape):
     return total if total.shape == tuple(target) else b("reshape", total, newshape=tuple(target))
 
 
+def lower_reduction_over_no_axes(b, x, *, axis, keepdims):
+    """sum/prod/max/min over no axes are x (cast as NumPy's sum casts); the fused loop
+    has no reduction loop to put them in. None: a real reduction, kept."""
+    if axis:
+        return None
+    return x if x.dtype == b.node.dtype else b("cast", x, dtype=b.node.dtype)
+
+
 LOWERINGS = {
     "log_softmax": lower_log_softmax,
     "softmax": lower_softmax,
     "logsumexp": lower_logsumexp,
     "mean": lower_mean,
     "sum_to": lower_sum_to,
+    **{name: lower_reduction_over_no_axes for name in ("sum", "prod", "max", "min")},
 }

@@ -272,7 +272,8 @@ class CpuPlan:
 
     def _run_loop(self, kernel, values):
         loop = self.loops[kernel]
-        flat = [np.ascontiguousarray(self._get(n, values)).reshape(-1) for n in loop.inputs]
+        flat = [np.ascontiguousarray(self._get(n, values)).reshape(-1)[offset:]
+                for n, offset in zip(loop.inputs, loop.offsets)]
         outs = [values[n].reshape(-1) for n in loop.outputs]
         err = np.zeros(1, np.int64)
         args = (*flat, *outs, *loop.tables, err)

@@ -14,6 +14,7 @@ of indices. An affine map becomes `buf[c + i0*s0 + ...]` with literal strides
 passed as an argument.
 """
 import math
+import re
 
 import numpy as np
 
@@ -29,10 +30,13 @@ REDUCE_INIT = {"sum": 0, "prod": 1, "max": -math.inf, "min": math.inf}
 class LoopSource:
     """The rendered function and how to call it."""
 
-    def __init__(self, name, source, inputs, outputs, tables, error_checks, key=None):
+    def __init__(self, name, source, inputs, outputs, tables, error_checks, key=None,
+                 offsets=None):
         self.name, self.source = name, source
         self.key = key                  # the function without its name: equal keys, one compile
         self.inputs = inputs            # nodes whose buffers are passed, in order
+        # each input is passed flattened from this element on (LoopRenderer.read)
+        self.offsets = offsets or [0] * len(inputs)
         self.outputs = outputs          # nodes written, in order
         self.tables = tables            # int64 gather tables passed after the outputs
         self.error_checks = error_checks  # one_hot nodes whose labels are range-checked
@@ -106,6 +110,7 @@ class LoopRenderer:
     # wraparound that LLVM cannot remove inside a prange body, and the inner loop stays
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
     INDEX_CAST = "np.uint64"
+    OFFSET_VIEWS = True
 
     def __init__(self, kernel, fusion, name, allow_parallel):
         self.kernel, self.fusion, self.name = kernel, fusion, name
@@ -116,6 +121,7 @@ class LoopRenderer:
         self.args = {}              # buffer node -> argument name
         self.tables = []
         self.error_checks = []
+        self.read_offsets = {}      # argument -> the constant offsets of its reads
         self.counter = 0
         self.stage = {}
         self.local = {}             # node -> its number in this kernel (stable names)
@@ -158,6 +164,30 @@ class LoopRenderer:
         terms += [f"i{a} * {s}" if s != 1 else f"i{a}" for a, s in zip(axes, strides) if s]
         return " + ".join(terms) or "0"
 
+    def read(self, node, ids, level, block):
+        """`arg[index]` reading node's buffer. With OFFSET_VIEWS, an affine read's constant
+        offset is written relative to its argument's lowest (a marker that `function`
+        resolves) and the caller passes the buffer from that element on, so kernels
+        that differ only in where they read (an unrolled loop's x[:, t]) compile once."""
+        arg = self.arg(node)
+        found = affine(ids) if self.OFFSET_VIEWS else None
+        offsets = self.read_offsets.setdefault(arg, [])
+        if found is None:
+            offsets.append(0)
+            return f"{arg}[{self.subscript(ids, level, block)}]"
+        offsets.append(found[0])
+        index = self.index_expr(np.asarray(ids) - found[0], level, block)
+        return f"{arg}[{self.INDEX_CAST}(<<{arg}:{found[0]}>>{index})]"
+
+    def resolve_offsets(self, lines):
+        """(lines with read offsets relative to each argument's base, the bases)."""
+        bases = {arg: min(offsets) for arg, offsets in self.read_offsets.items()}
+
+        def relative(match):
+            offset = int(match.group(2)) - bases[match.group(1)]
+            return f"{offset} + " if offset else ""
+        return [re.sub(r"<<(\w+):(\d+)>>", relative, line) for line in lines], bases
+
     def subscript(self, ids, level, block):
         """index_expr as an array subscript, cast by INDEX_CAST."""
         return f"{self.INDEX_CAST}({self.index_expr(ids, level, block)})"
@@ -166,6 +196,10 @@ class LoopRenderer:
     def value(self, node, level, ids, block):
         """Expression for node's elements `ids` (over the level's loop point)."""
         if node in self.kernel.level and node not in self.inlined:
+            if level == ELEMENT == self.kernel.level[node] and \
+                    not np.array_equal(ids, self.identity_ids(ELEMENT)):
+                # a view (transpose) reads this point's value elsewhere: compute it there
+                return self.recompute(node, level, ids, block)
             return self.var(node)
         if node.op.name == "constant" and node.attrs["value"].size == 1:
             return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
@@ -174,7 +208,7 @@ class LoopRenderer:
         if key in block.memo:
             return block.memo[key]
         if not transparent:
-            text = f"{self.arg(node)}[{self.subscript(ids, level, block)}]"
+            text = self.read(node, ids, level, block)
         elif node.op.name in VIEW_OPS:
             text = self.value(node.inputs[0], level, operand_ids(node, 0, ids), block)
         else:
@@ -476,6 +510,7 @@ class LoopRenderer:
         return "o_" + self.arg(node)
 
     def function(self, body, outputs, parallel):
+        body, bases = self.resolve_offsets(body)
         inputs = [n for n in self.args if n not in outputs]
         params = [self.args[n] for n in inputs] + [self.arg_out(n) for n in outputs] + \
             [name for name, _ in self.tables] + ["err"]
@@ -488,7 +523,8 @@ class LoopRenderer:
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),
-                          key=definition.replace(f"def {self.name}(", "def _(", 1))
+                          key=definition.replace(f"def {self.name}(", "def _(", 1),
+                          offsets=[bases.get(self.args[n], 0) for n in inputs])
 
 
 def _operands_first(nodes):

@@ -171,7 +171,9 @@ class _Renderer:
                 self.library(kernel.library)
             if kernel in plan.loops:
                 loop = plan.loops[kernel]
-                args = [self.flat(n) for n in loop.inputs] + [self.flat(n) for n in loop.outputs]
+                args = [self.flat(n) + (f"[{offset}:]" if offset else "")
+                        for n, offset in zip(loop.inputs, loop.offsets)]
+                args += [self.flat(n) for n in loop.outputs]
                 args += [self.static(t, "table") for t in loop.tables]
                 self.emit(self.call(loop.name, args + ["err"]))
                 if loop.error_checks:
@@ -242,12 +244,19 @@ class _Renderer:
             before, after = concat_views(node.shape, axis)
             out3 = self.fresh("c")
             self.emit(f'{out3} = _reshaped({out_name}, "{before},{node.shape[axis]},{after}")')
-            offset = 0
+            views, offsets = [], [0]
             for piece in node.inputs:
                 size = piece.shape[axis]
-                view = f'_reshaped({self.contiguous(piece)}, "{before},{size},{after}")'
-                self.emit(self.call("_lib.concat_piece", [out3, view, self.int_args([offset])]))
-                offset += size
+                views.append(f'_reshaped({self.contiguous(piece)}, "{before},{size},{after}")')
+                offsets.append(offsets[-1] + size)
+            if len({(np.dtype(p.dtype), self.value(p)[1]) for p in node.inputs}) == 1:
+                # one call over a tuple of same-typed pieces (the step compiles faster)
+                starts = self.static(np.array(offsets[:-1], np.int64), "starts")
+                pieces = f"({', '.join(views)},)"
+                self.emit(self.call("_lib.concat_pieces", [out3, pieces, starts]))
+            else:
+                for view, offset in zip(views, offsets):
+                    self.emit(self.call("_lib.concat_piece", [out3, view, self.int_args([offset])]))
         elif name in ("take", "take_grad"):
             values, indices = node.inputs[:2]
             code = self.fresh("code")
@@ -272,4 +281,5 @@ class _Renderer:
                 raise Unsupported("slice_grad with a negative step")
             parts.append(f"{start}:{max(start, stop)}:{step}")
         self.emit(self.call("_lib._fill", [out_name, "0.0"]))
-        self.emit(f"{out_name}[{', '.join(parts)}] = {self.contiguous(node.inputs[0])}")
+        self.emit(self.call("_lib.assign", [f"{out_name}[{', '.join(parts)}]",
+                                            self.contiguous(node.inputs[0])]))

@@ -111,12 +111,27 @@ def matmul_any_layout(a, b, out):
 # -- concatenate ---------------------------------------------------------------------
 
 @njit(cache=True)
+def assign(dst, src):
+    """dst[...] = src (same shape): a strided slice assignment compiled once, here,
+    instead of inside each step (Numba's shape-error message code took 5 s there)."""
+    dst[...] = src
+
+
+@njit(cache=True)
 def concat_piece(out, piece, offset):
     """out[:, offset:offset + piece.shape[1], :] = piece, both 3-D C-contiguous:
     a concatenate along axis a, seen as (before a, along a, after a)."""
     for i in range(piece.shape[0]):
         for j in range(piece.shape[1]):
             _copy(out[i, offset + j], piece[i, j])
+
+
+@njit(cache=True)
+def concat_pieces(out, pieces, offsets):
+    """concat_piece for each of a tuple of pieces (one call of the step driver, however
+    many pieces: an unrolled loop's 50)."""
+    for k in range(len(pieces)):
+        concat_piece(out, pieces[k], offsets[k])
 
 
 def concat_views(shape, axis):

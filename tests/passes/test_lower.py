@@ -8,7 +8,7 @@ import graphc as gc
 from graphc.ops.registry import ELEMENTWISE
 from graphc.passes.lower import lower
 from graphc.tensor import apply
-from helpers_passes import assert_same_values, count_ops, program_of, rng, run
+from helpers_passes import assert_same_values, count_live_ops, count_ops, floats, program_of, rng, run
 
 COMPOSITES = ("softmax", "log_softmax", "logsumexp", "mean", "sum_to")
 
@@ -236,3 +236,17 @@ def test_a_lowered_output_stays_an_output():
     assert [n.op.name for n in after.outputs] == ["divide", "reshape"]
     assert all(n in after.graph.nx for n in after.outputs)
     assert_same_values(before, after, [logits(4, 6)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["sum", "prod", "max", "min"])
+def test_reduction_over_no_axes_is_its_operand(op):
+    """max(x, axis=()) is x. Left as a reduction, the fused loop had no reduced axis to
+    run it over and read its value before computing it (the differential test's find)."""
+    x = gc.placeholder((2, 2, 1), name="x")
+    reduced = getattr(gc, op)(gc.abs(x), axis=())
+    program = program_of([reduced * 2.0], [x])
+    before = program.copy()
+    report = lower(program)
+    assert report == {op: 1}
+    assert count_live_ops(program, op) == 0
+    assert_same_values(before, program, [floats(2, 2, 1)])

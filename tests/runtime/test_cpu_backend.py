@@ -438,6 +438,17 @@ def test_reductions_over_leading_axes_run_columns_inside(shape):
     assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
 
 
+def test_transposed_read_of_a_value_the_kernel_also_writes():
+    """exp(x) is written in x's layout by the kernel that reduces over its transpose
+    (the gradient needs it): the transposed reads used to take the value computed at
+    the loop's own point, x[i, j] for x[j, i] (found by the differential test)."""
+    value = rng(0).uniform(-2, 2, (2, 2)).astype(np.float32)
+    x = gc.placeholder(value.shape, name="x")
+    e = gc.exp(gc.tanh(x))
+    loss = gc.sum(gc.log(gc.nn.softmax(gc.transpose(e), axis=0)))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
+
+
 def test_norms_and_losses():
     """batch_norm in training (rows over the non-contiguous axes 0, 2, 3),
     layer_norm, mse, BCE with logits (with pos_weight), BCE of probabilities;
