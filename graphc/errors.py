@@ -4,6 +4,7 @@ Every error is a `GraphcError` whose message names the op (or placeholder),
 the shapes or dtypes involved, and the user's file and line. Op type rules
 raise the bare message; the graph adds the op's name and the line.
 """
+import functools
 import linecache
 import os
 import sys
@@ -38,10 +39,15 @@ def user_location():
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_INTERNAL_DIRS):
+        if not _is_internal(filename):
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_internal(filename):
+    return os.path.abspath(filename).startswith(_INTERNAL_DIRS)
 
 
 class GraphcError(Exception):

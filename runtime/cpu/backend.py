@@ -90,6 +90,7 @@ class CpuPlan:
         self.step = module.step if self.driver is not None else None
         self.step_loaded = False
         self._fetch = self._fetchers() if self.driver is not None else None
+        self._states = [v.attrs["state"] for v in self.driver.variables] if self.driver else []
         self.render_seconds = time.perf_counter() - start
 
     # -- storage -------------------------------------------------------------------------
@@ -159,12 +160,12 @@ class CpuPlan:
         """One call of the njit step; None when a variable's storage is not C-contiguous
         (then the Python driver runs this step)."""
         driver = self.driver
-        variables = [v.attrs["state"].value for v in driver.variables]
-        for value in variables:
-            if not value.flags.c_contiguous:
-                return None
+        variables = [state.value for state in self._states]
+        if not all(value.flags.c_contiguous for value in variables):
+            return None
         # one specialization of the step: writable feeds (a read-only one is another type)
-        feeds = [f if f.flags.writeable else f.copy() for f in feeds]
+        if not all(f.flags.writeable for f in feeds):
+            feeds = [f if f.flags.writeable else f.copy() for f in feeds]
         args = (self.arena, *feeds, *variables, *driver.statics, self.err)
         if self.step_loaded:
             site, code = self.step(*args)

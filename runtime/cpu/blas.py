@@ -148,6 +148,8 @@ def _gemm(a, b, out, beta):
         # every layout combination calls one compiled function
         return lambda a, b, out, beta: _sgemm(any_layout(a), any_layout(b), any_layout(out),
                                               beta)
+    if isinstance(out, types.Array) and out.layout != "C":     # np.dot's `out` must be C
+        return lambda a, b, out, beta: _dot_into_view(a, b, out, beta)
     return lambda a, b, out, beta: _dot_beta(a, b, out, beta)
 
 
@@ -164,6 +166,11 @@ def _sgemm(a, b, out, beta):
     ldc = max(out.strides[0] // 4, n, 1)
     _cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), _address(a), lda,
                  _address(b), ldb, np.float32(beta), _address(out), ldc)
+
+
+@njit(cache=True)
+def _dot_into_view(a, b, out, beta):
+    out[...] = np.dot(a, b) + beta * out
 
 
 @njit(cache=True)

@@ -43,7 +43,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from graphc.runtime.cpu.blas import blas_threads, gemm, set_blas_threads  # noqa: F401
-from graphc.runtime.cpu.views import any_layout
+from graphc.runtime.cpu.approx import SAFE_FASTMATH
+from graphc.runtime.cpu.views import any_layout, as_contiguous
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
@@ -52,6 +53,10 @@ from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  #
                                      max_pool2d_grad)
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
+# with too few rows to split, a wide product splits its columns instead (W5's batch of
+# one: 784x512 went from 30 to 19 us on 2 threads), if it is worth waking a thread for
+MIN_COLUMNS_PER_THREAD = 64
+MIN_MACS_TO_SPLIT_COLUMNS = 1 << 17
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -79,18 +84,31 @@ def matmul(a, b, out):
     F-ordered operands in place; other dtypes through np.dot. With more than
     one Numba thread, `a` is split into row blocks of at least
     MIN_ROWS_PER_THREAD rows, one single-threaded GEMM per thread (a
-    transposed `a` too: its row block is a strided view BLAS reads as is).
+    transposed `a` too: its row block is a strided view BLAS reads as is);
+    too few rows for that, a wide `b` is split into column blocks instead.
     `out` must be C-contiguous.
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()
         blocks = min(threads, m // MIN_ROWS_PER_THREAD)
-        if blocks <= 1:
-            gemm(a, b, out, 0.0)
-        else:
+        if blocks > 1:
             for p in prange(blocks):
                 lo, hi = p * m // blocks, (p + 1) * m // blocks
                 gemm(a[lo:hi], b, out[lo:hi], 0.0)
+            return
+        k, n = b.shape
+        blocks = min(threads, n // MIN_COLUMNS_PER_THREAD)
+        if m * k * n < MIN_MACS_TO_SPLIT_COLUMNS:
+            blocks = 1
+        if m == 1 and _contiguous(a) and _contiguous(out) and (_contiguous(b.T)
+                                                               or _contiguous(b)):
+            _matvec(as_contiguous(a)[0], b, as_contiguous(out)[0], blocks)
+        elif blocks > 1:
+            for p in prange(blocks):
+                lo, hi = _column_block(p, blocks, n), _column_block(p + 1, blocks, n)
+                gemm(a, b[:, lo:hi], out[:, lo:hi], 0.0)
+        else:
+            gemm(a, b, out, 0.0)
     else:
         ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
         if _num_threads() > 1:
@@ -99,6 +117,77 @@ def matmul(a, b, out):
         else:
             for t in range(out.shape[0]):
                 gemm(a[t * ia], b[t * ib], out[t], 0.0)
+
+
+@njit(cache=True)
+def _contiguous(x):
+    """Whether 2-D `x` (typed "A") is C-contiguous."""
+    rows, cols = x.shape
+    return (cols <= 1 or x.strides[1] == x.itemsize) and \
+        (rows <= 1 or x.strides[0] == cols * x.itemsize)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def _matvec(x, b, out, blocks):
+    """out = x @ b for one row x, b (k, n) C- or F-ordered (checked by the caller), in
+    column blocks over `blocks` threads. A vector times a matrix reads each weight
+    once: memory-bound, where BLAS's GEMM (W5's batch of one) ran 20-40% slower."""
+    n = b.shape[1]
+    if _contiguous(b.T):
+        w = as_contiguous(b.T)
+        if blocks == 1:
+            _dot_rows(x, w, out, 0, n)
+        else:
+            for p in prange(blocks):
+                _dot_rows(x, w, out, _column_block(p, blocks, n), _column_block(p + 1, blocks, n))
+    else:
+        w = as_contiguous(b)
+        if blocks == 1:
+            _axpy_rows(x, w, out, 0, n)
+        else:
+            for p in prange(blocks):
+                _axpy_rows(x, w, out, _column_block(p, blocks, n),
+                           _column_block(p + 1, blocks, n))
+
+
+@njit(fastmath=SAFE_FASTMATH, cache=True)
+def _dot_rows(x, w, out, lo, hi):
+    """out[j] = dot(x, w[j]) for j in [lo, hi), w C (n, k): four rows per pass over x."""
+    k = x.shape[0]
+    j = lo
+    while j + 4 <= hi:
+        s0 = s1 = s2 = s3 = out.dtype.type(0)
+        for i in range(k):
+            xi = x[i]
+            s0 += xi * w[j, i]
+            s1 += xi * w[j + 1, i]
+            s2 += xi * w[j + 2, i]
+            s3 += xi * w[j + 3, i]
+        out[j], out[j + 1], out[j + 2], out[j + 3] = s0, s1, s2, s3
+        j += 4
+    for jj in range(j, hi):
+        s = out.dtype.type(0)
+        for i in range(k):
+            s += x[i] * w[jj, i]
+        out[jj] = s
+
+
+@njit(fastmath=SAFE_FASTMATH, cache=True)
+def _axpy_rows(x, w, out, lo, hi):
+    """out[lo:hi] = sum_i x[i] * w[i, lo:hi], w C (k, n): unit-stride rows of w."""
+    for j in range(lo, hi):
+        out[j] = 0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        for j in range(lo, hi):
+            out[j] += xi * w[i, j]
+
+
+@njit(cache=True)
+def _column_block(p, blocks, n):
+    """Where column block p of n columns in `blocks` blocks starts: a multiple of 16
+    columns (one 64-byte line of float32) so that no two threads write one line."""
+    return n if p == blocks else (p * n // blocks) // 16 * 16
 
 
 @njit(cache=True)

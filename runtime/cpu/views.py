@@ -12,6 +12,7 @@ directly: the view shares its base's data and keeps its base alive.
     reshaped(x, "4,32")     # C-contiguous x with another shape
     transposed(x)           # 2-D x.T (C becomes F)
     any_layout(x)           # x typed as layout "A": one compile of a kernel for all
+    as_contiguous(x)        # an "A" x that is C-contiguous, typed "C" again
 
 Offsets and shapes are literals: the renderer knows them, and each view is
 then a handful of constants. The caller guarantees they fit (the memory plan).
@@ -124,6 +125,20 @@ def any_layout(typingctx, x):
     if not isinstance(x, types.Array):
         return None
     result_type = x.copy(layout="A")
+
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, result_type, args[0])
+
+    return result_type(x), codegen
+
+
+@intrinsic
+def as_contiguous(typingctx, x):
+    """`x` typed as layout "C", for a library kernel that checked at run time that it
+    is (its inner loops then index with constant strides, and vectorize)."""
+    if not isinstance(x, types.Array):
+        return None
+    result_type = x.copy(layout="C")
 
     def codegen(context, builder, signature, args):
         return impl_ret_borrowed(context, builder, result_type, args[0])

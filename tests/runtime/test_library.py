@@ -115,6 +115,30 @@ def test_matmul_2d_reads_transposed_operands_in_place(layout, dtype):
     assert_close(out, OPS["matmul"].reference(a, b), dtype)
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("b_layout", ["C", "F"])
+@pytest.mark.parametrize("width", [10, 700])
+def test_matmul_of_few_rows_splits_columns(rows, b_layout, width):
+    """One row is a vector-matrix product (dot products of w's rows for a transposed
+    PyTorch weight, rows of w scaled and added otherwise); a few rows of a wide
+    product split their columns over the threads. 700 columns: above the split
+    threshold, in blocks of 16 columns with a ragged last one."""
+    a, b = random((rows, 300), np.float32, 1), random((300, width), np.float32, 2)
+    b = np.asfortranarray(b) if b_layout == "F" else b
+    out = nans((rows, width), np.float32)
+    L.matmul(a, b, out)
+    assert_close(out, OPS["matmul"].reference(a, b), np.float32)
+
+
+def test_matmul_of_one_row_reads_strided_operands_through_blas():
+    """A row or a weight that is neither C- nor F-ordered is not the vector kernel's."""
+    a = random((1, 600), np.float32, 1)[:, ::2]
+    b = random((300, 80), np.float32, 2)
+    out = nans((1, 80), np.float32)
+    L.matmul(a, b, out)
+    assert_close(out, OPS["matmul"].reference(a, b), np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batches", [(3, 3), (1, 3), (3, 1)])
 def test_matmul_batched_broadcasts_a_batch_of_one(batches, dtype):
