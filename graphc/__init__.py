@@ -21,3 +21,10 @@ from graphc import train  # noqa: F401,E402  (Trainer, EarlyStopping, checkpoint
 from graphc import viz  # noqa: F401,E402  (pictures of every stage; after the rest)
 
 __version__ = "0.1.0"
+
+# The default device's backend loads with graphc (Numba, the kernel library: about
+# 0.2 s), not inside the first gc.compile; set GRAPHC_DEVICE=reference to skip it.
+from graphc import runtime  # noqa: E402
+
+if runtime.DEFAULT_DEVICE == "cpu":
+    runtime.backend("cpu")

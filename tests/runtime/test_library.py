@@ -161,6 +161,7 @@ def test_blas_thread_count_can_be_set_and_read_back():
 # kernel, stride, padding, dilation
 MAX_POOLS = {
     "non-overlapping": ((2, 2), (2, 2), (0, 0), (1, 1)),
+    "tiling 3x2, rows left over": ((3, 2), (3, 2), (0, 0), (1, 1)),
     "overlapping padded": ((3, 3), (1, 2), (1, 1), (1, 1)),
     "dilated padded": ((2, 3), (2, 1), (1, 1), (2, 2)),
 }
@@ -187,11 +188,14 @@ def test_max_pool2d_and_gradient_match_references(name, ties, dtype):
     assert_close(dx, OPS["max_pool2d_grad"].reference(x, dy, **attrs), dtype)
 
 
-def test_max_pool2d_gradient_of_an_all_minus_inf_window_goes_where_the_reference_sends_it():
+@pytest.mark.parametrize("kernel, stride, padding", [((3, 3), (2, 2), (1, 1)),
+                                                     ((3, 3), (3, 3), (0, 0))])   # tiling
+def test_max_pool2d_gradient_of_an_all_minus_inf_window_goes_where_the_reference_sends_it(
+        kernel, stride, padding):
     x = random((1, 1, 6, 6), np.float64)
     x[0, 0, :3, :3] = -np.inf
     x[0, 0, 4, 4] = np.nan                      # NaN never wins (the references use >)
-    kernel, stride, padding, dilation = (3, 3), (2, 2), (1, 1), (1, 1)
+    dilation = (1, 1)
     attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
     ref = OPS["max_pool2d"].reference(x, **attrs)
     y, dy, dx = nans(ref.shape, np.float64), random(ref.shape, np.float64), nans(x.shape, np.float64)
