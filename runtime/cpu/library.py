@@ -57,6 +57,10 @@ MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one
 # one: 784x512 went from 30 to 19 us on 2 threads), if it is worth waking a thread for
 MIN_COLUMNS_PER_THREAD = 64
 MIN_MACS_TO_SPLIT_COLUMNS = 1 << 17
+# a product this many times wider than tall splits its columns even when its rows
+# would do: each thread then packs a share of the wide operand, not all of it (W2's
+# linear layer, 64 x 128 @ 128 x 9216: 1.36 ms by rows, 1.04 by columns)
+WIDE = 4
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -85,18 +89,19 @@ def matmul(a, b, out):
     one Numba thread, `a` is split into row blocks of at least
     MIN_ROWS_PER_THREAD rows, one single-threaded GEMM per thread (a
     transposed `a` too: its row block is a strided view BLAS reads as is);
-    too few rows for that, a wide `b` is split into column blocks instead.
+    a product with too few rows for that, or WIDE times wider than tall, is
+    split into column blocks of `b` instead.
     `out` must be C-contiguous.
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()
+        k, n = b.shape
         blocks = min(threads, m // MIN_ROWS_PER_THREAD)
-        if blocks > 1:
+        if blocks > 1 and n < WIDE * m:
             for p in prange(blocks):
                 lo, hi = p * m // blocks, (p + 1) * m // blocks
                 gemm(a[lo:hi], b, out[lo:hi], 0.0)
             return
-        k, n = b.shape
         blocks = min(threads, n // MIN_COLUMNS_PER_THREAD)
         if m * k * n < MIN_MACS_TO_SPLIT_COLUMNS:
             blocks = 1
