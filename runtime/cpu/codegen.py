@@ -20,10 +20,10 @@ import numpy as np
 
 from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
+from graphc.runtime.cpu.columns import ColumnsInside
 from graphc.runtime.cpu.scalar import cast_name
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
-COLUMN_BLOCK = 128              # elements of the kept axes per block in render_columns
 REDUCE_INIT = {"sum": 0, "prod": 1, "max": -math.inf, "min": math.inf}
 
 
@@ -105,7 +105,7 @@ class _Block:
         self.lines.append("    " * self.indent + text)
 
 
-class LoopRenderer:
+class LoopRenderer(ColumnsInside):
     # Every subscript is unsigned: a signed one makes Numba emit a negative-index
     # wraparound that LLVM cannot remove inside a prange body, and the inner loop stays
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
@@ -288,13 +288,20 @@ class LoopRenderer:
         return node.op.name in REDUCE_INIT
 
     def compute_stages(self):
+        """stage[node]: the pass over a row after which node can be computed (a row
+        reduction ends the pass its input is computed in). An inlined node, recomputed
+        where it is read, and a view, read through, pass on the stages of what they
+        read."""
+        def stage_of(node):
+            if node not in self.stage and (node in self.inlined or node.op.name in VIEW_OPS):
+                self.stage[node] = max((stage_of(i) for i in node.inputs), default=0)
+            return self.stage.get(node, 0)
+
         for node in self.placed():
-            level = self.kernel.level[node]
-            inner = [self.stage.get(i, 0) for i in node.inputs if i in self.stage]
-            if self.is_reduction(node) and level == ROW:
-                self.stage[node] = self.stage.get(node.inputs[0], 0) + 1
+            if self.is_reduction(node) and self.kernel.level[node] == ROW:
+                self.stage[node] = stage_of(node.inputs[0]) + 1
             else:
-                self.stage[node] = max(inner, default=0)
+                self.stage[node] = max((stage_of(i) for i in node.inputs), default=0)
 
     def levels(self):
         """Stages the kernel's nodes, then sorts what the loop writes and reduces by level:
@@ -332,8 +339,7 @@ class LoopRenderer:
         for red in scalar_red:
             top.emit(f"{self.acc(red)} = {self.init(red)}")
         parallel = self.allow_parallel and bool(self.kept) and \
-            all(r.op.name == "sum" for r in scalar_red) and \
-            int(np.prod(self.domain)) >= PARALLEL_MIN_ELEMENTS
+            all(r.op.name == "sum" for r in scalar_red) and self.large()
         body_depth = 1 + len(self.kept)
         lines = list(top.lines)
         for depth, axis in enumerate(self.kept):
@@ -363,63 +369,12 @@ class LoopRenderer:
         lines += tail.lines
         return self.function(lines, outputs, parallel)
 
-    def reduces_leading_axes(self, passes, scalar_red):
-        """A one-pass row reduction over leading axes (a bias gradient: the sum over the
-        batch of a (B, F) tensor): rows are columns in memory, so render_columns."""
-        return bool(self.reduced) and passes == 1 and not scalar_red and \
-            self.reduced == tuple(range(len(self.reduced)))
+    def new_block(self, indent):
+        return _Block(indent)
 
-    def render_columns(self, outputs, element_out, row_out, scalar_out, row_red):
-        """The reduced axes outside and the kept axes inside, as memory runs: every row's
-        accumulator lives in an array, and the inner loop is unit-stride (vectorized)
-        where the row-first order strides by a whole row per element. The first kept
-        axis is split into blocks of about BLOCK elements, prange'd when large."""
-        first = self.kept[0]
-        inner = int(np.prod([self.domain[a] for a in self.kept[1:]], dtype=np.int64))
-        block = max(1, COLUMN_BLOCK // inner)
-        blocks = -(-self.domain[first] // block)
-        parallel = self.allow_parallel and blocks > 1 and \
-            int(np.prod(self.domain)) >= PARALLEL_MIN_ELEMENTS
-        rows = int(np.prod([self.domain[a] for a in self.kept], dtype=np.int64))
-        lines = [f"    {self.acc(r)}s = np.full({rows}, {self.init(r)})" for r in row_red]
-        lines.append(f"    for blk in {'prange' if parallel else 'range'}({blocks}):")
-        lines.append(f"        lo, hi = blk * {block}, min((blk + 1) * {block}, "
-                     f"{self.domain[first]})")
-        body = _Block(2)
-        for axis in self.reduced:
-            body.emit(f"for i{axis} in range({self.domain[axis]}):")
-            body.indent += 1
-        row_index = self.subscript(self.identity_ids(ROW), ROW, body)
-        self.open_kept_loops(body)
-        for red in row_red:
-            body.emit(f"{self.acc(red)} = {self.acc(red)}s[{row_index}]")
-        self.render_elements(body, row_red, element_out)
-        for red in row_red:
-            body.emit(f"{self.acc(red)}s[{row_index}] = {self.acc(red)}")
-        body.indent = 2
-        self.open_kept_loops(body)
-        for red in row_red:
-            body.emit(f"{self.var(red)} = {self.acc(red)}s[{row_index}]")
-        for node in self.placed(ROW):
-            if not self.is_reduction(node):
-                self.assign(node, ROW, body)
-        for node in row_out:
-            body.emit(f"{self.arg_out(node)}[{row_index}] = {self.var(node)}")
-        lines += body.lines
-        tail = _Block(1)
-        for node in self.placed(SCALAR):
-            self.assign(node, SCALAR, tail)
-        for node in scalar_out:
-            tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        return self.function(lines + tail.lines, outputs, parallel)
-
-    def open_kept_loops(self, block):
-        """The kept axes' loops, the first over this block's range."""
-        block.emit(f"for i{self.kept[0]} in range(lo, hi):")
-        block.indent += 1
-        for axis in self.kept[1:]:
-            block.emit(f"for i{axis} in range({self.domain[axis]}):")
-            block.indent += 1
+    def large(self):
+        """Whether the kernel's domain is worth a parallel loop."""
+        return int(np.prod(self.domain)) >= PARALLEL_MIN_ELEMENTS
 
     def level_of(self, node):
         if node in self.kernel.level and node not in self.inlined:
@@ -441,24 +396,37 @@ class LoopRenderer:
         row.lines += element.lines
 
     def render_pass(self, stage, row, element_out, row_red, scalar_from_element):
-        """One pass over the reduced axes of a row (or over one point if none)."""
+        """One pass over the reduced points of a row (or the one point of an element
+        kernel): the row reductions it feeds start, each point's values are computed,
+        accumulated and written, and the reductions end. Backends differ only in how
+        they loop over the points (`open_reduced_loop`, `close_reduced_loop`) and end a
+        reduction (`end_row_reduction`)."""
         in_pass = lambda node: self.stage.get(node, 0) == stage  # noqa: E731
         accumulate = [r for r in row_red + scalar_from_element if in_pass(r.inputs[0])]
         writes = [n for n in element_out if in_pass(n)]
         if not accumulate and not writes:
             return
-        for red in row_red:
-            if in_pass(red.inputs[0]):
-                row.emit(f"{self.acc(red)} = {self.init(red)}")
+        started = [red for red in row_red if in_pass(red.inputs[0])]
+        for red in started:
+            row.emit(f"{self.acc(red)} = {self.init(red)}")
         depth = row.indent
+        self.open_reduced_loop(row)
+        self.render_elements(row, accumulate, writes)
+        self.close_reduced_loop(row)
+        row.indent = depth
+        for red in started:
+            self.end_row_reduction(row, red)
+
+    def open_reduced_loop(self, row):
         for axis in self.reduced:
             row.emit(f"for i{axis} in range({self.domain[axis]}):")
             row.indent += 1
-        self.render_elements(row, accumulate, writes)
-        row.indent = depth
-        for red in row_red:
-            if in_pass(red.inputs[0]):
-                row.emit(f"{self.var(red)} = {self.acc(red)}")
+
+    def close_reduced_loop(self, row):
+        pass
+
+    def end_row_reduction(self, row, red):
+        row.emit(f"{self.var(red)} = {self.acc(red)}")
 
     def needed_elements(self, consumers, writes):
         """Placed ELEMENT nodes the consumers need, in kernel order."""

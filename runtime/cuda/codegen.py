@@ -203,31 +203,22 @@ class CudaLoopRenderer(LoopRenderer):
         return CudaLoopSource(base, self.grid, T, [r.dtype for r in scalar_red],
                               self.name + "_tail" if tail_body else None, tail_threads)
 
-    def render_pass(self, stage, row, element_out, row_red, scalar_from_element):
-        """One pass over a row's reduced points (the block's threads share them), or over
-        the one point of an element kernel."""
-        in_pass = lambda node: self.stage.get(node, 0) == stage  # noqa: E731
-        accumulate = [r for r in row_red + scalar_from_element if in_pass(r.inputs[0])]
-        writes = [n for n in element_out if in_pass(n)]
-        if not accumulate and not writes:
-            return
-        for red in row_red:
-            if in_pass(red.inputs[0]):
-                row.emit(f"{self.acc(red)} = {self.init(red)}")
-        depth = row.indent
+    def open_reduced_loop(self, row):
+        """A row's reduced points are shared by the block's threads (an element
+        kernel's one point needs no loop)."""
         if self.rows:
             row.emit("j = tid")
             row.emit(f"while j < {self.row_size}:")
             row.indent += 1
             self.decompose(row, "j", self.reduced)
-        self.render_elements(row, accumulate, writes)
+
+    def close_reduced_loop(self, row):
         if self.rows:
             row.emit(f"j += {self.threads}")
-        row.indent = depth
-        for red in row_red:
-            if in_pass(red.inputs[0]):
-                self.block_reduce(row, self.acc(red), red, self.threads)
-                row.emit(f"{self.var(red)} = {self.acc(red)}")
+
+    def end_row_reduction(self, row, red):
+        self.block_reduce(row, self.acc(red), red, self.threads)
+        row.emit(f"{self.var(red)} = {self.acc(red)}")
 
     def tail_body(self, scalar_red, scalar_out, threads):
         """One block: reduce each SCALAR reduction's partials, then the SCALAR nodes."""

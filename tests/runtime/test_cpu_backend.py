@@ -449,6 +449,28 @@ def test_transposed_read_of_a_value_the_kernel_also_writes():
     check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
 
 
+def test_an_element_value_read_through_an_inlined_node_waits_for_its_row_pass():
+    """The max's gradient divides by the count of ties (a second pass over the row)
+    and reaches the written gradient only through a node fusion inlined: the write
+    was placed in the first pass, before the count existed (a Numba NotDefinedError;
+    found by the differential test)."""
+    value = np.array([[[1.0, -1.0], [0.5, 2.0]]], np.float32)      # a tie in row 0
+    x = gc.placeholder(value.shape, name="x")
+    a = gc.abs(x)
+    loss = gc.sum(gc.max(a, axis=2)) + 0.5 * gc.sum(gc.abs(gc.reshape(a + 0.0, (4,))))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
+
+
+def test_an_element_value_read_through_a_view_waits_for_its_row_pass():
+    """logsumexp's gradient reads exp(x - lse) through a reshape of lse, computed
+    after the row's sum pass; the gradient was written in the first pass."""
+    value = rng(3).uniform(-2, 2, (1, 1, 4)).astype(np.float32)
+    w_value = rng(4).uniform(-2, 2, (4, 1)).astype(np.float32)
+    x, w = gc.placeholder(value.shape, name="x"), gc.placeholder(w_value.shape, name="w")
+    loss = gc.sum(gc.matmul(gc.logsumexp(x, axis=(), keepdims=False), w))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value, w: w_value})
+
+
 def test_norms_and_losses():
     """batch_norm in training (rows over the non-contiguous axes 0, 2, 3),
     layer_norm, mse, BCE with logits (with pos_weight), BCE of probabilities;

@@ -1,0 +1,75 @@
+"""Reductions over leading axes, rendered columns-inside (a mixin of the CPU
+LoopRenderer in runtime/cpu/codegen.py).
+
+A bias gradient sums a (B, F) tensor over its batch: the rows being reduced
+are columns in memory, so the usual row-first loop strides a whole row per
+element and never vectorizes. Here the reduced axes run outside and the kept
+ones inside: one accumulator per row lives in an array, the inner loop is
+unit-stride, and blocks of rows go to separate threads.
+"""
+import numpy as np
+
+from graphc.passes.kernels import ROW, SCALAR
+
+COLUMN_BLOCK = 128              # elements of the kept axes per block
+
+
+class ColumnsInside:
+    """render_columns for LoopRenderer (which provides the names, values and blocks)."""
+
+    def reduces_leading_axes(self, passes, scalar_red):
+        """A one-pass row reduction over leading axes (a bias gradient: the sum over the
+        batch of a (B, F) tensor): rows are columns in memory, so render_columns."""
+        return bool(self.reduced) and passes == 1 and not scalar_red and \
+            self.reduced == tuple(range(len(self.reduced)))
+
+    def render_columns(self, outputs, element_out, row_out, scalar_out, row_red):
+        """The reduced axes outside and the kept axes inside, as memory runs: every row's
+        accumulator lives in an array, and the inner loop is unit-stride (vectorized)
+        where the row-first order strides by a whole row per element. The first kept
+        axis is split into blocks of about COLUMN_BLOCK elements, prange'd when large."""
+        first = self.kept[0]
+        inner = int(np.prod([self.domain[a] for a in self.kept[1:]], dtype=np.int64))
+        block = max(1, COLUMN_BLOCK // inner)
+        blocks = -(-self.domain[first] // block)
+        parallel = self.allow_parallel and blocks > 1 and self.large()
+        rows = int(np.prod([self.domain[a] for a in self.kept], dtype=np.int64))
+        lines = [f"    {self.acc(r)}s = np.full({rows}, {self.init(r)})" for r in row_red]
+        lines.append(f"    for blk in {'prange' if parallel else 'range'}({blocks}):")
+        lines.append(f"        lo, hi = blk * {block}, min((blk + 1) * {block}, "
+                     f"{self.domain[first]})")
+        body = self.new_block(2)
+        for axis in self.reduced:
+            body.emit(f"for i{axis} in range({self.domain[axis]}):")
+            body.indent += 1
+        row_index = self.subscript(self.identity_ids(ROW), ROW, body)
+        self.open_kept_loops(body)
+        for red in row_red:
+            body.emit(f"{self.acc(red)} = {self.acc(red)}s[{row_index}]")
+        self.render_elements(body, row_red, element_out)
+        for red in row_red:
+            body.emit(f"{self.acc(red)}s[{row_index}] = {self.acc(red)}")
+        body.indent = 2
+        self.open_kept_loops(body)
+        for red in row_red:
+            body.emit(f"{self.var(red)} = {self.acc(red)}s[{row_index}]")
+        for node in self.placed(ROW):
+            if not self.is_reduction(node):
+                self.assign(node, ROW, body)
+        for node in row_out:
+            body.emit(f"{self.arg_out(node)}[{row_index}] = {self.var(node)}")
+        lines += body.lines
+        tail = self.new_block(1)
+        for node in self.placed(SCALAR):
+            self.assign(node, SCALAR, tail)
+        for node in scalar_out:
+            tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
+        return self.function(lines + tail.lines, outputs, parallel)
+
+    def open_kept_loops(self, block):
+        """The kept axes' loops, the first over this block's range."""
+        block.emit(f"for i{self.kept[0]} in range(lo, hi):")
+        block.indent += 1
+        for axis in self.kept[1:]:
+            block.emit(f"for i{axis} in range({self.domain[axis]}):")
+            block.indent += 1
