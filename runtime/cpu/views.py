@@ -118,18 +118,18 @@ def transposed(typingctx, x):
     return result_type(x), codegen
 
 
+def _itself(context, builder, signature, args):
+    """Codegen of a view that is its argument, typed anew."""
+    return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+
 @intrinsic
 def any_layout(typingctx, x):
     """`x` itself, typed with layout "A" (strides read at run time), so a library
     kernel taking C- or F-ordered operands compiles once, not per combination."""
     if not isinstance(x, types.Array):
         return None
-    result_type = x.copy(layout="A")
-
-    def codegen(context, builder, signature, args):
-        return impl_ret_borrowed(context, builder, result_type, args[0])
-
-    return result_type(x), codegen
+    return x.copy(layout="A")(x), _itself
 
 
 @intrinsic
@@ -138,9 +138,4 @@ def as_contiguous(typingctx, x):
     is (its inner loops then index with constant strides, and vectorize)."""
     if not isinstance(x, types.Array):
         return None
-    result_type = x.copy(layout="C")
-
-    def codegen(context, builder, signature, args):
-        return impl_ret_borrowed(context, builder, result_type, args[0])
-
-    return result_type(x), codegen
+    return x.copy(layout="C")(x), _itself
