@@ -66,6 +66,30 @@ def test_workload_matches_python_driver(name, monkeypatch):
     _assert_identical(with_driver, without)
 
 
+def test_stacked_states_are_copied_from_the_arena_in_one_call(monkeypatch):
+    """An unrolled RNN stacks its states for the weight gradient: the pieces that are
+    arena buffers go through one concat_runs call, the initial state (a constant)
+    through concat_piece; the same values as the Python driver's."""
+    build = lambda: workloads.rnn(batch=2, steps=6)     # noqa: E731
+    with_driver = _train(build, True, monkeypatch)
+    source = with_driver[0].driver.source
+    assert "_lib.concat_runs" in source
+    _assert_identical(with_driver, _train(build, False, monkeypatch))
+
+
+def test_concatenate_of_arena_runs_and_a_constant_matches_the_reference():
+    value = np.arange(6, dtype=np.float32).reshape(2, 3) / 5
+    x = gc.placeholder((2, 3), name="x")
+    pieces = [gc.constant(np.ones((2, 3), np.float32)), x * 2.0, x + 1.0, gc.exp(x)]
+    stacked = gc.concatenate(pieces, axis=1) * 3.0
+    step = gc.compile([stacked], inputs=[x], device="cpu")
+    (got,) = step(value)
+    source = _plan(step).driver.source
+    assert "_lib.concat_runs" in source and "_lib.concat_piece," in source
+    (expected,) = gc.compile([stacked], inputs=[x], device="reference")(value)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 def _random_graph():
     x = gc.placeholder((None, 16), name="x")
     w = gc.variable(np.linspace(-1, 1, 16 * 4, dtype=np.float32).reshape(16, 4), name="w")
