@@ -71,10 +71,12 @@ def _write_atomically(path, text):
         raise
 
 
-def purge_compiled(module):
-    """Delete Numba's compiled code for `module` (it is recompiled on the next call)."""
+def purge_compiled(module, function=None):
+    """Delete Numba's compiled code for `module`, or only for its `function` (it is
+    recompiled on the next call)."""
     stem = Path(module.__file__).stem
-    for file in (Path(module.__file__).parent / "__pycache__").glob(f"{stem}.*"):
+    pattern = f"{stem}.{function}-*" if function else f"{stem}.*"
+    for file in (Path(module.__file__).parent / "__pycache__").glob(pattern):
         file.unlink(missing_ok=True)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.errors import RuntimeFailure
 from graphc.runtime.cache import load_module, purge_compiled
+from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver
@@ -85,6 +86,9 @@ class CpuPlan:
             self.source = self.source.replace(SYMBOLS, self.symbols)
         module, self.cache_hit = load_module(self.source)
         self.module, self.module_path = module, module.__file__
+        # a new module: its kernels compile in the first step, half of them in a helper
+        self.helper = None if self.cache_hit or self.driver is None else \
+            precompile.start(self.module_path, list(self.loops.values()))
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         self.step = module.step if self.driver is not None else None
@@ -196,8 +200,8 @@ class CpuPlan:
         symbols (runtime/cpu/native_call.py); without one, or if the cached code
         fails to load, it is purged and compiled again."""
         recorded = bind_callees(self.module, self.symbols)
-        if not recorded:
-            purge_compiled(self.module)
+        if not recorded:        # (the kernels' own code needs no symbols: the helper's stays)
+            purge_compiled(self.module, "step")
         try:
             result = self.step(*args)
         except Exception:
@@ -205,6 +209,8 @@ class CpuPlan:
             result = self.step(*args)
         if not recorded:
             save_callees(self.module, self.symbols)
+        precompile.stop(self.helper)
+        self.helper = None
         self.step_loaded = True
         return result
 
