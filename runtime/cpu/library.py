@@ -228,14 +228,14 @@ def concat_pieces(out, pieces, offsets):
         concat_piece(out, pieces[k], offsets[k])
 
 
-@njit(cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def concat_runs(out, source, offsets, sizes, starts):
     """concat_piece for pieces that are C-contiguous runs of one flat `source` (the
     arena): piece k starts at element offsets[k] and has sizes[k] along the axis.
     Typed by three int arrays, not by a tuple of pieces: the step compiles it once,
     where a tuple of 50 pieces (W3's stacked states) took seconds."""
     before, after = out.shape[0], out.shape[2]
-    for k in range(offsets.size):
+    for k in prange(offsets.size):          # the pieces fill disjoint parts of out
         run = before * sizes[k] * after
         piece = source[offsets[k]:offsets[k] + run].reshape((before, sizes[k], after))
         concat_piece(out, piece, starts[k])
