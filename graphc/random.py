@@ -6,6 +6,7 @@ nodes (dropout masks) and, for the nn modules, initial weights.
 import numpy as np
 
 from graphc import dtypes
+from graphc.errors import GraphcError, user_location
 from graphc.graph import default_graph
 from graphc.ops.registry import OPS
 from graphc.ops.source import VariableState
@@ -17,7 +18,7 @@ _generator = np.random.default_rng(0)
 def manual_seed(seed):
     """Reseed graphc's generator (as torch.manual_seed)."""
     global _generator
-    _generator = np.random.default_rng(seed)
+    _generator = np.random.default_rng(_checked(seed, "manual_seed"))
 
 
 def generator():
@@ -25,8 +26,18 @@ def generator():
     return _generator
 
 
-def _seed(seed):
-    return int(_generator.integers(0, 2 ** 62)) if seed is None else int(seed)
+def _seed(seed, op):
+    return int(_generator.integers(0, 2 ** 62)) if seed is None else _checked(seed, op)
+
+
+def _checked(seed, op):
+    """`seed` as a Python int, or a GraphcError: the generator mixes seeds as 64-bit
+    unsigned words, so a seed outside [0, 2**64) would fail only when drawn."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= int(seed) < 2 ** 64:
+        raise GraphcError(f"seed must be an integer in [0, 2**64), got {seed!r}", op=op,
+                          loc=user_location())
+    return int(seed)
 
 
 def counter(graph):
@@ -42,7 +53,7 @@ def _draw(op, shape, like, dtype, seed, **params):
     graph = like.graph if isinstance(like, Tensor) else default_graph()
     operands = (counter(graph),) + ((like,) if like is not None else ())
     return apply(op, *operands, shape=None if like is not None else tuple(shape),
-                 seed=_seed(seed), dtype=dtypes.as_dtype(dtype), **params)
+                 seed=_seed(seed, op), dtype=dtypes.as_dtype(dtype), **params)
 
 
 def uniform(shape, low=0.0, high=1.0, dtype="float32", seed=None):

@@ -222,3 +222,23 @@ def test_executables_of_one_graph_share_the_counter(fresh_graph):
     assert not np.array_equal(a, b)
     fresh_graph.rng_counter.tensor.assign(1)
     np.testing.assert_array_equal(first(), b)
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 64, 1.5, "7", True])
+def test_a_seed_outside_the_64_bit_range_is_refused_where_it_is_given(seed):
+    with pytest.raises(gc.GraphcError, match=r"random_uniform: seed must be an integer in "
+                                             r"\[0, 2\*\*64\)") as info:
+        gc.random.uniform((3,), seed=seed)
+    assert info.value.loc is not None and info.value.loc.file == __file__
+    with pytest.raises(gc.GraphcError, match="manual_seed: seed must be"):
+        gc.manual_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 2 ** 64 - 1, np.uint64(2 ** 63)])
+def test_seeds_at_the_ends_of_the_range_draw_the_same_numbers_on_every_device(seed):
+    def first_draw(device):         # a fresh graph each: its random counter starts at 0
+        with gc.Graph(device):
+            (values,) = gc.compile([gc.random.uniform((4,), seed=seed)], device=device)()
+        return values
+    ref, cpu = first_draw("reference"), first_draw("cpu")
+    assert np.all((0 <= ref) & (ref < 1)) and np.array_equal(ref, cpu)
