@@ -19,7 +19,6 @@ import math
 import numpy as np
 from numba import cuda
 
-from graphc.errors import CompileError
 from graphc.runtime.cuda.device import LIMITS, grid_for
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -77,19 +76,11 @@ def random_normal(counter, seed, mean, std, out, err):
         i += cuda.gridsize(1)
 
 
-def _seed(node):
-    seed = node.attrs["seed"]
-    if not 0 <= seed < 2 ** 64:
-        raise CompileError(f"seed {seed} is outside [0, 2**64) (the generator's uint64 "
-                           f"seeds); node {node.name}", op=node.op.name, loc=node.loc)
-    return np.uint64(seed)
-
-
 def _draw(kernel, node, operands, out, err, a, b):
     counter = operands[0]
     threads = LIMITS.threads
     return [(kernel, grid_for(out.size, threads), threads,
-             (counter.flat, _seed(node), float(a), float(b), out, err))]
+             (counter.flat, np.uint64(node.attrs["seed"]), float(a), float(b), out, err))]
 
 
 def random_uniform_op(ctx, node, operands, out, err, index):
