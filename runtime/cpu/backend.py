@@ -68,7 +68,8 @@ class CpuPlan:
         for kernel in self.fusion.kernels:
             if any(n in kernel.level for n in kernel.nodes):
                 name = _identifier(kernel.name)
-                loop = render_loop(kernel, self.fusion, name, allow_parallel=not uses_blas)
+                loop = render_loop(kernel, self.fusion, name, allow_parallel=not uses_blas,
+                                   in_place=self._in_place(kernel))
                 # structurally equal kernels (an unrolled RNN's steps) share one function
                 loop.name = first_of.setdefault(loop.key, loop).name
                 self.loops[kernel] = loop
@@ -98,6 +99,22 @@ class CpuPlan:
         self.render_seconds = time.perf_counter() - start
 
     # -- storage -------------------------------------------------------------------------
+    def _in_place(self, kernel):
+        """output -> the loop's input (not a view) whose memory the plan gave it: the
+        library output or an arena buffer it took over (passes/memplan.py), or a
+        variable it updates."""
+        inputs = [x for x in [kernel.library, *kernel.inputs]
+                  if x is not None and x not in self.fusion.aliases]
+        where = {x: self.memory.location(x) for x in inputs}
+        found = {}
+        for out in kernel.outputs:
+            if out is kernel.library:
+                continue
+            here = self.memory.location(out)
+            found[out] = next((x for x in inputs if where[x] == here and x.dtype == out.dtype),
+                              None)
+        return {out: x for out, x in found.items() if x is not None}
+
     def _storage(self):
         """node -> arena view, or the variable node whose storage it is written into."""
         storage = {}
@@ -121,8 +138,8 @@ class CpuPlan:
                 values[node] = where
             elif touch_variables:
                 values[node] = where.attrs["state"].value
-            else:
-                values[node] = np.empty(node.shape, node.dtype)
+            else:   # a copy of the variable, read and written in its place
+                values[node] = values[where] = where.attrs["state"].value.copy()
         return values
 
     def _fetchers(self):

@@ -112,9 +112,10 @@ class LoopRenderer(ColumnsInside):
     INDEX_CAST = "np.uint64"
     OFFSET_VIEWS = True
 
-    def __init__(self, kernel, fusion, name, allow_parallel):
+    def __init__(self, kernel, fusion, name, allow_parallel, in_place=None):
         self.kernel, self.fusion, self.name = kernel, fusion, name
         self.allow_parallel = allow_parallel
+        self.in_place = in_place or {}  # output -> the input whose buffer it overwrites
         self.domain = kernel.domain
         self.reduced = tuple(kernel.reduce_axes or ())
         self.kept = tuple(a for a in range(len(self.domain)) if a not in self.reduced)
@@ -477,15 +478,34 @@ class LoopRenderer(ColumnsInside):
     def arg_out(self, node):
         return "o_" + self.arg(node)
 
+    def write_in_place(self, body, outputs, bases):
+        """Stores to an output that shares an input's buffer (`in_place`) written through
+        the input's argument, when it is passed from its first element: LLVM then sees
+        one pointer read and written at one index and vectorizes the loop. With two
+        arguments its run-time overlap check fails and the loop runs scalar (W3's tanh
+        step: 31 us against 4). The output's own argument stays, unused."""
+        through = {}
+        for out in outputs:
+            source = self.in_place.get(out)
+            if source in self.args and source not in outputs and source.dtype == out.dtype \
+                    and not bases.get(self.args[source]):
+                through[self.arg_out(out)] = self.args[source]
+        for name, source in through.items():
+            body = [re.sub(rf"\b{name}\[", f"{source}[", line) for line in body]
+        return body, through
+
     def function(self, body, outputs, parallel):
         body, bases = self.resolve_offsets(body)
+        body, through = self.write_in_place(body, outputs, bases)
         inputs = [n for n in self.args if n not in outputs]
         params = [self.args[n] for n in inputs] + [self.arg_out(n) for n in outputs] + \
             [name for name, _ in self.tables] + ["err"]
         nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
         comment = f"# kernel {self.name}: {nodes}" + \
             (" ..." if len(self.kernel.all_nodes) > 12 else "")
-        arguments = "# " + ", ".join(f"{self.args[n]}: {n.name}" for n in self.args)
+        arguments = "# " + ", ".join(f"{self.args[n]}: {n.name}" for n in self.args) + \
+            "".join(f"\n# {out} is written through {source} (one buffer)"
+                    for out, source in through.items())
         definition = "\n".join(
             [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True)",
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
@@ -521,11 +541,12 @@ def _operands_first(nodes):
     return order
 
 
-def render_loop(kernel, fusion, name, allow_parallel=True):
-    """The source of `kernel`'s loop as an njit function named `name`.
+def render_loop(kernel, fusion, name, allow_parallel=True, in_place=None):
+    """The source of `kernel`'s loop as an njit function named `name`; `in_place` maps
+    an output to the input whose memory the plan gave it (LoopRenderer.write_in_place).
 
     allow_parallel=False keeps every loop serial: when the step also calls a
     threaded BLAS, Numba's pool and BLAS's spinning threads fight for the cores
     (measured: W1's step went from 2.6 ms to 220 ms with both).
     """
-    return LoopRenderer(kernel, fusion, name, allow_parallel).render()
+    return LoopRenderer(kernel, fusion, name, allow_parallel, in_place).render()

@@ -17,6 +17,7 @@ many ops into one graph (one fused kernel where possible) and parametrize by
 op family, to keep failures readable and the file fast.
 """
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -662,6 +663,32 @@ def test_variables_are_kernel_arguments_read_at_each_call():
     again = gc.compile([out], inputs=[x], device="cpu")
     assert_same(again(x_val)[0], expected, "a new compile")
     assert plan_of(again).source == plan_of(cpu).source
+
+
+def test_outputs_over_an_input_buffer_are_written_through_the_input():
+    """Where the memory plan writes an output over an input (W3's tanh over its matmul's
+    buffer, each SGD update over its variable and velocity), the loop stores through
+    the input's argument: one pointer, so LLVM vectorizes the loop. Passed as two
+    arguments for one buffer, its run-time overlap check failed and W3's tanh loop ran
+    scalar (31 us against 4). test_workload_training_matches checks the values."""
+    with gc.Graph("rnn"):
+        work = workloads.rnn(batch=4, steps=6)
+        step = work.compile(device="cpu")
+        step(*work.feeds)
+    plan = plan_of(step)
+    through = {}
+    for kernel, loop in plan.loops.items():
+        pairs = re.findall(r"# (o_a\d+) is written through (a\d+)", loop.source)
+        body = loop.source.split("\ndef ", 1)[1]
+        for out, source in pairs:
+            assert f"{out}[" not in body and re.search(rf"\b{source}\[[^\]]*\] = ", body)
+        through[kernel] = pairs
+    tanh = [k for k in plan.loops  # (the first step's h0 @ w_hh is folded away)
+            if k.library is not None and any(n.op.name == "tanh" for n in k.nodes)]
+    updates = [k for k in plan.loops
+               if any(plan.memory.location(o)[0] == "variable" for o in k.outputs)]
+    assert tanh and updates
+    assert all(through[k] for k in tanh + updates)
 
 
 # -- library ops -------------------------------------------------------------------------
