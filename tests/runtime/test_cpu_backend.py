@@ -439,6 +439,25 @@ def test_reductions_over_leading_axes_run_columns_inside(shape):
     assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
 
 
+def test_adjacent_axes_that_run_through_memory_as_one_are_one_loop():
+    """An (N, C, H, W) kernel: where every index map steps through H and W as one run,
+    they are one loop over H * W points (a short W alone vectorizes badly); the bias
+    read along C keeps N and C apart. A transposed read keeps its H and W apart,
+    while N and C, still one run, merge. Values match the reference."""
+    x_val, t_val = finite_values("float32", (3, 4, 5, 6), seed=50), \
+        finite_values("float32", (3, 4, 6, 5), seed=51)
+    x, t = gc.placeholder(x_val.shape, name="x"), gc.placeholder(t_val.shape, name="t")
+    bias = gc.placeholder((4, 1, 1), name="bias")
+    relu = gc.relu(x + bias)
+    step = check({"relu": relu, "bias gradient": gc.sum(relu, axis=(0, 2, 3))},
+                 {x: x_val, bias: finite_values("float32", (4, 1, 1), seed=52)})
+    loops = re.findall(r"for i\d+ in p?range\((\d+)\)", plan_of(step).source)
+    assert "30" in loops and "5" not in loops and "6" not in loops
+    step = check({"sum": x * 2.0 + gc.transpose(t, (0, 1, 3, 2))}, {x: x_val, t: t_val})
+    loops = re.findall(r"for i\d+ in p?range\((\d+)\)", plan_of(step).source)
+    assert sorted(loops) == ["12", "5", "6"]
+
+
 def test_transposed_read_of_a_value_the_kernel_also_writes():
     """exp(x) is written in x's layout by the kernel that reduces over its transpose
     (the gradient needs it): the transposed reads used to take the value computed at
