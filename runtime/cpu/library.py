@@ -102,7 +102,7 @@ def matmul(a, b, out):
                 lo, hi = p * m // blocks, (p + 1) * m // blocks
                 gemm(a[lo:hi], b, out[lo:hi], 0.0)
             return
-        blocks = min(threads, n // MIN_COLUMNS_PER_THREAD)
+        blocks = max(1, min(threads, n // MIN_COLUMNS_PER_THREAD))    # (0 computed nothing)
         if m * k * n < MIN_MACS_TO_SPLIT_COLUMNS:
             blocks = 1
         if m == 1 and _contiguous(a) and _contiguous(out) and (_contiguous(b.T)

@@ -132,6 +132,18 @@ def test_matmul_of_few_rows_splits_columns(rows, b_layout, width):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("b_layout", ["C", "F"])
+def test_matmul_of_one_row_deep_and_narrow_computes_every_column(b_layout):
+    """A batch of one through a deep layer with fewer than 64 outputs (a classifier head,
+    4096 x 40): enough work to split, too few columns for a block per thread. It used
+    to split into 0 blocks and leave `out` unwritten."""
+    a, b = random((1, 4096), np.float32, 1), random((4096, 40), np.float32, 2)
+    b = np.asfortranarray(b) if b_layout == "F" else b
+    out = nans((1, 40), np.float32)
+    L.matmul(a, b, out)
+    expected = OPS["matmul"].reference(a, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
 def test_matmul_of_one_row_reads_strided_operands_through_blas():
     """A row or a weight that is neither C- nor F-ordered is not the vector kernel's."""
     a = random((1, 600), np.float32, 1)[:, ::2]
