@@ -89,3 +89,29 @@ class Fusion:
         for (producer, consumer), why in self.reasons.items():
             lines.append(f"    {producer.name} -> {consumer.name if consumer else 'a buffer'}: {why}")
         return "\n".join(lines)
+
+
+def operands_first(nodes):
+    """`nodes` reordered so that each comes after its operands among them, else as listed.
+
+    Fusion lists a kernel's nodes in topological order, except that merging a kernel
+    into a sibling that reads it (passes/fuse.py, _try_merge) appends the producer's
+    nodes after their consumers; assigning in that order reads a value before it is set.
+    """
+    members, done, order = set(nodes), set(), []
+    for start in nodes:
+        stack = [(start, iter(start.inputs))]
+        if start in done:
+            continue
+        done.add(start)
+        while stack:
+            node, operands = stack[-1]
+            for operand in operands:
+                if operand in members and operand not in done:
+                    done.add(operand)
+                    stack.append((operand, iter(operand.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order

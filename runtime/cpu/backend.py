@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from graphc.errors import RuntimeFailure
+from graphc.passes.kernels import operands_first
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
@@ -334,10 +335,9 @@ class CpuPlan:
         finite, found by re-evaluating its nodes one by one with their NumPy
         references: a fused kernel only shows its outputs (log(x) fused into a sum
         makes the sum NaN, but the node to blame is the log)."""
-        from graphc.runtime.cpu.codegen import _operands_first
         local = {}
         nodes = ([kernel.library] if kernel.library is not None else []) + \
-            _operands_first(kernel.nodes)
+            operands_first(kernel.nodes)
         for node in nodes:
             arrays = [local[i] if i in local else self._get(i, values) for i in node.inputs]
             try:

@@ -7,21 +7,25 @@ Values are plain local variables: a per-element value lives for one point,
 a per-row value for one row, a scalar for the call.
 
 Reads of buffers and of inlined nodes go through index maps computed with
-NumPy at compile time: the flat index of the operand element each loop point
-needs is found by applying each view's (or broadcast's) reference to an array
-of indices. An affine map becomes `buf[c + i0*s0 + ...]` with literal strides
-(so LLVM vectorizes the inner loop); any other map becomes a gather table
-passed as an argument.
+NumPy at compile time (runtime/cpu/index_maps.py): the flat index of the
+operand element each loop point needs is found by applying each view's (or
+broadcast's) reference to an array of indices. An affine map becomes
+`buf[c + i0*s0 + ...]` with literal strides (so LLVM vectorizes the inner
+loop); any other map becomes a gather table passed as an argument. Adjacent
+axes that every map walks as one run are one loop (runtime/cpu/collapse.py);
+an output the memory plan places over an input is stored through the
+input's argument (`write_in_place`).
 """
 import math
 import re
 
 import numpy as np
 
-from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS
+from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.columns import ColumnsInside
+from graphc.runtime.cpu.index_maps import affine, operand_ids, signature
 from graphc.runtime.cpu.scalar import cast_name
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -54,46 +58,6 @@ def literal(value, dtype):
             "np.nan" if value != value else repr(value)
         return f"np.{dtype.name}({text})"
     return f"np.{dtype.name}({int(value)})"
-
-
-def affine(ids):
-    """(offset, strides) with ids[i] == offset + sum(i_d * strides[d]), or None."""
-    ids = np.asarray(ids)
-    if ids.size == 0:
-        return 0, (0,) * ids.ndim
-    offset = int(ids.reshape(-1)[0])
-    strides = []
-    for axis, n in enumerate(ids.shape):
-        if n > 1:
-            step = np.take(ids, 1, axis=axis).reshape(-1)[0] - offset
-            strides.append(int(step))
-        else:
-            strides.append(0)
-    expected = np.full(ids.shape, offset, np.int64)
-    for axis, stride in enumerate(strides):
-        shape = [1] * ids.ndim
-        shape[axis] = ids.shape[axis]
-        expected = expected + (np.arange(ids.shape[axis]) * stride).reshape(shape)
-    return (offset, tuple(strides)) if np.array_equal(expected, ids) else None
-
-
-def operand_ids(node, slot, ids):
-    """Flat indices into operand `slot` of `node` for each flat index of node in `ids`."""
-    operand = node.inputs[slot]
-    source = np.arange(int(np.prod(operand.shape)), dtype=np.int64).reshape(operand.shape)
-    if node.op.name == "one_hot":
-        return ids // node.shape[-1]
-    if node.op.name in VIEW_OPS:
-        mapped = node.op.reference(source, **node.attrs)
-    else:
-        mapped = np.broadcast_to(source, node.shape)
-    return np.ascontiguousarray(mapped).reshape(-1)[ids]
-
-
-def _signature(ids):
-    """A hashable summary of an index map (exact for affine maps)."""
-    found = affine(ids)
-    return ("affine", ids.shape, found) if found else ("table", ids.shape, hash(ids.tobytes()))
 
 
 class _Block:
@@ -130,7 +94,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         self.counter = 0
         self.stage = {}
         self.local = {}             # node -> its number in this kernel (stable names)
-        self.order = _operands_first(kernel.nodes)
+        self.order = operands_first(kernel.nodes)
         # A free node that fusion inlined here and later placed here (a caller needs it
         # as a buffer) is computed once per point as a placed value, not recomputed.
         self.inlined = {n for n in kernel.inlined if n not in kernel.level}
@@ -209,7 +173,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         if node.op.name == "constant" and node.attrs["value"].size == 1:
             return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
         transparent = node in self.inlined or node in self.fusion.aliases
-        key = (node, _signature(ids), level)
+        key = (node, signature(ids), level)
         if key in block.memo:
             return block.memo[key]
         if not transparent:
@@ -255,7 +219,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         if self.kernel.level[node] != ELEMENT or self.is_reduction(node):
             raise AssertionError(f"fusion placed a reader of {node.name} in {self.name} "
                                  "that needs it at another point")
-        key = ("recompute", node, _signature(ids), level)
+        key = ("recompute", node, signature(ids), level)
         if key not in block.memo:
             if node.op.name in VIEW_OPS:
                 block.memo[key] = self.operand(node, 0, level, ids, block)
@@ -519,32 +483,6 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
                           outputs, [table for _, table in self.tables], list(self.error_checks),
                           key=definition.replace(f"def {self.name}(", "def _(", 1),
                           offsets=[bases.get(self.args[n], 0) for n in inputs])
-
-
-def _operands_first(nodes):
-    """`nodes` reordered so that each comes after its operands among them, else as listed.
-
-    Fusion lists a kernel's nodes in topological order, except that merging a kernel
-    into a sibling that reads it (passes/fuse.py, _try_merge) appends the producer's
-    nodes after their consumers; assigning in that order reads a value before it is set.
-    """
-    members, done, order = set(nodes), set(), []
-    for start in nodes:
-        stack = [(start, iter(start.inputs))]
-        if start in done:
-            continue
-        done.add(start)
-        while stack:
-            node, operands = stack[-1]
-            for operand in operands:
-                if operand in members and operand not in done:
-                    done.add(operand)
-                    stack.append((operand, iter(operand.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
 
 
 def render_loop(kernel, fusion, name, allow_parallel=True, in_place=None):
