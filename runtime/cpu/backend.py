@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
+from graphc.passes.memplan import ALIGNMENT
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
@@ -58,7 +59,7 @@ class CpuPlan:
         self.fusion, self.memory = ensure_planned(program, inplace_variables=not check_numerics)
         self.library = Library()
         single_pool = one_thread_pool()
-        self.arena = np.empty(self.memory.arena_bytes, np.uint8)
+        self.arena = aligned_empty(self.memory.arena_bytes)
         self.err = np.zeros(1, np.int64)
         self.storage = self._storage()
         start = time.perf_counter()
@@ -348,6 +349,16 @@ class CpuPlan:
                 return node, value
             local[node] = value
         return None
+
+
+def aligned_empty(nbytes, alignment=ALIGNMENT):
+    """An uninitialized byte array whose first byte is `alignment`-aligned. np.empty
+    of a few MB is an mmap'd block 16 bytes past a page: the plan's 64-byte aligned
+    buffers would all start 16 bytes into a cache line, every vector access would
+    span two lines, and threads writing neighbouring blocks would share lines."""
+    raw = np.empty(nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + nbytes]
 
 
 def _nonfinite(value):

@@ -439,6 +439,19 @@ def test_reductions_over_leading_axes_run_columns_inside(shape):
     assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
 
 
+def test_every_arena_buffer_starts_on_a_cache_line():
+    """The plan places buffers at 64-byte offsets; the arena itself must start on a
+    64-byte boundary too (np.empty of a few MB starts 16 bytes past a page), or every
+    vector access spans two cache lines and threads share lines at block edges."""
+    with gc.Graph("rnn"):
+        work = workloads.rnn(batch=64, steps=3)
+        step = work.compile(device="cpu")
+    plan = step._plan(tuple(np.shape(f) for f in work.feeds))      # built, not run
+    assert plan.arena.nbytes >= 1 << 20 and plan.arena.ctypes.data % 64 == 0
+    views = [v for v in plan.storage.values() if isinstance(v, np.ndarray)]
+    assert views and all(v.ctypes.data % 64 == 0 for v in views)
+
+
 def test_adjacent_axes_that_run_through_memory_as_one_are_one_loop():
     """An (N, C, H, W) kernel: where every index map steps through H and W as one run,
     they are one loop over H * W points (a short W alone vectorizes badly); the bias
