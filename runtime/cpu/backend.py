@@ -16,13 +16,13 @@ import numpy as np
 
 from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
-from graphc.passes.memplan import ALIGNMENT
 from graphc.runtime.cache import load_module, purge_compiled
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver
 from graphc.runtime.cpu.native_call import bind_callees, save_callees
+from graphc.runtime.cpu.views import aligned_empty
 
 # "njit": one njit call per step (runtime/cpu/driver.py); "python": one Python call
 # per kernel (for debugging, and what a step the njit driver cannot express runs)
@@ -349,16 +349,6 @@ class CpuPlan:
                 return node, value
             local[node] = value
         return None
-
-
-def aligned_empty(nbytes, alignment=ALIGNMENT):
-    """An uninitialized byte array whose first byte is `alignment`-aligned. np.empty
-    of a few MB is an mmap'd block 16 bytes past a page: the plan's 64-byte aligned
-    buffers would all start 16 bytes into a cache line, every vector access would
-    span two lines, and threads writing neighbouring blocks would share lines."""
-    raw = np.empty(nbytes + alignment, np.uint8)
-    start = -raw.ctypes.data % alignment
-    return raw[start:start + nbytes]
 
 
 def _nonfinite(value):

@@ -32,6 +32,7 @@ import numpy as np
 from graphc.runtime.cpu.conv import conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
 from graphc.runtime.cpu.library import concat_views
+from graphc.runtime.cpu.views import aligned_empty
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
@@ -227,7 +228,8 @@ class _Renderer:
             else:
                 shape = conv_workspace_shape(name, x_shape, w_shape, y_shape, groups,
                                              chunks=numba.get_num_threads())
-                work = self.static(np.empty(shape, node.dtype), "work")
+                work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
+                work = self.static(work.view(node.dtype).reshape(shape), "work")
                 self.emit(self.call(f"_lib.{name}", [operands, ints, work]))
         elif name in ("max_pool2d", "max_pool2d_grad"):
             dh, dw = node.attrs["dilation"]

@@ -25,6 +25,19 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+CACHE_LINE = 64
+
+
+def aligned_empty(nbytes, alignment=CACHE_LINE):
+    """An uninitialized byte array whose first byte is `alignment`-aligned, for the
+    arena and the conv kernels' work arrays. np.empty of a few MB is an mmap'd block
+    16 bytes past a page: the plan's 64-byte aligned buffers would all start 16
+    bytes into a cache line, every vector access would span two lines, and threads
+    writing neighbouring blocks would share lines."""
+    raw = np.empty(nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + nbytes]
+
 
 def _dims(text):
     return tuple(int(d) for d in text.split(",") if d.strip())
