@@ -2,10 +2,11 @@
 
 Every kernel takes its operands, then a preallocated C-contiguous `out` (a view
 of the runtime's arena), then the op's attributes as plain ints; it overwrites
-all of `out`. None allocates its output; the two that allocate a little
+all of `out`. None allocates its output; the three that allocate a little
 scratch say so (conv2d_direct at stride 1 without padding: one plane per
-image; avg_pool2d_grad: one row per image). The kernels are njit functions, so the generated step driver
-(itself njit) calls them directly. Conv kernels live in runtime/cpu/conv.py,
+image; avg_pool2d_grad: one row per image; a deep matmul: one (m, n) product
+per extra thread). The kernels are njit functions, so the generated step
+driver (itself njit) calls them directly. Conv kernels live in runtime/cpu/conv.py,
 pooling in runtime/cpu/pool.py; all are re-exported here.
 
 Called from njit code with constant attributes, Numba compiles a kernel once
@@ -61,6 +62,10 @@ MIN_MACS_TO_SPLIT_COLUMNS = 1 << 17
 # would do: each thread then packs a share of the wide operand, not all of it (W2's
 # linear layer, 64 x 128 @ 128 x 9216: 1.36 ms by rows, 1.04 by columns)
 WIDE = 4
+# a product this many times deeper (K) than its larger side splits K instead: each
+# thread reads a share of both operands (W3's recurrent weight gradient, 128 x 3200 @
+# 3200 x 64: 499 us by rows, 312 by depth, 2 threads)
+DEEP = 8
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -90,12 +95,16 @@ def matmul(a, b, out):
     MIN_ROWS_PER_THREAD rows, one single-threaded GEMM per thread (a
     transposed `a` too: its row block is a strided view BLAS reads as is);
     a product with too few rows for that, or WIDE times wider than tall, is
-    split into column blocks of `b` instead.
+    split into column blocks of `b` instead; one DEEP times deeper than its
+    larger side into slices of the shared axis (_split_depth).
     `out` must be C-contiguous.
     """
     if a.ndim == 2:
         m, threads = a.shape[0], _num_threads()
         k, n = b.shape
+        if threads > 1 and k >= DEEP * max(m, n) and m * k * n >= MIN_MACS_TO_SPLIT_COLUMNS:
+            _split_depth(a, b, out, min(threads, k // MIN_ROWS_PER_THREAD))
+            return
         blocks = min(threads, m // MIN_ROWS_PER_THREAD)
         if blocks > 1 and n < WIDE * m:
             for p in prange(blocks):
@@ -122,6 +131,25 @@ def matmul(a, b, out):
         else:
             for t in range(out.shape[0]):
                 gemm(a[t * ia], b[t * ib], out[t], 0.0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def _split_depth(a, b, out, blocks):
+    """out = a @ b as the sum of `blocks` products over slices of the shared axis, one
+    per thread: for a deep product (a weight gradient over a batch of sequences) each
+    thread reads 1/blocks of both operands, where a split by rows or columns has each
+    read all of one. Block 0 writes `out`, the others scratch allocated here
+    ((blocks - 1) * m * n elements), added after."""
+    k = a.shape[1]
+    parts = np.empty((blocks - 1, out.shape[0], out.shape[1]), out.dtype)
+    for p in prange(blocks):
+        lo, hi = p * k // blocks, (p + 1) * k // blocks
+        if p == 0:
+            gemm(a[:, lo:hi], b[lo:hi], out, 0.0)
+        else:
+            gemm(a[:, lo:hi], b[lo:hi], parts[p - 1], 0.0)
+    for p in range(blocks - 1):
+        _add(out.reshape(-1), parts[p].reshape(-1))
 
 
 @njit(cache=True)

@@ -144,6 +144,23 @@ def test_matmul_of_one_row_deep_and_narrow_computes_every_column(b_layout):
     expected = OPS["matmul"].reference(a, b)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
+@pytest.mark.parametrize("layout, dtype", [("F @ C", np.float32), ("C @ C", np.float64)])
+def test_matmul_deeper_than_wide_sums_slices_of_the_shared_axis(layout, dtype):
+    """A weight gradient over many samples (K = 2050 >> M, N) splits K over the threads
+    and adds the partial products; `_split_depth` itself with 3 uneven slices, whatever
+    the thread count."""
+    a, b = random((40, 2050), dtype, 1), random((2050, 24), dtype, 2)
+    a = np.asfortranarray(a) if layout.startswith("F") else a
+    expected = OPS["matmul"].reference(a, b)
+    out = nans((40, 24), dtype)
+    L.matmul(a, b, out)
+    tolerance = dict(rtol=1e-4, atol=1e-6 * np.abs(expected).max()) if dtype == np.float32 \
+        else TOLERANCE[dtype]
+    np.testing.assert_allclose(out, expected, **tolerance)
+    out = nans((40, 24), dtype)
+    L._split_depth(a, b, out, 3)
+    np.testing.assert_allclose(out, expected, **tolerance)
+
 def test_matmul_of_one_row_reads_strided_operands_through_blas():
     """A row or a weight that is neither C- nor F-ordered is not the vector kernel's."""
     a = random((1, 600), np.float32, 1)[:, ::2]
