@@ -84,6 +84,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         self.collapse = collapse or {}  # head axis -> adjacent axes run as one loop
         self.maps_seen = []             # every affine map's strides, by axis
         self.columns_inside = False
+        self.recomputing = 0            # > 0 while a placed node is computed at another point
         self.domain = kernel.domain
         self.reduced = tuple(kernel.reduce_axes or ())
         self.kept = tuple(a for a in range(len(self.domain)) if a not in self.reduced)
@@ -199,9 +200,11 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
     def operand(self, node, slot, level, ids, block):
         operand = node.inputs[slot]
         if operand in self.kernel.level and operand not in self.inlined:
-            # (a placed view of a per-row value is a level cast: the row's value)
+            # (a placed view of a per-row value is a level cast: the row's value; a node
+            # recomputed at another point reads its per-element operands there too)
+            per_element = self.kernel.level[operand] == ELEMENT
             reads_elsewhere = node not in self.kernel.level or node in self.inlined or (
-                node.op.name in VIEW_OPS and self.kernel.level[operand] == ELEMENT)
+                (node.op.name in VIEW_OPS or self.recomputing) and per_element)
             if reads_elsewhere and not self.at_same_point(node, slot, level, ids):
                 return self.recompute(operand, level, operand_ids(node, slot, ids), block)
             return self.var(operand)
@@ -221,12 +224,14 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
                                  "that needs it at another point")
         key = ("recompute", node, signature(ids), level)
         if key not in block.memo:
+            self.recomputing += 1
             if node.op.name in VIEW_OPS:
                 block.memo[key] = self.operand(node, 0, level, ids, block)
             else:
                 name = self.fresh()
                 block.emit(f"{name} = {self.expression(node, level, ids, block)}")
                 block.memo[key] = name
+            self.recomputing -= 1
         return block.memo[key]
 
     def attr_text(self, value, node):

@@ -482,6 +482,19 @@ def test_transposed_read_of_a_value_the_kernel_also_writes():
     check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
 
 
+def test_a_value_recomputed_at_a_transposed_point_reads_its_operands_there():
+    """t / (1 + t*t) is written by the kernel (so are 1 + t*t and the transpose); the
+    transpose recomputes the quotient at the transposed point and took the written
+    denominator at its own point instead (found by the local differential test)."""
+    x_val = np.array([0.5, -1.5], np.float32)
+    c_val = np.array([[1.0], [-0.25]], np.float32)
+    x, c = gc.placeholder(x_val.shape, name="x"), gc.placeholder(c_val.shape, name="c")
+    t = x + c
+    q = t / (1.0 + t * t)
+    loss = gc.sum(gc.matmul(x, gc.transpose(q, (1, 0))))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: x_val, c: c_val})
+
+
 def test_an_element_value_read_through_an_inlined_node_waits_for_its_row_pass():
     """The max's gradient divides by the count of ties (a second pass over the row)
     and reaches the written gradient only through a node fusion inlined: the write
