@@ -28,8 +28,9 @@ Guarantees: every non-source node is in exactly one kernel or is an alias;
 kernels are listed in an order that runs each after every kernel it reads;
 the graph's meaning is unchanged (only free nodes are cloned).
 """
-from graphc.ops.registry import ELEMENTWISE
+import numpy as np
 
+from graphc.ops.registry import ELEMENTWISE
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
     ALIAS_OPS, BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion, Kernel)
 
@@ -385,6 +386,8 @@ def _fit(fusion, kernel, node):
             return None, "a view that changes the indexing of the kernel's values"
         return ELEMENT, None
     if node.shape in kernel.row_shapes() and ELEMENT not in levels:
+        if node.op.name in VIEW_OPS and ROW in levels and not _keeps_order(node):
+            return None, "a view that reads the kernel's row values at other rows"
         return ROW, None
     return None, (f"shape {node.shape} does not fit kernel domain {kernel.domain}"
                   + (f" (rows over axes {kernel.reduce_axes})" if kernel.reduce_axes else ""))
@@ -428,6 +431,18 @@ def _safe_inlining(fusion, kernel, node):
                     and kernel.level[current] == ELEMENT):
                 return False
     return True
+
+
+def _keeps_order(view):
+    """Whether element i of `view` is element i of its operand (a reshape, squeeze or
+    expand_dims; not a transpose or slice, which read other rows)."""
+    operand = view.inputs[0]
+    size = int(np.prod(operand.shape, dtype=np.int64))
+    if int(np.prod(view.shape, dtype=np.int64)) != size:
+        return False
+    flat = np.arange(size).reshape(operand.shape)
+    return np.array_equal(np.asarray(view.op.reference(flat, **view.attrs)).reshape(-1),
+                          np.arange(size))
 
 
 def _is_single(shape):

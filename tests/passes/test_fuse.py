@@ -465,6 +465,23 @@ def test_reductions_over_different_axes_are_two_kernels_and_the_edge_says_why():
     assert "(0,)" in why and "(1,)" in why
 
 
+def test_a_transpose_of_row_values_is_not_placed_among_them():
+    """sum(x, axis=2) of a (3, 3, 1) x is one value per row; its transpose reads each row's
+    value at another row, which a loop over rows has not computed yet. It used to join
+    the kernel as a row value and read the value of its own row (found by the local
+    differential test); a reshape, which keeps the order, still joins."""
+    x = gc.placeholder((3, 3, 1), name="x")
+    total = gc.sum(x, axis=2)
+    before, after, _ = fused([gc.transpose(total, (1, 0)), gc.reshape(total, (9,))], [x])
+    kernel = owner(after.fusion, nodes_of(after, "sum")[0])
+    transpose, = nodes_of(after, "transpose")
+    assert owner(after.fusion, transpose) is not kernel
+    assert any("other rows" in why for why in after.fusion.reasons.values())
+    x_val = np.random.default_rng(0).standard_normal((3, 3, 1)).astype(np.float32)
+    cpu = gc.compile([gc.transpose(total, (1, 0))], inputs=[x], device="cpu")
+    np.testing.assert_allclose(cpu(x_val)[0], x_val[:, :, 0].T, rtol=1e-6)
+
+
 def test_sibling_reductions_of_one_free_expression_share_one_kernel():
     before, after, report = fused(*sibling_full_reductions()[:2])
     assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 0}
