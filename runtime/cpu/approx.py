@@ -47,10 +47,12 @@ from numba.extending import intrinsic
 
 __all__ = ["SAFE_FASTMATH", "exp_f32", "log_f32", "tanh_f32", "sigmoid_f32", "erf_f32"]
 
-# Fast-math flags that keep NaN and Inf semantics (never nnan/ninf).
 # Fast-math flags that keep NaN and Inf semantics: never nnan/ninf (isnan would fold to
-# False), and not afn either (it let LLVM turn (-inf) ** 1.5 into NaN).
-SAFE_FASTMATH = {"contract", "arcp", "reassoc", "nsz"}
+# False), and not afn either (it let LLVM turn (-inf) ** 1.5 into NaN). Not arcp: a
+# value a kernel computes again in a later pass over a row (max's gradient compares it
+# with the row's max) must round the same way, and arcp let LLVM turn x / y into
+# x * (1 / y) in one loop and not in another (max's gradient was 0 for 29% of inputs).
+SAFE_FASTMATH = {"contract", "reassoc", "nsz"}
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
