@@ -33,8 +33,8 @@ class CollapsedAxes:
     def axis_terms(self, axes, strides):
         """`i{a} * stride` terms of one affine map over `axes`; a group's head loop runs
         over its members' points in order, so it steps by its last member's stride."""
-        self.maps_seen.append(dict(zip(axes, strides)))
         by_axis = dict(zip(axes, strides))
+        self.maps_seen.append(by_axis)
         terms = []
         for axis in self.loop_axes(axes):
             group = self.collapse.get(axis, (axis,))
