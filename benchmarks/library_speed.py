@@ -55,7 +55,7 @@ def set_mode(mode, cores):
 
 
 def conv_cases(rng, dtype):
-    """name -> (reference, gemm kernel(chunks), direct kernel)."""
+    """name -> (reference, kernel(variant, chunks)) for each conv op of CONVS."""
     cases = {}
     kw = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
     for name, (xs, ws) in CONVS.items():
@@ -63,25 +63,22 @@ def conv_cases(rng, dtype):
         y = np.empty((xs[0], ws[0], xs[2] - 2, xs[3] - 2), dtype)
         dy = rng.standard_normal(y.shape).astype(dtype)
         dx, dw = np.empty_like(x), np.empty_like(w)
-
-        def work(op, chunks, x=x, w=w, y=y):
-            return np.empty(L.conv_workspace_shape(op, x.shape, w.shape, y.shape, 1, chunks), dtype)
-
-        cases[f"{name} forward"] = (
-            lambda x=x, w=w: conv2d_reference(x, w, **kw),
-            lambda c, x=x, w=w, y=y, k=work("conv2d", 2), j=work("conv2d", 1):
-                L.conv2d(x, w, y, *ATTRS, k if c > 1 else j),
-            lambda x=x, w=w, y=y: L.conv2d_direct(x, w, y, *ATTRS))
-        cases[f"{name} grad input"] = (
-            lambda dy=dy, w=w, x=x: conv2d_grad_input_reference(dy, w, x.shape[2:], **kw),
-            lambda c, dy=dy, w=w, dx=dx, k=work("conv2d_grad_input", 2), j=work("conv2d_grad_input", 1):
-                L.conv2d_grad_input(dy, w, dx, *ATTRS, k if c > 1 else j),
-            lambda dy=dy, w=w, dx=dx: L.conv2d_grad_input_direct(dy, w, dx, *ATTRS))
-        cases[f"{name} grad weight"] = (
-            lambda x=x, dy=dy, w=w: conv2d_grad_weight_reference(x, dy, w.shape[2:], **kw),
-            lambda c, x=x, dy=dy, dw=dw, k=work("conv2d_grad_weight", 2), j=work("conv2d_grad_weight", 1):
-                L.conv2d_grad_weight(x, dy, dw, *ATTRS, k if c > 1 else j),
-            lambda x=x, dy=dy, dw=dw: L.conv2d_grad_weight_direct(x, dy, dw, *ATTRS))
+        parts = [("forward", "conv2d", (x, w, y), lambda x=x, w=w: conv2d_reference(x, w, **kw)),
+                 ("grad input", "conv2d_grad_input", (dy, w, dx),
+                  lambda dy=dy, w=w, x=x: conv2d_grad_input_reference(dy, w, x.shape[2:], **kw)),
+                 ("grad weight", "conv2d_grad_weight", (x, dy, dw),
+                  lambda x=x, dy=dy, w=w: conv2d_grad_weight_reference(x, dy, w.shape[2:], **kw))]
+        for part, op, args, reference in parts:
+            def kernel(variant, chunks, op=op, args=args, shapes=(x.shape, w.shape, y.shape),
+                       works={}):
+                fn = getattr(L, L.conv_kernel_name(op, variant))
+                if variant == "direct":
+                    return fn(*args, *ATTRS)
+                if (variant, chunks) not in works:
+                    shape = L.conv_workspace_shape(op, variant, *shapes, chunks)
+                    works[variant, chunks] = np.empty(shape, dtype)
+                return fn(*args, *ATTRS, works[variant, chunks])
+            cases[f"{name} {part}"] = (reference, kernel)
     return cases
 
 
@@ -116,9 +113,10 @@ def run(mode, repeats, dtype):
     rng, cores = np.random.default_rng(0), numba.config.NUMBA_NUM_THREADS
     chunks = set_mode(mode, cores) if mode != "reference" else 1
     results = {}
-    for name, (ref, gemm, direct) in conv_cases(rng, dtype).items():
+    for name, (ref, kernel) in conv_cases(rng, dtype).items():
         results[name] = ({"ref": timed(ref, repeats)} if mode == "reference" else
-                         {"gemm": timed(lambda: gemm(chunks), repeats), "direct": timed(direct, repeats)})
+                         {variant: timed(lambda v=variant: kernel(v, chunks), repeats)
+                          for variant in ("gemm", "winograd", "direct")})
     for name, (ref, kernel) in other_cases(rng, dtype).items():
         if mode == "reference":
             results[name] = {"ref": timed(ref, repeats)}
@@ -147,12 +145,13 @@ def main():
     print(f"{args.dtype}, {numba.config.NUMBA_NUM_THREADS} threads, median (min) of {args.repeats} "
           f"runs in ms, one process per column; load average {load:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after\n")
-    print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | direct, numba "
-          "| direct, 1 thread |")
-    print("|---|---|---|---|---|---|---|")
+    print("| op | NumPy reference | gemm, numba | gemm, blas | gemm, both | winograd, numba "
+          "| direct, numba | direct, 1 thread |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in CONV_NAMES:
         cells = [res["reference"][name]["ref"]] + [res[m][name]["gemm"] for m in MODES]
-        cells += [res["numba"][name]["direct"], res["blas"][name]["direct"]]
+        cells += [res["numba"][name]["winograd"], res["numba"][name]["direct"],
+                  res["blas"][name]["direct"]]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\n| op | NumPy reference | njit, numba | njit, blas | njit, both |")
     print("|---|---|---|---|---|")

@@ -16,7 +16,7 @@ import numpy as np
 
 from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
-from graphc.runtime.cache import load_module, purge_compiled
+from graphc.runtime.cache import load_module, purge_compiled, runtime_fingerprint
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
@@ -29,7 +29,8 @@ from graphc.runtime.cpu.views import aligned_empty
 NJIT_DRIVER = os.environ.get("GRAPHC_CPU_DRIVER", "njit") == "njit"
 
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
-PRELUDE = """import numpy as np
+PRELUDE = """# compiled against graphc's runtime {runtime} (runtime/cache.py)
+import numpy as np
 from numba import njit, prange
 from graphc.runtime.cpu.scalar import *
 FASTMATH = {fastmath}
@@ -76,8 +77,8 @@ class CpuPlan:
                 loop.name = first_of.setdefault(loop.key, loop).name
                 self.loops[kernel] = loop
         fastmath = "{" + ", ".join(repr(f) for f in sorted(SAFE_FASTMATH)) + "}"
-        self.source = PRELUDE.format(fastmath=fastmath) + "\n\n".join(
-            loop.source for loop in first_of.values())
+        prelude = PRELUDE.format(fastmath=fastmath, runtime=runtime_fingerprint())
+        self.source = prelude + "\n\n".join(loop.source for loop in first_of.values())
         # the njit whole-step driver (runtime/cpu/driver.py), None: the Python driver runs
         use_driver = NJIT_DRIVER if njit_driver is None else njit_driver
         self.driver = build_driver(self) if use_driver else None

@@ -170,7 +170,13 @@ def _sgemm(a, b, out, beta):
 
 @njit(cache=True)
 def _dot_into_view(a, b, out, beta):
-    out[...] = np.dot(a, b) + beta * out
+    # np.dot needs contiguous operands (it would copy them anyway, with a warning);
+    # with beta = 0, as in BLAS, out is not read (it may hold NaN)
+    product = np.dot(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    if beta == 0:
+        out[...] = product
+    else:
+        out[...] = product + beta * out
 
 
 @njit(cache=True)

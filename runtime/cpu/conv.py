@@ -1,23 +1,23 @@
 """conv2d and its two gradients as Numba kernels (NCHW / OIHW, PyTorch's conventions).
 
-Two variants of each, with the same arguments up to the scratch array:
+Two variants of each, with the same arguments up to the scratch array (a
+third, Winograd, is in runtime/cpu/winograd.py; runtime/cpu/conv_variants.py
+picks one per shape):
 
 - GEMM: im2col + sgemm (runtime/cpu/blas.py) per image and group; the input gradient
   multiplies w^T by dy into the column matrix and scatters it back (col2im).
-  `work` is a (chunks, elements) scratch array of the operands' dtype (size it
-  with `conv_workspace_shape`); images are dealt round-robin to its `chunks`
-  rows, one `prange` iteration each, so chunks = 1 is serial (BLAS may then
-  use its own threads) and chunks = numba threads runs one single-threaded
-  BLAS call per thread. The kernels allocate nothing.
+  `work` is a (chunks, elements) scratch array of the operands' dtype (size
+  it with conv_variants.py's `conv_workspace_shape`); images are dealt
+  round-robin to its `chunks` rows, one `prange` iteration each, so chunks = 1
+  is serial (BLAS may then use its own threads) and chunks = numba threads
+  runs one single-threaded BLAS call per thread. The kernels allocate nothing.
 - direct: a plain loop nest (`prange` over images, or over output channels
   for the weight gradient); no scratch argument, no BLAS. It wins when the
   GEMM is a matrix-vector product (one output channel per group: depthwise
   convs). The forward at stride 1 without padding allocates one padded-width
   output plane per image (a few KB; see _conv2d_direct_flat).
 
-`conv_variant` says which one to call for a shape (measured: W2's convs in
-benchmarks/library_speed.py, and a depthwise conv). Every kernel overwrites
-all of `out`.
+Every kernel overwrites all of `out`.
 """
 import numpy as np
 from numba import njit, prange
@@ -125,36 +125,6 @@ def _col2im(col, dx, b, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
                         _add(dst[x0 + off:x1 + off], src)
                     elif x1 > x0:
                         _add(_row(dst, x0, x1, sw, off), src)
-
-
-def conv_workspace_shape(op, x_shape, w_shape, y_shape, groups, chunks=1):
-    """(chunks, elements) of the `work` array the GEMM kernel `op` needs.
-
-    x_shape, w_shape, y_shape: conv2d's input, weight and output shapes (for
-    the gradients: the shapes of the conv2d they differentiate).
-    """
-    out_ch, cg, kh, kw = w_shape
-    k, hw = cg * kh * kw, y_shape[2] * y_shape[3]
-    if op in ("conv2d", "conv2d_grad_input"):
-        return chunks, k * hw
-    if op == "conv2d_grad_weight":
-        return chunks, k * hw + out_ch * k
-    raise ValueError(f"no GEMM conv kernel {op!r}")
-
-
-def conv_variant(op, x_shape, w_shape, groups):
-    """'gemm' or 'direct': the faster kernel for conv op `op` (measured on 2 cores).
-
-    GEMM wins whenever each group has several output channels: on both of
-    W2's convs, one input channel included, and for every op (float32, 2
-    threads, ms, GEMM vs direct: conv1 0.44/0.53, 0.19/2.97, 0.43/2.91;
-    conv2 16/24, 9/172, 17/143 for forward, input and weight gradient). With
-    one output channel per group (depthwise) the GEMM degenerates into a
-    matrix-vector product per image and group, and the direct forward (5-20x)
-    and weight gradient (3x) win; the input gradient stays faster as GEMM.
-    """
-    depthwise = w_shape[0] // groups == 1
-    return "direct" if depthwise and op in ("conv2d", "conv2d_grad_weight") else "gemm"
 
 
 # -- im2col + GEMM -------------------------------------------------------------------
@@ -335,3 +305,4 @@ def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
                             else:
                                 acc = _dot(acc, g, _row(src, x0, x1, sw, off))
                     out[o, c, i, j] = acc
+

@@ -59,15 +59,17 @@ class Library:
     def _conv(self, node, arrays, out, x_shape, w_shape, y_shape):
         name, attrs = node.op.name, node.attrs
         ints = _conv_ints(attrs)
-        if library.conv_variant(name, x_shape, w_shape, attrs["groups"]) == "direct":
-            getattr(library, name + "_direct")(*arrays, out, *ints)
+        variant = library.conv_variant(name, x_shape, w_shape, y_shape, attrs)
+        kernel = getattr(library, library.conv_kernel_name(name, variant))
+        if variant == "direct":
+            kernel(*arrays, out, *ints)
             return
         work = self.work.get(node)
         if work is None:
-            shape = library.conv_workspace_shape(name, x_shape, w_shape, y_shape, attrs["groups"],
+            shape = library.conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
                                                  chunks=numba.get_num_threads())
             work = self.work[node] = np.empty(shape, out.dtype)
-        getattr(library, name)(*[np.ascontiguousarray(a) for a in arrays], out, *ints, work)
+        kernel(*[np.ascontiguousarray(a) for a in arrays], out, *ints, work)
 
     def _conv2d(self, node, arrays, out):
         x, w = arrays

@@ -29,7 +29,7 @@ slice assignment here (the same values).
 import numba
 import numpy as np
 
-from graphc.runtime.cpu.conv import conv_variant, conv_workspace_shape
+from graphc.runtime.cpu.conv_variants import conv_kernel_name, conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
 from graphc.runtime.cpu.library import concat_views
 from graphc.runtime.cpu.views import aligned_empty
@@ -222,15 +222,16 @@ class _Renderer:
                 "conv2d_grad_weight": (first.shape, node.shape, second.shape)}[name]
             ints = self.int_args(_conv_ints(node.attrs))
             operands = f"{self.contiguous(first)}, {self.contiguous(second)}, {out_name}"
-            groups = node.attrs["groups"]
-            if conv_variant(name, x_shape, w_shape, groups) == "direct":
-                self.emit(self.call(f"_lib.{name}_direct", [operands, ints]))
+            variant = conv_variant(name, x_shape, w_shape, y_shape, node.attrs)
+            kernel = f"_lib.{conv_kernel_name(name, variant)}"
+            if variant == "direct":
+                self.emit(self.call(kernel, [operands, ints]))
             else:
-                shape = conv_workspace_shape(name, x_shape, w_shape, y_shape, groups,
+                shape = conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
                                              chunks=numba.get_num_threads())
                 work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
                 work = self.static(work.view(node.dtype).reshape(shape), "work")
-                self.emit(self.call(f"_lib.{name}", [operands, ints, work]))
+                self.emit(self.call(kernel, [operands, ints, work]))
         elif name in ("max_pool2d", "max_pool2d_grad"):
             dh, dw = node.attrs["dilation"]
             ints = self.int_args((*_pool_ints(node.attrs), dh, dw))

@@ -7,7 +7,7 @@ scratch say so (conv2d_direct at stride 1 without padding: one plane per
 image; avg_pool2d_grad: one row per image; a deep matmul: one (m, n) product
 per extra thread). The kernels are njit functions, so the generated step
 driver (itself njit) calls them directly. Conv kernels live in
-runtime/cpu/conv.py, pooling in runtime/cpu/pool.py; all are re-exported here.
+runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py; all are re-exported here.
 
 Called from njit code with constant attributes, Numba compiles a kernel once
 per distinct attribute tuple (it types constants as literals); passed in
@@ -49,7 +49,11 @@ from graphc.runtime.cpu.views import any_layout, as_contiguous
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
-                                     conv2d_grad_weight_direct, conv_variant, conv_workspace_shape)
+                                     conv2d_grad_weight_direct)
+from graphc.runtime.cpu.conv_variants import (conv_kernel_name, conv_variant,  # noqa: F401
+                                              conv_workspace_shape)
+from graphc.runtime.cpu.winograd import (conv2d_grad_input_winograd,  # noqa: F401
+                                         conv2d_grad_weight_winograd, conv2d_winograd)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
                                      max_pool2d_grad)
 

@@ -20,7 +20,7 @@ import numpy as np
 from graphc.errors import RuntimeFailure, SourceLocation
 from graphc.errors import _INTERNAL_DIRS
 from graphc.passes.kernels import ALIAS_OPS
-from graphc.runtime.cache import load_module
+from graphc.runtime.cache import load_module, runtime_fingerprint
 from graphc.runtime.cpu.backend import _identifier, _nonfinite, ensure_planned
 from graphc.runtime.cuda import device
 from graphc.runtime.cuda.codegen import PRELUDE, render_loop
@@ -67,7 +67,8 @@ class CudaPlan:
                 shared = first_of.setdefault(loop.key, loop)   # equal kernels: one function
                 loop.name, loop.tail = shared.name, shared.tail
                 self.loops[kernel] = loop
-        self.source = PRELUDE + "\n\n" + "\n\n".join(loop.source for loop in first_of.values())
+        prelude = PRELUDE.format(runtime=runtime_fingerprint())
+        self.source = prelude + "\n\n" + "\n\n".join(loop.source for loop in first_of.values())
         self.module, self.cache_hit = load_module(self.source)
         self.library = LibraryCall(lambda table: device.to_device(cuda, table, "table"),
                                    lambda size, dtype: cuda.device_array(size, dtype))

@@ -28,7 +28,8 @@ from graphc.runtime.cpu.codegen import LoopRenderer, LoopSource, _Block
 from graphc.runtime.cpu.scalar import cast_name
 from graphc.runtime.cuda.device import LIMITS
 
-PRELUDE = """import numpy as np
+PRELUDE = """# compiled against graphc's runtime {runtime} (runtime/cache.py)
+import numpy as np
 from numba import cuda
 from numba import types as nbt
 from graphc.runtime.cuda.scalar import *

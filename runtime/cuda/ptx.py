@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 from numba import cuda, from_dtype, typeof, types
 
+from graphc.runtime.cache import runtime_fingerprint
 from graphc.runtime.cpu.backend import _identifier, ensure_planned
 from graphc.runtime.cuda.codegen import PRELUDE, render_loop
 from graphc.runtime.cuda.library import SUPPORTED, LibraryCall, Operand, c_strides, unsupported
@@ -84,7 +85,8 @@ def compile_program(program, cc=(9, 0)):
                               + [_array(d) for d in loop.partials])
             for name in filter(None, (loop.name, loop.tail)):
                 jobs.append((name, name, signature))
-    exec(compile(PRELUDE + "\n\n".join(sources), "<graphc cuda kernels>", "exec"), namespace)
+    prelude = PRELUDE.format(runtime=runtime_fingerprint())
+    exec(compile(prelude + "\n\n".join(sources), "<graphc cuda kernels>", "exec"), namespace)
     with _no_device(cc):
         for name, function, signature in jobs:
             if isinstance(function, str):

@@ -50,8 +50,8 @@ def conv_case(name, dtype):
     return x, w, dy, attrs, ints
 
 
-def conv_work(op, x, w, dy, groups, chunks):
-    return nans(L.conv_workspace_shape(op, x.shape, w.shape, dy.shape, groups, chunks), x.dtype)
+def conv_work(op, x, w, dy, chunks):
+    return nans(L.conv_workspace_shape(op, "gemm", x.shape, w.shape, dy.shape, chunks), x.dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -59,15 +59,14 @@ def conv_work(op, x, w, dy, groups, chunks):
 @pytest.mark.parametrize("chunks", [1, 2])
 def test_gemm_conv2d_and_gradients_match_references(name, dtype, chunks):
     x, w, dy, attrs, ints = conv_case(name, dtype)
-    g = attrs["groups"]
     y = nans(dy.shape, dtype)
-    L.conv2d(x, w, y, *ints, conv_work("conv2d", x, w, dy, g, chunks))
+    L.conv2d(x, w, y, *ints, conv_work("conv2d", x, w, dy, chunks))
     assert_close(y, conv2d_reference(x, w, **attrs), dtype)
     dx = nans(x.shape, dtype)
-    L.conv2d_grad_input(dy, w, dx, *ints, conv_work("conv2d_grad_input", x, w, dy, g, chunks))
+    L.conv2d_grad_input(dy, w, dx, *ints, conv_work("conv2d_grad_input", x, w, dy, chunks))
     assert_close(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs), dtype)
     dw = nans(w.shape, dtype)
-    L.conv2d_grad_weight(x, dy, dw, *ints, conv_work("conv2d_grad_weight", x, w, dy, g, chunks))
+    L.conv2d_grad_weight(x, dy, dw, *ints, conv_work("conv2d_grad_weight", x, w, dy, chunks))
     assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
 
 
@@ -84,21 +83,39 @@ def test_direct_conv2d_and_gradients_match_references(name, dtype):
     assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
 
 
-def test_gemm_runs_w2s_convs_and_direct_runs_depthwise_forward_and_weight_gradient():
-    ops = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
-    for x_shape, w_shape in [((64, 1, 28, 28), (32, 1, 3, 3)), ((64, 32, 26, 26), (64, 32, 3, 3))]:
-        assert [L.conv_variant(op, x_shape, w_shape, 1) for op in ops] == ["gemm"] * 3
-    depthwise = [L.conv_variant(op, (64, 32, 26, 26), (32, 1, 3, 3), 32) for op in ops]
+CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+
+
+def conv_attrs(groups=1, stride=(1, 1)):
+    return dict(stride=stride, padding=(0, 0), dilation=(1, 1), groups=groups)
+
+
+def test_variants_winograd_for_w2s_conv2_gemm_for_conv1_direct_for_depthwise():
+    def variants(x_shape, w_shape, y_shape, **attrs):
+        return [L.conv_variant(op, x_shape, w_shape, y_shape, conv_attrs(**attrs))
+                for op in CONV_OPS]
+    assert variants((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24)) == ["winograd"] * 3
+    # one input channel; 4x4 outputs (4 tiles per image); stride 2; a 5x5 kernel
+    assert variants((64, 1, 28, 28), (32, 1, 3, 3), (64, 32, 26, 26)) == ["gemm"] * 3
+    assert variants((8, 256, 6, 6), (256, 256, 3, 3), (8, 256, 4, 4)) == ["gemm"] * 3
+    assert variants((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 12, 12),
+                    stride=(2, 2)) == ["gemm"] * 3
+    assert variants((64, 32, 26, 26), (64, 32, 5, 5), (64, 64, 22, 22)) == ["gemm"] * 3
+    depthwise = variants((64, 32, 26, 26), (32, 1, 3, 3), (64, 32, 24, 24), groups=32)
     assert depthwise == ["direct", "gemm", "direct"]
 
 
-def test_conv_workspace_grows_with_chunks_and_names_unknown_ops():
-    shapes = ((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24), 1)
-    assert L.conv_workspace_shape("conv2d", *shapes) == (1, 288 * 576)
+def test_conv_workspace_grows_with_chunks_and_names_kernels_without_one():
+    shapes = ((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24))
+    assert L.conv_workspace_shape("conv2d", "gemm", *shapes) == (1, 288 * 576)
     # columns, then the per-chunk dW the GEMMs accumulate into
-    assert L.conv_workspace_shape("conv2d_grad_weight", *shapes, chunks=2) == (2, 288 * 576 + 64 * 288)
-    with pytest.raises(ValueError, match="conv2d_direct"):
-        L.conv_workspace_shape("conv2d_direct", *shapes)
+    assert L.conv_workspace_shape("conv2d_grad_weight", "gemm", *shapes, chunks=2) == (
+        2, 288 * 576 + 64 * 288)
+    # U (64 x 16 x 32), V (32 x 16 x 144 tiles), M (64 x 16 x 144), a 26 x 26 plane
+    assert L.conv_workspace_shape("conv2d", "winograd", *shapes, chunks=2) == (
+        2, 16 * (64 * 32 + 32 * 144 + 64 * 144) + 26 * 26)
+    with pytest.raises(ValueError, match="direct kernel of 'conv2d'"):
+        L.conv_workspace_shape("conv2d", "direct", *shapes)
 
 
 # -- matmul --------------------------------------------------------------------------
