@@ -181,6 +181,7 @@ def _dot_into_view(a, b, out, beta):
 
 @njit(cache=True)
 def _dot_beta(a, b, out, beta):
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)     # (see _dot_into_view)
     if beta == 0:
         np.dot(a, b, out)
     else:
