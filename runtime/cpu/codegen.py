@@ -80,6 +80,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
     def __init__(self, kernel, fusion, name, allow_parallel, in_place=None, collapse=None):
         self.kernel, self.fusion, self.name = kernel, fusion, name
         self.allow_parallel = allow_parallel
+        self.hide_counts = False        # set by render: loops inside a prange body
         self.in_place = in_place or {}  # output -> the input whose buffer it overwrites
         self.collapse = collapse or {}  # head axis -> adjacent axes run as one loop
         self.maps_seen = []             # every affine map's strides, by axis
@@ -318,9 +319,12 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         loops = self.loop_axes(self.kept)
         body_depth = 1 + len(loops)
         lines = list(top.lines)
+        self.hide_counts = parallel
+        inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):
             loop = "prange" if parallel and depth == 0 else "range"
-            lines.append("    " * (1 + depth) + f"for i{axis} in {loop}({self.extent(axis)}):")
+            count = self.count(axis, depth > 0 and (depth < len(loops) - 1 or inner > 0))
+            lines.append("    " * (1 + depth) + f"for i{axis} in {loop}({count}):")
         row = _Block(body_depth)
         for stage in range(passes):
             self.render_pass(stage, row, element_out, row_red, scalar_from_element)
@@ -394,9 +398,17 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
             self.end_row_reduction(row, red)
 
     def open_reduced_loop(self, row):
-        for axis in self.loop_axes(self.reduced):
-            row.emit(f"for i{axis} in range({self.extent(axis)}):")
+        axes = self.loop_axes(self.reduced)
+        for depth, axis in enumerate(axes):
+            row.emit(f"for i{axis} in range({self.count(axis, depth < len(axes) - 1)}):")
             row.indent += 1
+
+    def count(self, axis, around_a_loop):
+        """The loop count of `axis`: hidden from LLVM (scalar.py's `opaque`) for a loop
+        around another loop in a prange body, whose full unrolling made compiles take
+        20 s."""
+        extent = self.extent(axis)
+        return f"opaque({extent})" if around_a_loop and self.hide_counts else str(extent)
 
     def close_reduced_loop(self, row):
         pass

@@ -10,8 +10,9 @@ in NumPy (maximum(nan, 1) is nan).
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
 try:                                    # the float32 approximations, when present
@@ -148,6 +149,20 @@ def _softplus(x, beta, threshold):
             return x
         return (max(z, 0) + log1p(exp(-abs(z)))) / beta
     return impl
+
+
+@intrinsic
+def opaque(typingctx, n):
+    """n, as a value LLVM cannot see (an empty inline-asm copy): a loop count that is
+    not a compile-time constant. Inside a `prange` body LLVM fully unrolls a small
+    constant loop around a vectorized inner loop, and compiling the result grows
+    with the product: W2-like kernels over (512, 16, 784) points took 20 s to
+    compile and ran no faster (210 against 215 us, paired) than with `opaque(16)`,
+    which compiles in 0.7 s."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(args[0].type, [args[0].type])
+        return builder.asm(fnty, "", "=r,0", [args[0]], side_effect=False, name="opaque")
+    return n(n), codegen
 
 
 def cast_name(dtype):

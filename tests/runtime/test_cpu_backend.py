@@ -417,6 +417,24 @@ def test_large_kernels_run_in_parallel():
     np.testing.assert_allclose(cpu, ref, rtol=1e-4)
 
 
+def test_loops_around_loops_inside_a_prange_body_have_hidden_counts():
+    """A conv epilogue's shape, (images, channels, H * W) with a per-channel bias: LLVM
+    fully unrolled the constant 16-channel loop around the vectorized 784-point loop,
+    and compiling took 20 s. Its count is hidden (opaque(16)); the prange loop and
+    the innermost loop keep their constants, and serial kernels keep every one."""
+    def source(shape):
+        x = gc.placeholder(shape, name="x")
+        bias = gc.placeholder((shape[1], 1, 1), name="bias")
+        feeds = {x: finite_values("float32", shape, seed=45),
+                 bias: finite_values("float32", bias.shape, seed=46)}
+        return plan_of(check({"relu": gc.nn.relu(x + bias)}, feeds)).source
+    parallel = source((96, 16, 28, 28))
+    assert "prange(96)" in parallel and "range(opaque(16))" in parallel
+    assert "range(784)" in parallel and "opaque(784)" not in parallel
+    serial = source((2, 16, 4, 4))
+    assert "prange(" not in serial and "opaque(" not in serial
+
+
 @pytest.mark.parametrize("shape", [(6, 5, 7), (256, 300)], ids=["serial", "parallel"])
 def test_reductions_over_leading_axes_run_columns_inside(shape):
     """A bias gradient's shape: a row reduction over the leading axes, an element output
