@@ -111,9 +111,10 @@ def test_conv_workspace_grows_with_chunks_and_names_kernels_without_one():
     # columns, then the per-chunk dW the GEMMs accumulate into
     assert L.conv_workspace_shape("conv2d_grad_weight", "gemm", *shapes, chunks=2) == (
         2, 288 * 576 + 64 * 288)
-    # U (64 x 16 x 32), V (32 x 16 x 144 tiles), M (64 x 16 x 144), a 26 x 26 plane
+    # U (64 x 16 x 32), V (32 x 16 x 144 tiles), M (64 x 16 x 144), a 26 x 26 plane,
+    # and one 2x2 output per tile
     assert L.conv_workspace_shape("conv2d", "winograd", *shapes, chunks=2) == (
-        2, 16 * (64 * 32 + 32 * 144 + 64 * 144) + 26 * 26)
+        2, 16 * (64 * 32 + 32 * 144 + 64 * 144) + 26 * 26 + 4 * 144)
     with pytest.raises(ValueError, match="direct kernel of 'conv2d'"):
         L.conv_workspace_shape("conv2d", "direct", *shapes)
 
