@@ -305,4 +305,3 @@ def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
                             else:
                                 acc = _dot(acc, g, _row(src, x0, x1, sw, off))
                     out[o, c, i, j] = acc
-

@@ -1,7 +1,7 @@
 """Which conv kernel computes a shape (im2col + GEMM, Winograd or direct), and the
 scratch array it needs. The kernels: runtime/cpu/conv.py and runtime/cpu/winograd.py.
 """
-from graphc.runtime.cpu.winograd import winograd_applies, winograd_workspace_shape
+from graphc.runtime.cpu.winograd import tile_grid, winograd_applies, winograd_workspace_shape
 
 
 def conv_workspace_shape(op, variant, x_shape, w_shape, y_shape, chunks=1):
@@ -38,9 +38,9 @@ def conv_variant(op, x_shape, w_shape, y_shape, attrs):
     (5-20x) and weight gradient (3x) win; the input gradient stays faster as GEMM.
     """
     groups, (out_ch, in_ch) = attrs["groups"], w_shape[:2]
-    tiles = ((y_shape[2] + 1) // 2) * ((y_shape[3] + 1) // 2)
+    rows, columns = tile_grid(y_shape)
     if (winograd_applies(w_shape, attrs["stride"], attrs["dilation"], groups)
-            and min(in_ch, out_ch) >= 8 and tiles >= 16):
+            and min(in_ch, out_ch) >= 8 and rows * columns >= 16):
         return "winograd"
     depthwise = out_ch // groups == 1
     return "direct" if depthwise and op in ("conv2d", "conv2d_grad_weight") else "gemm"

@@ -36,14 +36,16 @@ def winograd_applies(w_shape, stride, dilation, groups):
             and tuple(dilation) == (1, 1) and groups == 1)
 
 
-def _tiles(y_shape):
+def tile_grid(y_shape):
+    """(rows, columns) of 2x2 output tiles for an output of y_shape (a half-empty last
+    row or column when odd)."""
     return (y_shape[2] + 1) // 2, (y_shape[3] + 1) // 2
 
 
 def winograd_workspace_shape(x_shape, w_shape, y_shape, chunks=1):
     """(chunks, elements) of the `work` array of the three Winograd kernels."""
     out_ch, in_ch = w_shape[:2]
-    th, tw = _tiles(y_shape)
+    th, tw = tile_grid(y_shape)
     tiles, plane = th * tw, (2 * th + 2) * (2 * tw + 2)    # the padded input plane
     return chunks, 16 * (out_ch * in_ch + in_ch * tiles + out_ch * tiles) + plane + 4 * tiles
 
