@@ -40,6 +40,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RTOL, ATOL = 1e-4, 1e-6     # float32, summed in another order on each device
+CHECK_STEPS = 3             # compared after 3 steps: the 2nd records the CUDA graph, the 3rd replays it
 NAMES = {"mlp": "W1 mlp", "cnn": "W2 cnn", "rnn": "W3 rnn", "fusion": "W4 fusion"}
 TORCH_NOTE = "PyTorch eager, CUDA"
 
@@ -175,10 +176,12 @@ def tiny_cnn(w, batch=2, image=8, c1=2, c2=3, hidden=5, classes=4):
 
 # -- (a) correctness ----------------------------------------------------------------
 
-def one_step(kind, small, device):
-    """One step of a fresh build of workload `kind` on `device`: a namespace of its
-    outputs, the updated variables by name, the executable, the feeds, the
-    parameters' initial values and the seconds the first call took (compile included)."""
+def run_steps(kind, small, device, steps=CHECK_STEPS):
+    """`steps` steps of a fresh build of workload `kind` on `device`: a namespace of the
+    last step's outputs, the updated variables by name, the executable, the feeds, the
+    parameters' initial values, the seconds the first call took (compile included) and
+    whether the step ran as a recorded CUDA graph (runtime/cuda/graph.py: recorded on
+    the second call, replayed after)."""
     import graphc as gc
     with gc.Graph(f"{kind} {device}"):
         workload = build(kind, small)
@@ -187,13 +190,27 @@ def one_step(kind, small, device):
         start = time.perf_counter()
         outputs = step(*workload.feeds)
         seconds = time.perf_counter() - start
+        for _ in range(steps - 1):
+            outputs = step(*workload.feeds)
         variables = {var.name: np.array(var.value) for var in workload.updates}
+        graph = any(getattr(plan, "graph", None) is not None for plan in step._plans.values())
     return types.SimpleNamespace(outputs=outputs, variables=variables, step=step,
-                                 feeds=workload.feeds, initial=initial, first_s=seconds)
+                                 feeds=workload.feeds, initial=initial, first_s=seconds,
+                                 graph=graph)
+
+
+def kernel_by_kernel(kind, small):
+    """The workload's cuda step with CUDA graphs off (GRAPHC_CUDA_GRAPHS=0), to time
+    what recording the step saves; its kernels are already compiled in this process."""
+    os.environ["GRAPHC_CUDA_GRAPHS"] = "0"
+    try:
+        return run_steps(kind, small, "cuda", steps=1)
+    finally:
+        del os.environ["GRAPHC_CUDA_GRAPHS"]
 
 
 def compare(got, want):
-    """(worst normwise error, the array it is in, passed) of two one_step results."""
+    """(worst normwise error, the array it is in, passed) of two run_steps results."""
     pairs = [(f"output {i}", g, w) for i, (g, w) in enumerate(zip(got.outputs, want.outputs))]
     pairs += [(name, got.variables[name], value) for name, value in want.variables.items()]
     worst, where, passed = 0.0, "", True
@@ -239,7 +256,7 @@ def load_torch():
 
 def torch_step(torch, kind, run):
     """A PyTorch eager step of a workload on the GPU, from the initial values and with the
-    batch of `run` (a one_step result)."""
+    batch of `run` (a run_steps result)."""
     import torch.nn.functional as F
     dev = torch.device("cuda")
     values = [torch.tensor(value, device=dev, requires_grad=True) for value in run.initial]
@@ -302,17 +319,21 @@ def _torch_rnn(torch, values, feeds):
 
 def check_workload(kind, args, cuda, torch):
     """One row of the table: correctness, then times."""
-    got = one_step(kind, args.small, "cuda")
-    error, where, passed = compare(got, one_step(kind, args.small, "reference"))
+    got = run_steps(kind, args.small, "cuda")
+    error, where, passed = compare(got, run_steps(kind, args.small, "reference"))
     graphc_ms = median_ms(lambda: got.step(*got.feeds), cuda.synchronize,
                           args.steps, args.warmup)
+    eager = kernel_by_kernel(kind, args.small)
+    eager_ms = median_ms(lambda: eager.step(*eager.feeds), cuda.synchronize,
+                         args.steps, args.warmup)
     torch_ms = None
     if torch is not None:
         torch_ms = median_ms(torch_step(torch, kind, got), torch.cuda.synchronize,
                              args.steps, args.warmup)
     return {"name": NAMES[kind], "passed": passed, "error": error, "where": where,
             "loss": float(np.ravel(got.outputs[0])[0]), "first_s": got.first_s,
-            "graphc_ms": graphc_ms, "torch_ms": torch_ms}
+            "graphc_ms": graphc_ms, "eager_ms": eager_ms, "graph": got.graph,
+            "torch_ms": torch_ms}
 
 
 def versions(torch, simulate):
@@ -335,21 +356,24 @@ def table(rows, args, gpu, versions_text):
              f"- GPU: {gpu}", f"- {versions_text}",
              f"- sizes: {size}; step time: median of {args.steps} synchronized steps after "
              f"{args.warmup} warm-up; torch: {TORCH_NOTE}",
-             f"- correct: every output and updated variable after one step within "
+             f"- correct: every output and updated variable after {CHECK_STEPS} steps within "
              f"{RTOL:g} x its largest reference magnitude (+{ATOL:g}) of device=\"reference\"",
-             "", "| workload | correct (worst error / scale, in) | first loss | compile + "
-             "first step s | graphc ms | torch ms | graphc / torch |",
-             "|---|---|---|---|---|---|---|"]
+             "- graphc ms: the step as one recorded CUDA graph (runtime/cuda/graph.py) where "
+             "the graph column says yes; kernel by kernel: GRAPHC_CUDA_GRAPHS=0",
+             "", f"| workload | correct (worst error / scale, in) | loss at step {CHECK_STEPS} | "
+             "compile + first step s | graph | graphc ms | graphc ms, kernel by kernel | "
+             "torch ms | graphc / torch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "crash" in r:
-            lines.append(f"| {r['name']} | **ERROR** {r['crash']} | | | | | |")
+            lines.append(f"| {r['name']} | **ERROR** {r['crash']} | | | | | | | |")
             continue
         verdict = "ok" if r["passed"] else "**FAILED**"
         torch_ms = f"{r['torch_ms']:.3f}" if r["torch_ms"] is not None else "n/a"
         ratio = f"{r['graphc_ms'] / r['torch_ms']:.2f}" if r["torch_ms"] else "n/a"
         lines.append(f"| {r['name']} | {verdict} ({r['error']:.1e}, {r['where']}) | "
-                     f"{r['loss']:.6f} | {r['first_s']:.1f} | {r['graphc_ms']:.3f} | "
-                     f"{torch_ms} | {ratio} |")
+                     f"{r['loss']:.6f} | {r['first_s']:.1f} | {'yes' if r['graph'] else 'no'} | "
+                     f"{r['graphc_ms']:.3f} | {r['eager_ms']:.3f} | {torch_ms} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

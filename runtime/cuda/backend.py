@@ -14,6 +14,7 @@ reports.
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from graphc.runtime.cache import load_module, runtime_fingerprint
 from graphc.runtime.cpu.backend import _identifier, _nonfinite, ensure_planned
 from graphc.runtime.cuda import device
 from graphc.runtime.cuda.codegen import PRELUDE, render_loop
+from graphc.runtime.cuda.graph import StepGraph, wanted
 from graphc.runtime.cuda.library import (NO_INDEX_ERROR, SUPPORTED, LibraryCall, Operand,
                                          c_strides, gather_launch, gather_table, unsupported)
 from graphc.runtime.cuda.memory import Arena, after_write, device_variable
@@ -55,6 +57,9 @@ class CudaPlan:
             if kernel.library is not None and kernel.library.op.name not in SUPPORTED:
                 raise unsupported(kernel.library)
         start = time.perf_counter()
+        self.stream = cuda.stream()         # every launch; a blocking stream (graph.py)
+        self.graph, self.calls = None, 0
+        self.record = wanted(device.simulated()) and not check_numerics
         self.arena = Arena(cuda, self.memory.arena_bytes)
         self.err = device.to_device(cuda, np.array([0, 0, NO_INDEX_ERROR], np.int64), "error")
         self.feeds = [cuda.device_array(max(1, _size(p)), p.dtype) for p in program.inputs]
@@ -130,7 +135,7 @@ class CudaPlan:
                 launches.append((getattr(self.module, loop.tail), 1, loop.tail_threads, args))
         for _, _, _, args in launches:
             device.check_launch_args(args, kernel.name)
-        return [(_configured(function, grid, block), args)
+        return [(_configured(function, grid, block, self.stream), args)
                 for function, grid, block, args in launches]
 
     # -- running -------------------------------------------------------------------------
@@ -140,11 +145,8 @@ class CudaPlan:
         for buffer, feed in zip(self.feeds, feeds):
             if feed.size:
                 device.copy_in(buffer[:feed.size], feed.reshape(-1), "feed")
-        for kernel, launches in self.launches:
-            for launch, args in launches:
-                launch(*args)
-            if self.check_numerics:
-                self._check(kernel)
+        self._launch_all()
+        self.calls += 1
         if self.fallible:
             self._raise_if_failed(feeds)
         self._copy_variables()
@@ -152,6 +154,28 @@ class CudaPlan:
         updates = [after_write(self.variables[var], self.check_numerics)
                    for var, _ in self.program.updates]
         return outputs, updates
+
+    def _launch_all(self):
+        """Every kernel in schedule order: replayed from the step's graph, else launched
+        one by one. The graph is recorded on the second call (the first compiles and
+        loads each kernel, which must not happen while the stream records)."""
+        if self.graph is None and self.record and self.calls:
+            try:
+                self.graph = StepGraph.record(
+                    self.stream, [launch for _, launches in self.launches for launch in launches])
+            except Exception as exc:     # an old numba-cuda, a driver refusing capture
+                self.record = False
+                warnings.warn(f'device="cuda": recording the step as a CUDA graph failed '
+                              f"({type(exc).__name__}: {exc}); launching kernel by kernel",
+                              RuntimeWarning, stacklevel=2)
+        if self.graph is not None:
+            self.graph.launch()
+            return
+        for kernel, launches in self.launches:
+            for launch, args in launches:
+                launch(*args)
+            if self.check_numerics:
+                self._check(kernel)
 
     def _raise_if_failed(self, feeds):
         err = device.to_host(self.err, "error")
@@ -243,7 +267,7 @@ class CudaPlan:
                 "launches": sum(len(launches) for _, launches in self.launches),
                 "library_kernels": sum(k.library is not None for k in self.fusion.kernels),
                 "cache_hit": self.cache_hit, "simulator": device.simulated(),
-                "driver": "python"}
+                "driver": "cuda graph" if self.record else "python"}
 
     def profile(self, feeds, repeats):
         """Each kernel's launches timed (synchronized); variables are restored after."""
@@ -271,14 +295,14 @@ class CudaPlan:
             device.copy_in(self.err, np.array([0, 0, NO_INDEX_ERROR], np.int64), "error")
 
 
-def _configured(function, grid, block):
-    """`function[grid, block]`, made once (it builds a launcher object on every call). The
-    simulator's `kernel[grid, block]` configures the kernel object itself and returns it,
-    so one kernel launched with two grids would keep the last: there, configure each
-    launch anew."""
+def _configured(function, grid, block, stream):
+    """`function[grid, block, stream]`, made once (it builds a launcher object on every
+    call). The simulator's `kernel[grid, block]` configures the kernel object itself and
+    returns it, so one kernel launched with two grids would keep the last: there,
+    configure each launch anew."""
     if device.simulated():
-        return lambda *args: function[grid, block](*args)
-    return function[grid, block]
+        return lambda *args: function[grid, block, stream](*args)
+    return function[grid, block, stream]
 
 
 def _size(node):
