@@ -17,14 +17,15 @@ rows of group g are its channels' rows, one contiguous block.
 
 Every launch overwrites all of its output. The scratch buffers are device
 arrays of the plan (n C kh kw ho wo elements of col; the weight gradient's
-parts n O (C / groups) kh kw more), allocated once when the plan is built.
+parts n O (C / groups) kh kw more; a GEMM that splits k, its partial products:
+matmul.py), allocated once when the plan is built.
 """
 import numpy as np
 from numba import cuda
 
 from graphc.runtime.cuda.device import LIMITS, grid_for
 from graphc.runtime.cuda.layout import fill_launch, size_of
-from graphc.runtime.cuda.matmul import gemm_launch
+from graphc.runtime.cuda.matmul import gemm_launch, sum_launch
 
 
 @cuda.jit
@@ -75,20 +76,6 @@ def col2im(col, dx, count, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, zero
         q += cuda.gridsize(1)
 
 
-@cuda.jit
-def sum_parts(parts, out, count, zero, err):
-    """out[q] = sum over p of parts[p * count + q], in order of p."""
-    if err[0] != 0:
-        return
-    q = cuda.grid(1)
-    while q < count:
-        acc = zero
-        for p in range(parts.shape[0] // count):
-            acc += parts[p * count + q]
-        out[q] = acc
-        q += cuda.gridsize(1)
-
-
 def _launch(kernel, work, args):
     threads = LIMITS.threads
     return (kernel, grid_for(work, threads), threads, args)
@@ -132,9 +119,8 @@ def conv2d(ctx, node, operands, out, err, index):
     g = _Geometry(node, x.shape, w.shape, node.shape)
     col = ctx.allocate(g.col_size(), node.dtype)
     return g.im2col(x.flat, col, err) + gemm_launch(
-        node, w.flat, g.offsets(ctx, 0, g.og * g.k), (g.k, 1),
-        col, g.offsets(ctx, g.image_col, g.k * g.hw), (g.hw, 1),
-        out, (g.og, g.hw, g.k), err)
+        ctx, node, w.flat, g.offsets(ctx, 0, g.og * g.k), (g.k, 1),
+        col, g.offsets(ctx, g.image_col, g.k * g.hw), (g.hw, 1), out, (g.og, g.hw, g.k), err)
 
 
 def conv2d_grad_input(ctx, node, operands, out, err, index):
@@ -145,7 +131,7 @@ def conv2d_grad_input(ctx, node, operands, out, err, index):
     zero = np.dtype(node.dtype).type(0)
     # col[b, g] (k, hw) = w[g]^T (k, og) @ dy[b, g] (og, hw); w[g] is (og, k) row-major
     return gemm_launch(
-        node, w.flat, g.offsets(ctx, 0, g.og * g.k), (1, g.k),
+        ctx, node, w.flat, g.offsets(ctx, 0, g.og * g.k), (1, g.k),
         dy.flat, g.offsets(ctx, g.image_dy, g.og * g.hw), (g.hw, 1),
         col, (g.k, g.hw, g.og), err) + [
         _launch(col2im, count, (col, out, count, g.c, g.h, g.w, *g.window, g.ho, g.wo, zero,
@@ -163,7 +149,7 @@ def conv2d_grad_weight(ctx, node, operands, out, err, index):
         return [fill_launch(out, zero, err)]
     # part[b, g] (og, k) = dy[b, g] (og, hw) @ col[b, g]^T (hw, k)
     return g.im2col(x.flat, col, err) + gemm_launch(
-        node, dy.flat, g.offsets(ctx, g.image_dy, g.og * g.hw), (g.hw, 1),
+        ctx, node, dy.flat, g.offsets(ctx, g.image_dy, g.og * g.hw), (g.hw, 1),
         col, g.offsets(ctx, g.image_col, g.k * g.hw), (1, g.hw),
         parts, (g.og, g.k, g.hw), err) + [
-        _launch(sum_parts, count, (parts, out, count, zero, err))]
+        sum_launch(parts, out, count, node.dtype, err)]

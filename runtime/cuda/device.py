@@ -46,21 +46,28 @@ def simulated():
 
 class Limits:
     """Launch sizes. threads: the most threads of a loop kernel's block (a power of two);
-    blocks: the most blocks of a grid (grid-stride loops cover the rest); tile: matmul's
-    square tile (threads per block = tile * tile)."""
+    blocks: the most blocks of a grid (grid-stride loops cover the rest); tile: the
+    matmul block's side in threads (runtime/cuda/matmul.py); gemm_blocks: the blocks a
+    matmul grid should have at least, else it splits its sum over k (2 per SM of an
+    H100 or H200, which have 132 SMs)."""
 
-    def __init__(self, threads, blocks, tile):
+    def __init__(self, threads, blocks, tile, gemm_blocks):
         self.threads, self.blocks, self.tile = threads, blocks, tile
+        self.gemm_blocks = gemm_blocks
 
     def __repr__(self):
-        return f"Limits(threads={self.threads}, blocks={self.blocks}, tile={self.tile})"
+        return (f"Limits(threads={self.threads}, blocks={self.blocks}, tile={self.tile}, "
+                f"gemm_blocks={self.gemm_blocks})")
 
 
 def _default_limits():
-    if simulated():         # every simulated thread is a Python thread: keep blocks tiny,
-        return Limits(threads=16, blocks=2, tile=4)  # but more than one, to test grid strides
-    return Limits(threads=int(os.environ.get("GRAPHC_CUDA_THREADS", 256)),
-                  blocks=int(os.environ.get("GRAPHC_CUDA_BLOCKS", 4096)), tile=16)
+    if simulated():     # every simulated thread is a Python thread: keep blocks tiny, but
+        # grids of more than one block (grid strides) and matmuls that split k are tested
+        return Limits(threads=16, blocks=2, tile=4, gemm_blocks=4)
+    env = os.environ.get
+    return Limits(threads=int(env("GRAPHC_CUDA_THREADS", 256)),
+                  blocks=int(env("GRAPHC_CUDA_BLOCKS", 4096)), tile=16,
+                  gemm_blocks=int(env("GRAPHC_CUDA_GEMM_BLOCKS", 264)))
 
 
 LIMITS = _default_limits()

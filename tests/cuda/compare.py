@@ -28,15 +28,20 @@ def check(outputs, feeds, rtol=1e-5, atol=1e-6):
     return next(iter(step._plans.values()))
 
 
-def launched(plan):
-    """The names of the kernel functions a plan's library nodes launch, in order."""
-    names = []
+def library_launches(plan):
+    """(kernel function name, grid) of each launch of a plan's library nodes, in order."""
+    found = []
     for kernel in plan.fusion.kernels:
         if kernel.library is not None:
             node = kernel.library
             operands = [None if slot in node.op.shape_only else plan.operand(x)
                         for slot, x in enumerate(node.inputs)]
             launches = plan.library.prepare(node, operands, plan.flat(node), plan.err, 0)
-            names += [getattr(function, "py_func", getattr(function, "fn", None)).__name__
-                      for function, _, _, _ in launches]
-    return names
+            found += [(getattr(function, "py_func", getattr(function, "fn", None)).__name__,
+                       grid) for function, grid, _, _ in launches]
+    return found
+
+
+def launched(plan):
+    """The names of the kernel functions a plan's library nodes launch, in order."""
+    return [name for name, _ in library_launches(plan)]

@@ -15,8 +15,9 @@ import pytest
 
 import graphc as gc
 from graphc.errors import RuntimeFailure
+from graphc.runtime.cuda import device
 
-from compare import RNG, check, data
+from compare import RNG, check, data, library_launches
 from cuda_env import GPU
 
 # the simulator computes on NumPy scalars, which warn on NaN and Inf where a GPU is silent
@@ -131,6 +132,26 @@ def test_check_numerics_names_the_node_and_profile_times_each_kernel():
 def test_matmul_tiles_batches_and_broadcasts(shapes):
     a, b = gc.placeholder(shapes[0], name="a"), gc.placeholder(shapes[1], name="b")
     check([a @ b], {a: data(*shapes[0]), b: data(*shapes[1])})
+
+
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, True)])
+def test_matmul_blocks_edges_and_a_split_k_in_either_layout(transpose_a, transpose_b,
+                                                             monkeypatch):
+    """The simulator's sizes (on a GPU too): blocks of 16 x 16 outputs (4 x 4 threads of
+    4 x 4 registers), k split when the grid has under 4 blocks. 37 x 33 outputs: 3 x 3
+    blocks with ragged edges, k = 45 whole; 5 x 6 from k = 200: one block, k split in 4."""
+    monkeypatch.setattr(device.LIMITS, "tile", 4)
+    monkeypatch.setattr(device.LIMITS, "gemm_blocks", 4)
+    for (m, k, n), splits in [((37, 45, 33), 1), ((5, 200, 6), 4)]:
+        a = gc.placeholder((k, m) if transpose_a else (m, k), name="a")
+        b = gc.placeholder((n, k) if transpose_b else (k, n), name="b")
+        product = (gc.transpose(a) if transpose_a else a) @ \
+            (gc.transpose(b) if transpose_b else b)
+        feeds = {a: data(*a.shape), b: data(*b.shape)}
+        plan = check([product], feeds, rtol=1e-5, atol=1e-5)
+        launches = library_launches(plan)
+        assert [name for name, _ in launches] == ["matmul"] + ["sum_parts"] * (splits > 1)
+        assert launches[0][1] == (-(-n // 16), -(-m // 16), splits)
 
 
 def test_matmul_reads_a_transposed_operand_in_place_and_fuses_its_epilogue():
