@@ -6,19 +6,23 @@ step times against PyTorch.
 
 (a) Correctness: each workload (W1-W4 of benchmarks/workloads.py) is built twice
     from the same seed, compiled with device="cuda" and device="reference", and
-    run for one step on the same batch. Compared: every output (the first loss,
-    W4's dx) and every updated variable (parameters, and the velocities, which
-    after one step are the gradients). An array passes when
+    run for CHECK_STEPS (3) steps on the same batch (on the GPU the second step
+    records the CUDA graph and the third replays it). Compared: every output of
+    the last step (its loss, W4's dx) and every updated variable (parameters
+    and velocities). An array passes when
     max |cuda - reference| <= RTOL * max |reference| + ATOL.
 (b) Speed: the median step time of each workload over --steps steps (>= 20)
     after --warmup steps (3), each step between two cuda.synchronize() calls;
     and, when torch with CUDA imports, PyTorch eager on the same workload (the
     same initial values and batch, SGD with momentum 0.9). Both steps return
     their outputs to the host (graphc's API returns NumPy arrays; the torch
-    step copies the same outputs with .cpu()); graphc also uploads its feeds
-    every step, torch keeps its batch on the GPU.
+    step copies the same outputs with .cpu()). Both keep the batch on the GPU
+    (graphc is fed numba.cuda arrays, copied on the device into its buffers);
+    graphc is also timed with NumPy feeds (copied over the bus each step) and
+    launching kernel by kernel instead of replaying its CUDA graph.
 (c) A markdown table (date, GPU, versions; per workload: correctness, compile
-    plus first step, graphc ms, torch ms, graphc / torch) to --out or stdout.
+    plus first step, whether the step ran as a graph, graphc ms in the three
+    ways, torch ms, graphc / torch) to --out or stdout.
 
 Exit status: 0 when every correctness check passes, 1 when one fails, 2 when
 there is no GPU (or no numba.cuda) or an argument is wrong. --simulate runs under Numba's CUDA
@@ -321,10 +325,13 @@ def check_workload(kind, args, cuda, torch):
     """One row of the table: correctness, then times."""
     got = run_steps(kind, args.small, "cuda")
     error, where, passed = compare(got, run_steps(kind, args.small, "reference"))
-    graphc_ms = median_ms(lambda: got.step(*got.feeds), cuda.synchronize,
+    on_device = [cuda.to_device(feed) for feed in got.feeds]    # as torch keeps its batch
+    graphc_ms = median_ms(lambda: got.step(*on_device), cuda.synchronize,
                           args.steps, args.warmup)
+    host_ms = median_ms(lambda: got.step(*got.feeds), cuda.synchronize,
+                        args.steps, args.warmup)
     eager = kernel_by_kernel(kind, args.small)
-    eager_ms = median_ms(lambda: eager.step(*eager.feeds), cuda.synchronize,
+    eager_ms = median_ms(lambda: eager.step(*on_device), cuda.synchronize,
                          args.steps, args.warmup)
     torch_ms = None
     if torch is not None:
@@ -332,7 +339,8 @@ def check_workload(kind, args, cuda, torch):
                              args.steps, args.warmup)
     return {"name": NAMES[kind], "passed": passed, "error": error, "where": where,
             "loss": float(np.ravel(got.outputs[0])[0]), "first_s": got.first_s,
-            "graphc_ms": graphc_ms, "eager_ms": eager_ms, "graph": got.graph,
+            "graphc_ms": graphc_ms, "eager_ms": eager_ms, "host_ms": host_ms,
+            "graph": got.graph,
             "torch_ms": torch_ms}
 
 
@@ -358,22 +366,25 @@ def table(rows, args, gpu, versions_text):
              f"{args.warmup} warm-up; torch: {TORCH_NOTE}",
              f"- correct: every output and updated variable after {CHECK_STEPS} steps within "
              f"{RTOL:g} x its largest reference magnitude (+{ATOL:g}) of device=\"reference\"",
-             "- graphc ms: the step as one recorded CUDA graph (runtime/cuda/graph.py) where "
-             "the graph column says yes; kernel by kernel: GRAPHC_CUDA_GRAPHS=0",
+             "- graphc ms: the batch on the GPU (fed as numba.cuda arrays, as torch keeps its "
+             "batch there), the step one recorded CUDA graph (runtime/cuda/graph.py) where "
+             "the graph column says yes; kernel by kernel: GRAPHC_CUDA_GRAPHS=0; host feeds: "
+             "NumPy batches copied in every step",
              "", f"| workload | correct (worst error / scale, in) | loss at step {CHECK_STEPS} | "
-             "compile + first step s | graph | graphc ms | graphc ms, kernel by kernel | "
+             "compile + first step s | graph | graphc ms | kernel by kernel | host feeds | "
              "torch ms | graphc / torch |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "crash" in r:
-            lines.append(f"| {r['name']} | **ERROR** {r['crash']} | | | | | | | |")
+            lines.append(f"| {r['name']} | **ERROR** {r['crash']} | | | | | | | | |")
             continue
         verdict = "ok" if r["passed"] else "**FAILED**"
         torch_ms = f"{r['torch_ms']:.3f}" if r["torch_ms"] is not None else "n/a"
         ratio = f"{r['graphc_ms'] / r['torch_ms']:.2f}" if r["torch_ms"] else "n/a"
         lines.append(f"| {r['name']} | {verdict} ({r['error']:.1e}, {r['where']}) | "
                      f"{r['loss']:.6f} | {r['first_s']:.1f} | {'yes' if r['graph'] else 'no'} | "
-                     f"{r['graphc_ms']:.3f} | {r['eager_ms']:.3f} | {torch_ms} | {ratio} |")
+                     f"{r['graphc_ms']:.3f} | {r['eager_ms']:.3f} | {r['host_ms']:.3f} | "
+                     f"{torch_ms} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

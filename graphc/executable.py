@@ -140,7 +140,7 @@ class Executable:
 
     def __call__(self, *args, **kwargs):
         feeds = self._bind(args, kwargs)
-        plan = self._plan(tuple(a.shape for a in feeds))
+        plan = self._plan(tuple(tuple(a.shape) for a in feeds))
         with np.errstate(all="ignore"):
             results, new_values = plan.run(feeds)
         # every new value is staged before any is written: one may be another's old value
@@ -189,7 +189,7 @@ class Executable:
         Variables are not updated. Returns a `Profile` (print it for a table).
         """
         feeds = self._bind(args, kwargs)
-        plan = self._plan(tuple(a.shape for a in feeds))
+        plan = self._plan(tuple(tuple(a.shape) for a in feeds))
         with np.errstate(all="ignore"):
             return plan.profile(feeds, repeats)
 
@@ -226,8 +226,35 @@ class Executable:
                                 f"({format_shape(ph.shape)} {ph.dtype})", op="call",
                                 loc=user_location())
             value = values[ph.name]
-            feeds.append(value if _ready(ph, value) else _validate_feed(ph, value))
+            if _ready(ph, value):
+                feeds.append(value)
+            elif _is_device_array(value):
+                feeds.append(self._device_feed(ph, value))
+            else:
+                feeds.append(_validate_feed(ph, value))
         return feeds
+
+    def _device_feed(self, ph, value):
+        """A CUDA array fed to a device that reads them in place of a host copy
+        (runtime/cuda: a device-to-device copy into the feed's buffer), checked as a
+        host array is, but never converted."""
+        loc = user_location()
+        accept = getattr(self._backend, "device_feed", None)
+        if accept is None:
+            raise FeedError(f"{_where(ph)} was fed a CUDA array ({type(value).__name__}); "
+                            f'device="{self._backend.name}" reads host arrays: copy it to the '
+                            "host first (numba.cuda: .copy_to_host(); torch: .cpu().numpy())",
+                            op="call", loc=loc)
+        array = accept(value)
+        if array.dtype != ph.dtype:
+            raise FeedError(f"{_where(ph)} expects dtype {ph.dtype}, got a CUDA array of "
+                            f"{array.dtype} (device arrays are not converted: convert it on "
+                            "the device)", op="call", loc=loc)
+        _check_shape(ph, tuple(array.shape), loc)
+        if not array.is_c_contiguous():
+            raise FeedError(f"{_where(ph)}: a CUDA array feed must be C-contiguous "
+                            f"(got strides {tuple(array.strides)})", op="call", loc=loc)
+        return array
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self):
@@ -262,24 +289,38 @@ def _ready(ph, value):
             and all(d is None or d == a for d, a in zip(ph.shape, value.shape)))
 
 
+def _is_device_array(value):
+    """A CUDA array: numba.cuda's (`__cuda_ndarray__`), or CuPy's, torch's, ... (the CUDA
+    array interface)."""
+    return getattr(value, "__cuda_ndarray__", False) is True or \
+        hasattr(value, "__cuda_array_interface__")
+
+
+def _where(ph):
+    return f"placeholder '{ph.name}' (declared at {ph.loc})" if ph.loc else \
+        f"placeholder '{ph.name}'"
+
+
+def _check_shape(ph, shape, loc):
+    if len(shape) != len(ph.shape) or any(
+            d is not None and d != a for d, a in zip(ph.shape, shape)):
+        raise FeedError(f"{_where(ph)} expects shape {format_shape(ph.shape)}, got "
+                        f"{format_shape(shape)}", op="call", loc=loc)
+
+
 def _validate_feed(ph, value):
     """The fed value as a contiguous array of the placeholder's dtype, or a FeedError."""
     loc = user_location()
-    where = f"placeholder '{ph.name}' (declared at {ph.loc})" if ph.loc else f"placeholder '{ph.name}'"
     expected = f"{format_shape(ph.shape)} {ph.dtype}"
     try:
         array = np.asarray(value)
     except Exception as exc:   # ragged lists and other unconvertible things
-        raise FeedError(f"{where} expects {expected}; got an unconvertible "
+        raise FeedError(f"{_where(ph)} expects {expected}; got an unconvertible "
                         f"{type(value).__name__} ({exc})", op="call", loc=loc) from None
     kind = {"u": "i"}.get(array.dtype.kind, array.dtype.kind)
     if kind not in "fib" or kind != ph.dtype.kind:
-        raise FeedError(f"{where} expects dtype {ph.dtype}, got {array.dtype}",
+        raise FeedError(f"{_where(ph)} expects dtype {ph.dtype}, got {array.dtype}",
                         op="call", loc=loc)
-    if array.ndim != len(ph.shape) or any(
-            d is not None and d != a for d, a in zip(ph.shape, array.shape)):
-        raise FeedError(f"{where} expects shape {format_shape(ph.shape)}, got "
-                        f"{format_shape(array.shape)}", op="call", loc=loc)
+    _check_shape(ph, array.shape, loc)
     # ascontiguousarray turns a 0-d array into shape (1,): reshape back
     return np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
-

@@ -142,9 +142,7 @@ class CudaPlan:
     def run(self, feeds):
         for variable in self.variables:          # upload what the host changed, else nothing
             self.variables[variable] = device_variable(cuda, variable.attrs["state"])
-        for buffer, feed in zip(self.feeds, feeds):
-            if feed.size:
-                device.copy_in(buffer[:feed.size], feed.reshape(-1), "feed")
+        self._copy_feeds(feeds)
         self._launch_all()
         self.calls += 1
         if self.fallible:
@@ -154,6 +152,14 @@ class CudaPlan:
         updates = [after_write(self.variables[var], self.check_numerics)
                    for var, _ in self.program.updates]
         return outputs, updates
+
+    def _copy_feeds(self, feeds):
+        """Each feed into its buffer: host arrays over the bus, CUDA arrays on the device."""
+        for buffer, feed in zip(self.feeds, feeds):
+            if feed.size and isinstance(feed, np.ndarray):
+                device.copy_in(buffer[:feed.size], feed.reshape(-1), "feed")
+            elif feed.size:
+                device.copy_on_device(buffer[:feed.size], feed.reshape(feed.size), "feed")
 
     def _launch_all(self):
         """Every kernel in schedule order: replayed from the step's graph, else launched
@@ -237,7 +243,8 @@ class CudaPlan:
     def _host(self, node, feeds):
         """A fed or constant value (or a view of one) computed on the host."""
         if node.op.name == "placeholder":
-            return feeds[self.program.inputs.index(node)]
+            feed = feeds[self.program.inputs.index(node)]
+            return feed if isinstance(feed, np.ndarray) else device.to_host(feed, "index")
         if node.op.name == "constant":
             return node.attrs["value"]
         if node.op.name == "variable":
@@ -272,9 +279,7 @@ class CudaPlan:
     def profile(self, feeds, repeats):
         """Each kernel's launches timed (synchronized); variables are restored after."""
         from graphc.runtime.profile import time_steps
-        for buffer, feed in zip(self.feeds, feeds):
-            if feed.size:
-                device.copy_in(buffer[:feed.size], feed.reshape(-1), "feed")
+        self._copy_feeds(feeds)
         saved = {v: cuda.device_array(copy.array.size, copy.array.dtype)
                  for v, copy in self.variables.items()}
         for variable, array in saved.items():
@@ -315,6 +320,11 @@ class CudaBackend:
 
     def build(self, program, check_numerics=False):
         return CudaPlan(program, check_numerics)
+
+    def device_feed(self, value):
+        """A CUDA array fed to a step, as a numba.cuda device array (not copied)."""
+        return value if getattr(value, "__cuda_ndarray__", False) is True \
+            else cuda.as_cuda_array(value)
 
 
 BACKEND = CudaBackend()

@@ -5,9 +5,10 @@ Without a GPU, Numba's CUDA simulator runs the same kernels as Python threads
 (NUMBA_ENABLE_CUDASIM=1, read when numba is first imported): slow, so it is
 for tests at small shapes, with small blocks (`LIMITS`).
 
-Copies go through `to_device`, `copy_in` and `to_host` only, each tagged with
-what it moves (feed, output, variable, constant, table, error), so a test can
-assert that a training step moves no parameter: `TRANSFERS[("h2d", "variable")]`.
+Copies go through `to_device`, `copy_in`, `copy_on_device` and `to_host` only,
+each tagged with what it moves (feed, output, variable, constant, table, error),
+so a test can assert that a training step moves no parameter:
+`TRANSFERS[("h2d", "variable")]`.
 Kernels are launched with device arrays only (a host array passed to a kernel
 would be copied behind the runtime's back: `check_launch_args` refuses it).
 """
@@ -128,6 +129,12 @@ def copy_in(device_array, array, kind):
     array = np.ascontiguousarray(array).reshape(device_array.shape)
     _count("h2d", kind, array.nbytes)
     device_array.copy_to_device(array)
+
+
+def copy_on_device(device_array, source, kind):
+    """Overwrite `device_array` with the device array `source` (no copy over the bus)."""
+    _count("d2d", kind, source.size * source.dtype.itemsize)
+    device_array.copy_to_device(source)
 
 
 def to_host(device_array, kind):

@@ -93,6 +93,37 @@ def test_a_step_moves_feeds_in_loss_out_and_no_parameter():
     assert transfers_per_step(step, feeds, steps=1).get(("d2h", "variable"), 0) == 0
 
 
+def test_feeds_already_on_the_device_are_copied_there_not_over_the_bus():
+    from numba import cuda
+    workload, feeds = mlp()
+    want = [float(workload.compile(device="cuda")(*feeds)[0]) for _ in range(1)]
+    step = workload.compile(device="cuda")
+    want += [float(step(*feeds)[0]) for _ in range(2)]
+    again, _ = mlp()                        # the same initial values, in new variables
+    step = again.compile(device="cuda")
+    on_device = [cuda.to_device(feed) for feed in feeds]
+    got = [float(step(*on_device)[0]) for _ in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    moved = transfers_per_step(step, on_device)
+    assert {k: n for k, n in moved.items() if n} == \
+        {("d2d", "feed"): 2, ("d2h", "output"): 1, ("d2h", "error"): 1}
+
+
+def test_a_device_feed_is_checked_as_a_host_feed_is_and_refused_by_host_devices():
+    from numba import cuda
+    workload, feeds = mlp()
+    step = workload.compile(device="cuda")
+    with pytest.raises(gc.FeedError, match=r"expects dtype float32, got a CUDA array of "
+                                           r"float64 \(device arrays are not converted"):
+        step(cuda.to_device(feeds[0].astype("float64")), feeds[1])
+    with pytest.raises(gc.FeedError, match=r"expects shape \(None, 12\), got \(8, 3\)"):
+        step(cuda.to_device(feeds[0][:, :3].copy()), feeds[1])
+    on_cpu = workload.compile(device="cpu")
+    with pytest.raises(gc.FeedError, match=r'device="cpu" reads host arrays: copy it to the '
+                                           r"host first"):
+        on_cpu(cuda.to_device(feeds[0]), feeds[1])
+
+
 def test_variables_are_shared_with_other_executables_and_the_host():
     workload, feeds = mlp()
     train_step = workload.compile(device="cuda")
