@@ -234,7 +234,9 @@ class CudaPlan:
         if where[0] in ("input", "constant"):
             return np.array(self._host(node, feeds), copy=True)
         source = self.operand(node)
-        flat = device.to_host(source.flat, "output")
+        flat = device.to_host(source.flat, "output")      # a new host array
+        if source.strides == c_strides(source.shape) and flat.size == _size(node):
+            return flat.reshape(source.shape)             # (W4's dx: 16 MB not copied twice)
         itemsize = flat.dtype.itemsize
         value = np.lib.stride_tricks.as_strided(flat, source.shape,
                                                 [s * itemsize for s in source.strides])
