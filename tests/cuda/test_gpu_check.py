@@ -31,8 +31,8 @@ def test_simulated_small_run_checks_and_times_w1_to_w4_into_a_markdown_table(tmp
     assert "- GPU: Numba CUDA simulator (no GPU)" in text
     assert "median of 2 synchronized steps after 1 warm-up" in text
     rows = [line for line in text.splitlines() if line.startswith("| W")]
-    assert [row.split(" | ")[0] for row in rows] == ["| W1 mlp", "| W2 cnn", "| W3 rnn",
-                                                      "| W4 fusion"]
+    assert [row.split(" | ")[0] for row in rows] == ["| W1 mlp", "| W2 cnn", "| W4 fusion",
+                                                      "| W3 rnn"]
     for row in rows:
         cells = row.split(" | ")
         assert re.fullmatch(r"ok \(\d\.\de-\d\d, [\w ]+\)", cells[1]), row
