@@ -65,7 +65,9 @@ def matmul_kernel(dtype, tile):
         batch, split = cuda.blockIdx.z % batches, cuda.blockIdx.z // batches
         a_start, b_start = a_offsets[batch], b_offsets[batch]
         k_begin = split * k_split
-        k_end = min(k, k_begin + k_split)
+        k_end = k_begin + k_split       # (not min(): numba's bundled numba.cuda, which CI
+        if k_end > k:                   # has, fails to type it here)
+            k_end = k
         for i in range(regs):
             for j in range(regs):
                 acc[i, j] = zero
