@@ -112,6 +112,13 @@ class Library:
                                  offset)
             offset += size
 
+    def _random(self, node, arrays, out):
+        seed, params = library.draw_arguments(node)
+        kernel = getattr(library, node.op.name)
+        kernel(np.asarray(arrays[0], np.int64).reshape(1), seed, params, out.reshape(-1))
+
+    _random_uniform = _random_normal = _random
+
     def _take(self, node, arrays, out):
         self._checked(node, library.take, arrays, out)
 

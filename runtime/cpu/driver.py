@@ -21,8 +21,8 @@ take_grad) a nonzero code returns (site, code) at once, site numbering
 `Driver.sites`, so that Python raises the same RuntimeFailure as before.
 
 `render_driver` gives None (the plan keeps its Python driver) for a graph with
-a library op that only NumPy's reference runs (random, argmax, pad,
-max_pool2d_select, mixed dtypes, 4-D matmul, ...) and with check_numerics.
+a library op that only NumPy's reference runs (argmax, pad, max_pool2d_select,
+mixed dtypes, 4-D matmul, ...) and with check_numerics.
 slice_grad, which dispatch.py leaves to the reference, is a zero fill and a
 slice assignment here (the same values).
 """
@@ -31,7 +31,7 @@ import numpy as np
 
 from graphc.runtime.cpu.conv_variants import conv_kernel_name, conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
-from graphc.runtime.cpu.library import concat_views
+from graphc.runtime.cpu.library import concat_views, draw_arguments
 from graphc.runtime.cpu.views import aligned_empty
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
@@ -263,6 +263,12 @@ class _Renderer:
             else:
                 for view, offset in zip(views, offsets):
                     self.emit(self.call("_lib.concat_piece", [out3, view, self.int_args([offset])]))
+        elif name in ("random_uniform", "random_normal"):
+            seed, params = draw_arguments(node)
+            counter, _ = self.value(node.inputs[0])
+            self.emit(self.call(f"_lib.{name}", [
+                f"_flat({counter})", self.static(seed, "seed"), self.static(params, "draw"),
+                f"_flat({out_name})"]))
         elif name in ("take", "take_grad"):
             values, indices = node.inputs[:2]
             code = self.fresh("code")

@@ -7,7 +7,8 @@ scratch say so (conv2d_direct at stride 1 without padding: one plane per
 image; avg_pool2d_grad: one row per image; a deep matmul: one (m, n) product
 per extra thread). The kernels are njit functions, so the generated step
 driver (itself njit) calls them directly. Conv kernels live in
-runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py; all are re-exported here.
+runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py, random draws
+in runtime/cpu/random.py; all are re-exported here.
 
 Called from njit code with constant attributes, Numba compiles a kernel once
 per distinct attribute tuple (it types constants as literals); passed in
@@ -56,6 +57,7 @@ from graphc.runtime.cpu.winograd import (conv2d_grad_input_winograd,  # noqa: F4
                                          conv2d_grad_weight_winograd, conv2d_winograd)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
                                      max_pool2d_grad)
+from graphc.runtime.cpu.random import draw_arguments, random_normal, random_uniform  # noqa: F401
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
 # with too few rows to split, a wide product splits its columns instead (W5's batch of
