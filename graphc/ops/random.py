@@ -13,24 +13,28 @@ import numpy as np
 
 from graphc.ops.registry import SOURCE, register_op
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+# SplitMix64's constants, and the shift and scale that make 24-bit floats (the CPU
+# and CUDA kernels, runtime/*/random*.py, import these)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
+SHIFT30, SHIFT27, SHIFT31, SHIFT40 = (np.uint64(s) for s in (30, 27, 31, 40))
+UNIT = 2.0 ** -24
 
 
 def splitmix64(z):
     """The SplitMix64 finalizer of a uint64 array."""
-    z = z + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    z = z + GOLDEN
+    z = (z ^ (z >> SHIFT30)) * MIX1
+    z = (z ^ (z >> SHIFT27)) * MIX2
+    return z ^ (z >> SHIFT31)
 
 
 def uniform_bits(seed, counter, count, stream=0):
     """`count` floats in [0, 1) with 24 random bits each, as float64."""
     key = splitmix64(np.array([seed], np.uint64) ^ splitmix64(np.array([counter], np.uint64)))
     index = np.arange(count, dtype=np.uint64) * np.uint64(2) + np.uint64(stream)
-    return (splitmix64(key + index) >> np.uint64(40)).astype(np.float64) * 2.0 ** -24
+    return (splitmix64(key + index) >> SHIFT40).astype(np.float64) * UNIT
 
 
 def _shape(like, shape):

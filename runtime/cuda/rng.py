@@ -19,14 +19,10 @@ import math
 import numpy as np
 from numba import cuda
 
+from graphc.ops.random import GOLDEN, MIX1, MIX2, SHIFT27, SHIFT30, SHIFT31, SHIFT40, UNIT
 from graphc.runtime.cuda.device import LIMITS, grid_for
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
-SHIFT30, SHIFT27, SHIFT31, SHIFT40 = (np.uint64(s) for s in (30, 27, 31, 40))
 TWO, STREAM0, STREAM1 = np.uint64(2), np.uint64(0), np.uint64(1)
-UNIT = 2.0 ** -24
 TAU = 2.0 * math.pi
 
 
