@@ -118,6 +118,8 @@ def test_a_device_feed_is_checked_as_a_host_feed_is_and_refused_by_host_devices(
         step(cuda.to_device(feeds[0].astype("float64")), feeds[1])
     with pytest.raises(gc.FeedError, match=r"expects shape \(None, 12\), got \(8, 3\)"):
         step(cuda.to_device(feeds[0][:, :3].copy()), feeds[1])
+    with pytest.raises(gc.FeedError, match="a CUDA array feed must be C-contiguous"):
+        step(cuda.to_device(np.repeat(feeds[0], 2, axis=1))[:, ::2], feeds[1])
     on_cpu = workload.compile(device="cpu")
     with pytest.raises(gc.FeedError, match=r'device="cpu" reads host arrays: copy it to the '
                                            r"host first"):
