@@ -2,11 +2,11 @@
 PyTorch-style modules that create variables (Module, Linear, Conv2d, LSTM, ...)."""
 from graphc.nn.functional import *  # noqa: F401,F403
 from graphc.nn.functional import __all__ as _functional_all
-from graphc.nn import functional, init  # noqa: F401
+from graphc.nn import functional, init, utils  # noqa: F401
 from graphc.nn.layers import *  # noqa: F401,F403
 from graphc.nn.layers import __all__ as _layers_all
 from graphc.nn.module import Module, ModuleList, Sequential  # noqa: F401
 from graphc.nn.rnn import LSTM, RNN  # noqa: F401
 
 __all__ = list(_functional_all) + list(_layers_all) + [
-    "functional", "init", "Module", "ModuleList", "Sequential", "RNN", "LSTM"]
+    "functional", "init", "utils", "Module", "ModuleList", "Sequential", "RNN", "LSTM"]

@@ -30,6 +30,7 @@ from graphc import dtypes
 from graphc.autodiff import grad as _grad
 from graphc.errors import GraphcError, user_location
 from graphc.graph import format_shape
+from graphc.nn.utils import clip_grad_norm as _clip_grad_norm
 from graphc.ops.source import variable
 from graphc.tensor import Tensor
 
@@ -238,8 +239,10 @@ class Optimizer:
             group.set_lr(value, loc)
 
     # -- the update graph ----------------------------------------------------------------
-    def minimize(self, loss):
-        """{variable: new value} for one step down the gradient of the scalar `loss`."""
+    def minimize(self, loss, clip_grad_norm=None):
+        """{variable: new value} for one step down the gradient of the scalar `loss`;
+        with `clip_grad_norm`, the gradients are first clipped to that total 2-norm
+        (gc.nn.utils.clip_grad_norm, as torch.nn.utils.clip_grad_norm_ before step())."""
         loc = user_location()
         if not isinstance(loss, Tensor) or loss.shape != ():
             what = (f"a tensor of shape {format_shape(loss.shape)}" if isinstance(loss, Tensor)
@@ -250,6 +253,9 @@ class Optimizer:
         reached = loss.graph.ancestors([loss.node])
         params = [p for p in self.params if p.node in reached]
         grads = dict(zip(params, _grad(loss, params))) if params else {}
+        if clip_grad_norm is not None and grads:
+            with self._graph:
+                grads, _ = _clip_grad_norm(grads, clip_grad_norm)
         return self._updates(grads, loc)
 
     def updates(self, grads):

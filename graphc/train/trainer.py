@@ -50,11 +50,14 @@ class Trainer:
     shapes or placeholders (default: taken from the first batch); device: as
     gc.compile's; metrics: extra {name: fn(y_true, y_pred_labels) -> float}
     that evaluate() adds; seed: the dropout masks' seed (default: drawn from
-    gc.random's generator, so gc.manual_seed fixes it).
+    gc.random's generator, so gc.manual_seed fixes it); clip_grad_norm: clip
+    the gradients to this total 2-norm before each update (as calling
+    torch.nn.utils.clip_grad_norm_ before optimizer.step()).
     """
 
     def __init__(self, model, loss_fn=None, optimizer=None, inputs=None, device=None,
-                 task=None, threshold=None, metrics=None, scheduler=None, seed=None):
+                 task=None, threshold=None, metrics=None, scheduler=None, seed=None,
+                 clip_grad_norm=None):
         loc = user_location()
         if not isinstance(model, Module):
             raise TrainError(f"model must be a gc.nn.Module, got a {type(model).__name__}",
@@ -67,6 +70,12 @@ class Trainer:
                              op="Trainer", loc=loc)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.device, self.scheduler, self.extra_metrics = device, scheduler, dict(metrics or {})
+        if clip_grad_norm is not None and not (
+                isinstance(clip_grad_norm, (int, float)) and not isinstance(clip_grad_norm, bool)
+                and 0 <= clip_grad_norm < float("inf")):
+            raise TrainError(f"clip_grad_norm must be a finite number >= 0 or None, got "
+                             f"{clip_grad_norm!r}", op="Trainer", loc=loc)
+        self.clip_grad_norm = clip_grad_norm
         self.task = task or ("binary" if loss_fn in _BINARY_LOSSES else
                              "multiclass" if loss_fn is F.cross_entropy else None)
         self.threshold = threshold if threshold is not None else (
@@ -104,7 +113,8 @@ class Trainer:
             try:
                 with graph.name_scope("train"):
                     train_logits, train_loss = self._forward(xs, labels, training=True)
-                    updates = self.optimizer.minimize(train_loss) if self.optimizer else {}
+                    updates = self.optimizer.minimize(
+                        train_loss, clip_grad_norm=self.clip_grad_norm) if self.optimizer else {}
                 with graph.name_scope("eval"):
                     eval_logits, eval_loss = self._forward(xs, labels, training=False)
             finally:

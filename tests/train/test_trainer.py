@@ -287,3 +287,26 @@ def test_models_and_tasks_that_do_not_fit_are_refused():
         gc.train.Trainer(MLP(), device="reference").fit([(x, y)], 1, progress=False)
     with pytest.raises(gc.train.TrainError, match="model must be a gc.nn.Module"):
         gc.train.Trainer(lambda x: x)
+
+
+# -- gradient clipping ------------------------------------------------------------------
+
+def test_the_trainer_clips_each_update():
+    gc.manual_seed(0)
+    x, y = teacher_data(64)
+    model = MLP()
+    before = [np.array(p.value) for p in model.parameters()]
+    opt = gc.optim.SGD(model.parameters(), lr=1.0)
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                               clip_grad_norm=0.01)
+    trainer.fit(loader(x, y, 64), epochs=1, progress=False)      # one step
+    moved = np.sqrt(sum(np.sum((np.array(p.value) - b) ** 2)
+                        for p, b in zip(model.parameters(), before)))
+    assert 0.009 < moved <= 0.01 * (1 + 1e-5)
+
+
+def test_the_trainer_refuses_a_bad_clip_norm():
+    model = MLP()
+    with pytest.raises(gc.GraphcError, match="clip_grad_norm must be a finite number"):
+        gc.train.Trainer(model, gc.nn.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.1),
+                         clip_grad_norm=-2)
