@@ -4,6 +4,8 @@ A scheduler sets each parameter group's learning rate (a variable, so
 compiled executables use the new rate from their next call, without
 recompiling). Construction sets epoch 0's rate; each `step()` advances one
 epoch; `get_last_lr()` returns the rates it last set, one per group.
+`ReduceLROnPlateau` is the exception, as in PyTorch: `step(metric)` cuts
+the rates when the metric stops improving (no closed form).
 
 Guarantee: after `step()` the rate of a group is the closed form of PyTorch's
 docs at `last_epoch`, from the group's initial rate. (PyTorch mostly updates
@@ -128,3 +130,98 @@ class CosineAnnealingLR(LRScheduler):
     def lr_at(self, base_lr, epoch):
         cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
         return self.eta_min + (base_lr - self.eta_min) * cosine
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr * (start_factor + (end_factor - start_factor) * min(epoch, total_iters)
+    / total_iters): a linear warm-up (or decay) over `total_iters` epochs, then flat."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        loc = user_location()
+        self._check("start_factor", start_factor, lambda v: 0 < v <= 1, "in (0, 1]", loc)
+        self._check("end_factor", end_factor, lambda v: 0 <= v <= 1, "in [0, 1]", loc)
+        self._check("total_iters", total_iters, lambda v: v == int(v) and v > 0, "an int > 0",
+                    loc)
+        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.total_iters = int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        done = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * done)
+
+
+class ReduceLROnPlateau:
+    """Multiply every group's rate by `factor` (not below `min_lr`) once the metric
+    given to `step(metric)` has not improved for more than `patience` epochs;
+    torch.optim.lr_scheduler.ReduceLROnPlateau's rules and defaults: mode "min" or
+    "max", improvement relative ("rel": by more than threshold * best) or absolute
+    ("abs"), `cooldown` epochs without counting after a cut, cuts smaller than
+    `eps` skipped."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        loc = user_location()
+        if not isinstance(optimizer, Optimizer):
+            self._fail(f"needs a gc.optim optimizer, got a {type(optimizer).__name__}", loc)
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            self._fail(f"mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', got "
+                       f"{mode!r} and {threshold_mode!r}", loc)
+        check = self._check
+        check("factor", factor, lambda v: 0 <= v < 1, "in [0, 1)", loc)
+        check("patience", patience, lambda v: v == int(v) and v >= 0, "an int >= 0", loc)
+        check("cooldown", cooldown, lambda v: v == int(v) and v >= 0, "an int >= 0", loc)
+        check("threshold", threshold, lambda v: v >= 0, ">= 0", loc)
+        check("eps", eps, lambda v: v >= 0, ">= 0", loc)
+        groups = optimizer.param_groups
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        if len(min_lrs) != len(groups):
+            self._fail(f"min_lr has {len(min_lrs)} entries for {len(groups)} groups", loc)
+        for value in min_lrs:
+            check("min_lr", value, lambda v: v >= 0, ">= 0", loc)
+        self.optimizer = optimizer
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
+        self.threshold, self.eps = float(threshold), float(eps)
+        self.min_lrs = [float(v) for v in min_lrs]
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in groups]
+
+    def step(self, metric):
+        """One epoch's end, with the metric it reached (a validation loss, say)."""
+        loc = user_location()
+        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+            self._fail(f"step needs the epoch's metric as a number, got {metric!r}", loc)
+        current = float(metric)
+        self.last_epoch += 1
+        if self._better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
+                old = group["lr"]
+                new = max(old * self.factor, floor)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _better(self, current):
+        sign = 1.0 if self.mode == "min" else -1.0
+        if self.threshold_mode == "rel":
+            bound = self.best * (1 - sign * self.threshold)
+        else:
+            bound = self.best - sign * self.threshold
+        return current < bound if self.mode == "min" else current > bound
+
+    get_last_lr = LRScheduler.get_last_lr
+    state_dict = LRScheduler.state_dict
+    load_state_dict = LRScheduler.load_state_dict
+    _fail, _check = LRScheduler._fail, LRScheduler._check

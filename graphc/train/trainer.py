@@ -29,6 +29,7 @@ from graphc.nn.module import Module
 from graphc.ops.elementwise import cast
 from graphc.ops.shape import reshape
 from graphc.ops.source import placeholder
+from graphc.optim.lr_scheduler import ReduceLROnPlateau
 from graphc.optim.optimizer import Optimizer
 from graphc.tensor import Tensor
 from graphc.train import batches, checkpoint as checkpoints
@@ -228,7 +229,9 @@ class Trainer:
         if val_loader is not None:
             scores = self.evaluate(val_loader)
             record.update((f"val_{k}", v) for k, v in scores.items() if np.ndim(v) == 0)
-        if self.scheduler is not None:
+        if isinstance(self.scheduler, ReduceLROnPlateau):    # as PyTorch: step(val_loss)
+            self.scheduler.step(record.get("val_loss", record["train_loss"]))
+        elif self.scheduler is not None:
             self.scheduler.step()
         record["seconds"] = time.perf_counter() - start
         return record

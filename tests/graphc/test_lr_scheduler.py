@@ -8,7 +8,8 @@ import pytest
 
 import graphc as gc
 from graphc.optim import SGD, Adam, OptimizerError
-from graphc.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, MultiStepLR, StepLR
+from graphc.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR,
+                                       ReduceLROnPlateau, StepLR)
 
 
 def make_optimizer(lr=0.1, **options):
@@ -122,3 +123,57 @@ def test_bad_schedule_names_the_scheduler_and_the_users_line(name):
         make(optimizer)
     assert error.value.loc.file == __file__
     assert optimizer.lr == 0.1                        # untouched
+
+
+# -- LinearLR and ReduceLROnPlateau -----------------------------------------------------------
+
+def test_linear_lr_warms_up_over_total_iters_then_stays():
+    seen = rates(LinearLR(make_optimizer(0.3), start_factor=0.25, total_iters=3), 6)
+    want = [0.3 * f for f in (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)]
+    np.testing.assert_allclose([r[0] for r in seen], want, rtol=1e-12)
+
+
+def plateau_rates(scheduler, metrics):
+    seen = []
+    for metric in metrics:
+        scheduler.step(metric)
+        seen.append(scheduler.get_last_lr()[0])
+    return seen
+
+
+def test_reduce_on_plateau_follows_pytorchs_rules():
+    """Traced by hand with PyTorch's algorithm: a relative threshold of 10%, patience 1,
+    cooldown 1, a floor of 0.03."""
+    scheduler = ReduceLROnPlateau(make_optimizer(0.1), factor=0.5, patience=1, threshold=0.1,
+                                  cooldown=1, min_lr=0.03)
+    seen = plateau_rates(scheduler, [10, 9.5, 9.2, 8.0, 8.5, 8.4, 8.3, 8.2, 1.0])
+    np.testing.assert_allclose(seen, [0.1, 0.1, 0.05, 0.05, 0.05, 0.03, 0.03, 0.03, 0.03])
+    assert scheduler.best == 1.0 and scheduler.last_epoch == 9
+    maximize = ReduceLROnPlateau(make_optimizer(1.0), mode="max", patience=0,
+                                 threshold=0.5, threshold_mode="abs")
+    np.testing.assert_allclose(plateau_rates(maximize, [1, 1.4, 1.6, 2.2]), [1, 0.1, 0.1, 0.1])
+
+
+def test_reduce_on_plateau_sets_the_compiled_rate_and_resumes_from_its_state():
+    optimizer = make_optimizer(0.1)
+    scheduler = ReduceLROnPlateau(optimizer, patience=0)
+    plateau_rates(scheduler, [1.0, 2.0])
+    assert optimizer.param_groups[0].lr_variable.value == np.float32(0.01)
+    state = scheduler.state_dict()
+    again = ReduceLROnPlateau(make_optimizer(0.01), patience=0)
+    again.load_state_dict(state)
+    resumed, uninterrupted = plateau_rates(again, [3.0]), plateau_rates(scheduler, [3.0])
+    np.testing.assert_allclose(resumed + uninterrupted, [0.001, 0.001], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda o: ReduceLROnPlateau(o, factor=1.0), r"factor must be in \[0, 1\)"),
+    (lambda o: ReduceLROnPlateau(o, mode="avg"), "mode must be 'min' or 'max'"),
+    (lambda o: ReduceLROnPlateau(o, min_lr=[0.1, 0.2]), "min_lr has 2 entries for 1 groups"),
+    (lambda o: ReduceLROnPlateau(o).step("low"), "step needs the epoch's metric as a number"),
+    (lambda o: LinearLR(o, start_factor=0), r"start_factor must be in \(0, 1\]"),
+])
+def test_bad_plateau_and_linear_arguments_are_refused(make, message):
+    with pytest.raises(OptimizerError, match=message) as error:
+        make(make_optimizer())
+    assert error.value.loc.file == __file__

@@ -310,3 +310,40 @@ def test_the_trainer_refuses_a_bad_clip_norm():
     with pytest.raises(gc.GraphcError, match="clip_grad_norm must be a finite number"):
         gc.train.Trainer(model, gc.nn.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.1),
                          clip_grad_norm=-2)
+
+
+def test_reduce_on_plateau_steps_with_the_validation_loss(monkeypatch):
+    gc.manual_seed(0)
+    (x, y), (xv, yv) = split(240, 60)
+    model = MLP()
+    opt = gc.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = gc.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+    seen = []
+    step = scheduler.step
+    monkeypatch.setattr(scheduler, "step", lambda metric: seen.append(metric) or step(metric))
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                               scheduler=scheduler)
+    history = trainer.fit(loader(x, y, 60), epochs=3, val_loader=loader(xv, yv, 60),
+                          progress=False)
+    assert seen == history["val_loss"]
+    trainer.fit(loader(x, y, 60), epochs=1, progress=False)        # no validation loader
+    assert seen[-1] == trainer.history["train_loss"][-1]
+
+
+def test_a_checkpoint_resumes_reduce_on_plateau(tmp_path):
+    gc.manual_seed(0)
+    (x, y), (xv, yv) = split(240, 60)
+
+    def trainer_with_plateau():
+        model = MLP()
+        opt = gc.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = gc.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+        return gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                                scheduler=scheduler), scheduler
+    trainer, scheduler = trainer_with_plateau()
+    trainer.fit(loader(x, y, 60), epochs=2, val_loader=loader(xv, yv, 60), progress=False)
+    trainer.save_checkpoint(tmp_path / "run.npz")
+    resumed, again = trainer_with_plateau()
+    resumed.load_checkpoint(tmp_path / "run.npz")
+    resumed.fit(loader(x, y, 60), epochs=0, progress=False)     # hands the state over
+    assert again.state_dict() == scheduler.state_dict()
