@@ -49,8 +49,8 @@ class Limits:
     """Launch sizes. threads: the most threads of a loop kernel's block (a power of two);
     blocks: the most blocks of a grid (grid-stride loops cover the rest); tile: the
     matmul block's side in threads (runtime/cuda/matmul.py); gemm_blocks: the blocks a
-    matmul grid should have at least, else it splits its sum over k (2 per SM of an
-    H100 or H200, which have 132 SMs)."""
+    matmul grid should have at least, else it splits its sum over k (2 per SM of the
+    GPU)."""
 
     def __init__(self, threads, blocks, tile, gemm_blocks):
         self.threads, self.blocks, self.tile = threads, blocks, tile
@@ -68,7 +68,17 @@ def _default_limits():
     env = os.environ.get
     return Limits(threads=int(env("GRAPHC_CUDA_THREADS", 256)),
                   blocks=int(env("GRAPHC_CUDA_BLOCKS", 4096)), tile=16,
-                  gemm_blocks=int(env("GRAPHC_CUDA_GEMM_BLOCKS", 264)))
+                  gemm_blocks=int(env("GRAPHC_CUDA_GEMM_BLOCKS", 0)) or _two_per_sm())
+
+
+def _two_per_sm():
+    """Two blocks per multiprocessor of the current GPU; 264 (an H100's or H200's 132
+    SMs) where there is none to ask (compiling PTX without a driver)."""
+    try:
+        from numba import cuda
+        return 2 * int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+    except Exception:       # no driver or no device
+        return 264
 
 
 LIMITS = _default_limits()
