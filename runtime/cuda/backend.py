@@ -275,6 +275,7 @@ class CudaPlan:
                 "distinct_loops": len({loop.name for loop in self.loops.values()}),
                 "launches": sum(len(launches) for _, launches in self.launches),
                 "library_kernels": sum(k.library is not None for k in self.fusion.kernels),
+                "scratch_bytes": self.library.scratch_bytes(),
                 "cache_hit": self.cache_hit, "simulator": device.simulated(),
                 "driver": "cuda graph" if self.record else "python"}
 

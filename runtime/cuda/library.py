@@ -54,23 +54,45 @@ class LibraryCall:
     """Launches of one plan's library nodes.
 
     upload(host array) -> a device copy (the plan's small tables);
-    allocate(size, dtype) -> a flat device scratch array the plan keeps."""
+    allocate(size, dtype) -> a flat device array of bytes the plan keeps, from which
+    `allocate` below carves each node's scratch."""
 
     def __init__(self, upload, allocate):
         self.upload = upload
         self._allocate = allocate
+        self._free, self._held = [], []     # scratch bases: free for the next node; this one's
+
+    def scratch_bytes(self):
+        """The bytes of scratch the plan holds (every node's, shared)."""
+        return sum(base.size for base in self._free + self._held)
 
     def allocate(self, size, dtype):
-        return self._allocate(max(1, int(size)), np.dtype(dtype))
+        """A flat scratch array for the node being prepared (its im2col columns, partial
+        products, contiguous copies). Nodes share scratch: a step's launches run in
+        order, so a node's scratch is dead once its own launches are done; within a
+        node every array is distinct. (W2: conv2's three 42 MB column buffers are one.)"""
+        dtype = np.dtype(dtype)
+        nbytes = max(1, int(size)) * dtype.itemsize
+        fits = [k for k, base in enumerate(self._free) if base.size >= nbytes]
+        if fits:                            # the smallest that fits
+            base = self._free.pop(min(fits, key=lambda k: self._free[k].size))
+        else:
+            base = self._allocate(nbytes, np.dtype(np.uint8))
+        self._held.append(base)
+        return base[:nbytes].view(dtype)
 
     def prepare(self, node, operands, out, err, index):
         build = BUILDERS.get(node.op.name)
         if build is None:
             raise unsupported(node)
         launches = []
-        if node.op.name not in STRIDED_OPERANDS:
-            operands = [self._contiguous(x, launches, err) for x in operands]
-        return launches + build(self, node, operands, out, err, index)
+        try:
+            if node.op.name not in STRIDED_OPERANDS:
+                operands = [self._contiguous(x, launches, err) for x in operands]
+            return launches + build(self, node, operands, out, err, index)
+        finally:                            # this node's scratch is free for the next one
+            self._free += self._held
+            self._held = []
 
     def _contiguous(self, operand, launches, err):
         """`operand` in C order: itself, or a scratch copy made by a gather launch."""

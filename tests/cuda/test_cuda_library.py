@@ -40,6 +40,20 @@ def test_conv2d_and_both_gradients_equal_the_reference(options):
                               "im2col", "matmul", "sum_parts"]   # dw: per image, summed
 
 
+def test_conv_nodes_share_their_scratch():
+    """A step's launches run in order, so the column buffers of its three convs of
+    the same geometry are one buffer; the weight gradient's per-image parts are its
+    own (they live beside its columns)."""
+    x = gc.placeholder((2, 4, 6, 5), name="x")
+    w = gc.placeholder((6, 4, 3, 2), name="w")
+    y = gc.nn.conv2d(x, w)
+    dx, dw = gc.grad(gc.sum(y * gc.constant(data(*y.shape))), [x, w])
+    plan = check([y, dx, dw], {x: data(2, 4, 6, 5), w: data(*w.shape)}, **CONV_TOL)
+    col = 2 * 4 * 3 * 2 * 4 * 4 * 4             # n C kh kw ho wo float32s, in bytes
+    parts = 2 * 6 * 4 * 3 * 2 * 4               # one dw per image
+    assert plan.stats()["scratch_bytes"] == col + parts
+
+
 def test_conv2d_float64_and_a_depthwise_conv():
     x = gc.placeholder((2, 3, 5, 5), "float64", name="x")
     w = gc.placeholder((3, 1, 3, 3), "float64", name="w")
