@@ -3,10 +3,10 @@ as njit kernels (runtime/cpu/library.py: matmul, conv, pooling, gather, ...),
 every buffer a view of one arena laid out by the memory plan.
 
 A step runs as one call of the generated njit `step` (runtime/cpu/driver.py)
-that calls each kernel in order. A step the njit driver cannot express (a
-library op only NumPy's reference runs, check_numerics) runs through the
-Python driver here instead: one Python call per kernel, same kernels, same
-arena. The generated module is cached by runtime/cache.py.
+that calls each kernel in order (with check_numerics, and a check after each).
+A step the njit driver cannot express (a library op only NumPy's reference
+runs) runs through the Python driver here instead: one Python call per
+kernel, same kernels, same arena. The generated module is cached by runtime/cache.py.
 """
 import hashlib
 import os
@@ -235,6 +235,10 @@ class CpuPlan:
         return result
 
     def _driver_failure(self, site, code, feeds):
+        if site[0] == "check":
+            self._check(site[1], self._bind(feeds))
+            raise AssertionError(f"{site[1].name}: the step saw a NaN or Inf the check "
+                                 "does not")      # pragma: no cover
         if site[0] == "loop":
             node = site[1].error_checks[code - 1]
             raise RuntimeFailure(f"a label is out of range for {node.attrs['num_classes']} "

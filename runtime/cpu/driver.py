@@ -20,9 +20,12 @@ After a kernel that can fail (a loop's one_hot label check, take,
 take_grad) a nonzero code returns (site, code) at once, site numbering
 `Driver.sites`, so that Python raises the same RuntimeFailure as before.
 
+With check_numerics, after each kernel the step returns (site, 1) at the first
+output holding a NaN or an Inf, and Python names the node (CpuPlan._check).
+
 `render_driver` gives None (the plan keeps its Python driver) for a graph with
 a library op that only NumPy's reference runs (argmax, pad, max_pool2d_select,
-mixed dtypes, 4-D matmul, ...) and with check_numerics.
+mixed dtypes, 4-D matmul, ...).
 slice_grad, which dispatch.py leaves to the reference, is a zero fill and a
 slice assignment here (the same values).
 """
@@ -64,8 +67,6 @@ def render_driver(plan):
 
 
 def build_driver(plan):
-    if plan.check_numerics:
-        return None
     try:
         return _Renderer(plan).render()
     except Unsupported:
@@ -181,6 +182,8 @@ class _Renderer:
                     self.sites.append(("loop", loop, kernel))
                     self.emit("if err[0] != 0:")
                     self.emit(f"    return {len(self.sites)}, err[0]")
+            if plan.check_numerics:
+                self.check_numerics(kernel)
         # every output and update value must have storage the caller can read
         self.static(np.array(self.ints or [0], np.int64), "ints")
         self.static_names[-1] = "ints"
@@ -190,6 +193,19 @@ class _Renderer:
             self.lines + ["    return 0, 0"]
         source = HEADER + "# the whole step: each kernel in schedule order\n" + "\n".join(body) + "\n"
         return Driver(source, self.feeds, self.variables, tuple(self.statics), self.sites)
+
+    def check_numerics(self, kernel):
+        """Return at the first output of `kernel` holding a NaN or an Inf (site "check":
+        Python then names the node, as the Python driver's check does)."""
+        checked = [n for n in kernel.outputs if np.dtype(n.dtype) in (np.float32, np.float64)
+                   and (n in self.memory.buffers or n in self.memory.variable_storage)]
+        if not checked:
+            return
+        self.sites.append(("check", kernel))
+        tests = " or ".join(self.call(f"_lib.nonfinite{8 * np.dtype(n.dtype).itemsize}",
+                                      [self.flat(n)]) for n in checked)
+        self.emit(f"if {tests}:")
+        self.emit(f"    return {len(self.sites)}, 1")
 
     def library(self, node):
         name = node.op.name

@@ -329,3 +329,17 @@ def test_softmax_rows_match_references_even_for_huge_logits(log, dtype):
     ref = OPS["log_softmax" if log else "softmax"].reference(x, axis=-1)
     assert np.isfinite(out).all()
     assert_close(out, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nonfinite_finds_nan_and_both_infinities_and_nothing_else(dtype):
+    """check_numerics' test inside the njit step, on the exponent bits."""
+    kernel = L.nonfinite32 if dtype == "float32" else L.nonfinite64
+    info = np.finfo(dtype)
+    finite = np.array([0.0, -0.0, info.max, -info.max, info.tiny, info.tiny / 4, 1.0], dtype)
+    assert not kernel(finite)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 3, 6):
+            values = finite.copy()
+            values[where] = bad
+            assert kernel(values), (bad, where)
