@@ -147,7 +147,8 @@ class CpuPlan:
 
     def _fetchers(self):
         """How the njit driver's run reads each output and update value: a static arena
-        view, ("variable", node), ("feed", index), or None (through _bind and _get)."""
+        view, ("variable", node), ("feed", index), or None (through _bind and _get); as
+        ([(output node, how)], [(update value node, how)])."""
         static = {n: v for n, v in self.storage.items() if isinstance(v, np.ndarray)}
         fetch = {}
         for node in [*self.program.outputs, *(v for _, v in self.program.updates)]:
@@ -161,14 +162,22 @@ class CpuPlan:
                 fetch[node] = ("feed", self.program.inputs.index(where[1]))
             else:
                 fetch[node] = None
-        return fetch
+        updates = [v for _, v in self.program.updates]
+        return ([(n, fetch[n]) for n in self.program.outputs], [(n, fetch[n]) for n in updates])
 
     # -- running -------------------------------------------------------------------------
+    quiet_fp = True     # the njit step raises no NumPy warnings; the rest runs under errstate
+
     def run(self, feeds):
         if self.driver is not None:
             result = self._run_driver(feeds)
             if result is not None:
                 return result
+        with np.errstate(all="ignore"):
+            return self._run_python(feeds)
+
+    def _run_python(self, feeds):
+        """The Python driver: one call per kernel."""
         values = self._bind(feeds)
         for kernel in self.fusion.kernels:
             if kernel.library is not None:
@@ -184,9 +193,12 @@ class CpuPlan:
         """One call of the njit step; None when a variable's storage is not C-contiguous
         (then the Python driver runs this step)."""
         driver = self.driver
-        variables = [state.value for state in self._states]
-        if not all(value.flags.c_contiguous for value in variables):
-            return None
+        variables = []
+        for state in self._states:
+            value = state.value
+            if not value.flags.c_contiguous:
+                return None
+            variables.append(value)
         # one specialization of the step: writable feeds (a read-only one is another type)
         if not all(f.flags.writeable for f in feeds):
             feeds = [f if f.flags.writeable else f.copy() for f in feeds]
@@ -196,22 +208,21 @@ class CpuPlan:
         else:
             site, code = self._first_step(args)
         if site:
-            self._driver_failure(driver.sites[site - 1], code, feeds)
-        outputs, updates = [], []
-        for group, nodes in ((outputs, self.program.outputs),
-                             (updates, [v for _, v in self.program.updates])):
-            for node in nodes:
-                how = self._fetch[node]
-                if isinstance(how, np.ndarray):
-                    value = how
-                elif how is None:
-                    value = self._get(node, self._bind(feeds))
-                elif how[0] == "variable":
-                    value = how[1].attrs["state"].value
-                else:
-                    value = feeds[how[1]]
-                group.append(value)
-        return [np.array(o, copy=True) for o in outputs], updates
+            with np.errstate(all="ignore"):
+                self._driver_failure(driver.sites[site - 1], code, feeds)
+        outputs, updates = self._fetch
+        return ([np.array(self._fetched(node, how, feeds), copy=True) for node, how in outputs],
+                [self._fetched(node, how, feeds) for node, how in updates])
+
+    def _fetched(self, node, how, feeds):
+        """The value of an output or update after the njit step (see _fetchers)."""
+        if isinstance(how, np.ndarray):
+            return how
+        if how is None:
+            return self._get(node, self._bind(feeds))
+        if how[0] == "variable":
+            return how[1].attrs["state"].value
+        return feeds[how[1]]
 
     def _first_step(self, args):
         """The step's first call: bind its kernels' symbols, then load or compile it.
