@@ -44,7 +44,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RTOL, ATOL = 1e-4, 1e-6     # float32, summed in another order on each device
-CHECK_STEPS = 3             # compared after 3 steps: the 2nd records the CUDA graph, the 3rd replays it
+CHECK_STEPS = 3             # compared after 3 steps: the 2nd records the CUDA graph, the 3rd
+                            # replays it
 NAMES = {"mlp": "W1 mlp", "cnn": "W2 cnn", "rnn": "W3 rnn", "fusion": "W4 fusion"}
 TORCH_NOTE = "PyTorch eager, CUDA"
 

@@ -32,7 +32,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     (float("inf"): the largest magnitude). Computed in float32, or float64 when
     every gradient is float64."""
     loc = user_location()
-    _check_number(max_norm, "max_norm", "clip_grad_norm", loc)
+    check_clip_bound(max_norm, "max_norm", "clip_grad_norm", loc)
     if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool) or \
             math.isnan(norm_type) or norm_type <= 0:
         raise GraphcError(f"norm_type must be a positive number or inf, got {norm_type!r}",
@@ -58,7 +58,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
 def clip_grad_value(grads, clip_value):
     """Each gradient's elements clamped to [-clip_value, clip_value]."""
     loc = user_location()
-    _check_number(clip_value, "clip_value", "clip_grad_value", loc)
+    check_clip_bound(clip_value, "clip_value", "clip_grad_value", loc)
     items, rebuild = _gradients(grads, "clip_grad_value", loc)
     value = float(clip_value)
     return rebuild([None if g is None else api.clip(g, -value, value) for g in items])
@@ -71,10 +71,11 @@ def _fold(combine, values):
     return result
 
 
-def _check_number(value, name, op, loc):
+def check_clip_bound(value, name, op, loc, error=GraphcError):
+    """A clipping bound (max_norm, clip_value) is a finite number >= 0, else `error`."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
             not math.isfinite(value) or value < 0:
-        raise GraphcError(f"{name} must be a finite number >= 0, got {value!r}", op=op, loc=loc)
+        raise error(f"{name} must be a finite number >= 0, got {value!r}", op=op, loc=loc)
 
 
 def _gradients(grads, op, loc):

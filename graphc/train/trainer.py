@@ -26,6 +26,7 @@ from graphc.executable import compile as gc_compile
 from graphc.graph import format_shape
 from graphc.nn import functional as F
 from graphc.nn.module import Module
+from graphc.nn.utils import check_clip_bound
 from graphc.ops.elementwise import cast
 from graphc.ops.shape import reshape
 from graphc.ops.source import placeholder
@@ -71,11 +72,8 @@ class Trainer:
                              op="Trainer", loc=loc)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.device, self.scheduler, self.extra_metrics = device, scheduler, dict(metrics or {})
-        if clip_grad_norm is not None and not (
-                isinstance(clip_grad_norm, (int, float)) and not isinstance(clip_grad_norm, bool)
-                and 0 <= clip_grad_norm < float("inf")):
-            raise TrainError(f"clip_grad_norm must be a finite number >= 0 or None, got "
-                             f"{clip_grad_norm!r}", op="Trainer", loc=loc)
+        if clip_grad_norm is not None:
+            check_clip_bound(clip_grad_norm, "clip_grad_norm", "Trainer", loc, TrainError)
         self.clip_grad_norm = clip_grad_norm
         self.task = task or ("binary" if loss_fn in _BINARY_LOSSES else
                              "multiclass" if loss_fn is F.cross_entropy else None)

@@ -57,7 +57,8 @@ class Driver:
         self.feeds = feeds              # placeholder nodes, in program.inputs order
         self.variables = variables      # variable nodes whose storage is passed
         self.statics = statics          # constants, gather tables, conv work arrays
-        self.sites = sites              # site number - 1 -> ("loop", LoopSource, kernel) | ("take", node)
+        # site number - 1 -> ("loop", LoopSource, kernel) | ("take", node) | ("check", kernel)
+        self.sites = sites
 
 
 def render_driver(plan):

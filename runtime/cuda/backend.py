@@ -4,8 +4,10 @@ parameters and optimizer state resident on the device between calls.
 
 A step: copy the feeds into their device buffers, launch every kernel in
 schedule order (loops from runtime/cuda/codegen.py, library ops from
-runtime/cuda/library.py), read the error flag back if a kernel can fail,
-make the memory plan's variable copies on the device, copy the outputs out.
+runtime/cuda/library.py; from the second call on, one replay of the launches
+recorded as a CUDA graph: runtime/cuda/graph.py), read the error flag back if
+a kernel can fail, make the memory plan's variable copies on the device, copy
+the outputs out.
 Nothing else crosses the bus: variables are uploaded only when the host
 changed them (runtime/cuda/memory.py). Importing this module without a GPU
 (and without Numba's simulator) raises the CompileError that `device="cuda"`

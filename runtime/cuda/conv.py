@@ -15,10 +15,11 @@ rows of group g are its channels' rows, one contiguous block.
   transposed in place), then dw = the sum of the parts over the images, in
   image order (one thread per weight element).
 
-Every launch overwrites all of its output. The scratch buffers are device
-arrays of the plan (n C kh kw ho wo elements of col; the weight gradient's
-parts n O (C / groups) kh kw more; a GEMM that splits k, its partial products:
-matmul.py), allocated once when the plan is built.
+Every launch overwrites all of its output. The scratch arrays (n C kh kw ho wo
+elements of col; the weight gradient's parts n O (C / groups) kh kw more; a
+GEMM that splits k, its partial products: matmul.py) come from the plan's
+scratch, allocated once when the plan is built and shared between library
+nodes (runtime/cuda/library.py).
 """
 import numpy as np
 from numba import cuda
