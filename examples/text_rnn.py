@@ -1,6 +1,6 @@
 """The tutorial's RNN text classifier: is a review sentence positive or negative?
 
-    Embedding -> RNN (or LSTM with --cell lstm) -> Linear(hidden, 1) on the last
+    Embedding -> RNN (LSTM or GRU with --cell) -> Linear(hidden, 1) on the last
     step's output, binary cross-entropy with logits, Adam.
 
 Data: the 3,000 labelled sentences of ../shared/data/sentiment (IMDB, Yelp,
@@ -9,7 +9,7 @@ Amazon). A seeded 80/20 split holds out 600 sentences; a fifth of the other
 weights are restored at the end). The vocabulary comes from the training
 part only. Sentences are padded on the left, so the last step reads a word.
 
-    python examples/text_rnn.py [--cell lstm] [--epochs 20] [--limit 500]
+    python examples/text_rnn.py [--cell lstm|gru] [--epochs 20] [--limit 500]
 """
 import os
 import time
@@ -21,14 +21,14 @@ import graphc.nn as nn
 from _common import EVAL_BATCH, limited, loaders, parse, parser, report, require, run
 
 SOURCES = ("imdb_labelled.txt", "yelp_labelled.txt", "amazon_labelled.txt")
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class TextRNN(nn.Module):
     def __init__(self, vocab_size, embed_dim, hidden_dim, cell="rnn"):
         super().__init__()
-        recurrent = nn.LSTM if cell == "lstm" else nn.RNN
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = recurrent(embed_dim, hidden_dim, batch_first=True)
+        self.rnn = CELLS[cell](embed_dim, hidden_dim, batch_first=True)
         self.fc = nn.Linear(hidden_dim, 1)
 
     def forward(self, text):
@@ -88,7 +88,7 @@ def train(args):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0], epochs=20, batch_size=32, lr=0.002)
-    p.add_argument("--cell", choices=("rnn", "lstm"), default="rnn", help="recurrent layer")
+    p.add_argument("--cell", choices=tuple(CELLS), default="rnn", help="recurrent layer")
     p.add_argument("--embed-dim", type=int, default=100, help="embedding size (default 100)")
     p.add_argument("--hidden-dim", type=int, default=64, help="hidden size (default 64)")
     p.add_argument("--max-len", type=int, default=24, help="tokens kept per sentence")

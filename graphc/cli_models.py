@@ -1,7 +1,7 @@
 """What `graphc train` trains: its small model zoo and the data sets it reads.
 
     data = load_data(path, limit=None, seed=0)      # None: the generated shapes
-    model = build_model("cnn", data)                # cnn | mlp (images), rnn | lstm (text)
+    model = build_model("cnn", data)                # cnn | mlp (images), rnn | lstm | gru (text)
 
 `load_data` guarantees: a `TrainData` whose train and test parts are disjoint,
 drawn by a seeded permutation (the same path, limit and seed always give the
@@ -18,7 +18,7 @@ import numpy as np
 import graphc as gc
 from graphc.data import DataError
 
-IMAGE_MODELS, TEXT_MODELS = ("cnn", "mlp"), ("rnn", "lstm")
+IMAGE_MODELS, TEXT_MODELS = ("cnn", "mlp"), ("rnn", "lstm", "gru")
 MODELS = IMAGE_MODELS + TEXT_MODELS
 DEFAULT_TRAIN, DEFAULT_TEST = 8000, 2000        # the generated data set's sizes
 TEST_FRACTION = 0.2
@@ -192,12 +192,13 @@ class MLP(gc.nn.Module):
 
 
 class TextClassifier(gc.nn.Module):
-    """embedding(64, <pad> = 0) -> RNN or LSTM(64) -> the last step's output -> fc(classes)."""
+    """embedding(64, <pad> = 0) -> RNN, LSTM or GRU(64) -> the last step's output ->
+    fc(classes)."""
 
     def __init__(self, vocab_size, classes, cell="lstm", embed=64, hidden=64):
         super().__init__()
         self.embedding = gc.nn.Embedding(vocab_size, embed, padding_idx=0)
-        recurrent = gc.nn.LSTM if cell == "lstm" else gc.nn.RNN
+        recurrent = {"rnn": gc.nn.RNN, "lstm": gc.nn.LSTM, "gru": gc.nn.GRU}[cell]
         self.rnn = recurrent(embed, hidden, batch_first=True)
         self.fc = gc.nn.Linear(hidden, classes)
 

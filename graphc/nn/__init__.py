@@ -1,12 +1,12 @@
 """gc.nn: the functional ops (torch.nn.functional's names and signatures) and
-PyTorch-style modules that create variables (Module, Linear, Conv2d, LSTM, ...)."""
+PyTorch-style modules that create variables (Module, Linear, Conv2d, LSTM, GRU, ...)."""
 from graphc.nn.functional import *  # noqa: F401,F403
 from graphc.nn.functional import __all__ as _functional_all
 from graphc.nn import functional, init, utils  # noqa: F401
 from graphc.nn.layers import *  # noqa: F401,F403
 from graphc.nn.layers import __all__ as _layers_all
 from graphc.nn.module import Module, ModuleList, Sequential  # noqa: F401
-from graphc.nn.rnn import LSTM, RNN  # noqa: F401
+from graphc.nn.rnn import GRU, LSTM, RNN  # noqa: F401
 
 __all__ = list(_functional_all) + list(_layers_all) + [
-    "functional", "init", "utils", "Module", "ModuleList", "Sequential", "RNN", "LSTM"]
+    "functional", "init", "utils", "Module", "ModuleList", "Sequential", "RNN", "LSTM", "GRU"]

@@ -1,14 +1,17 @@
-"""`RNN` and `LSTM` with PyTorch's arguments, weights, shapes and results.
+"""`RNN`, `LSTM` and `GRU` with PyTorch's arguments, weights, shapes and results.
 
 The sequence is unrolled when the graph is built, so its length must be
 static; the batch may be None. Each layer projects the inputs of all time
-steps with one matmul (x @ W_ih.T + b_ih + b_hh), then runs the recurrence
-step by step (only h @ W_hh.T per step), and passes its outputs to the next
-layer (through dropout in training, if `dropout` > 0).
+steps with one matmul (x @ W_ih.T plus the biases that can be folded there:
+b_ih + b_hh, except GRU's b_hn, which sits inside r * (...) and is added per
+step), then runs the recurrence step by step (only h @ W_hh.T per step), and
+passes its outputs to the next layer (through dropout in training, if
+`dropout` > 0).
 
 Weights per layer k, as PyTorch: weight_ih_lk (G*hidden, input), weight_hh_lk
-(G*hidden, hidden), bias_ih_lk and bias_hh_lk (G*hidden,), with G = 1 (RNN)
-or 4 (LSTM, gates in the order i, f, g, o), all U(-1/sqrt(hidden), 1/sqrt(hidden)).
+(G*hidden, hidden), bias_ih_lk and bias_hh_lk (G*hidden,), with G = 1 (RNN),
+4 (LSTM, gates in the order i, f, g, o) or 3 (GRU, gates r, z, n), all
+U(-1/sqrt(hidden), 1/sqrt(hidden)).
 """
 import math
 
@@ -20,11 +23,11 @@ from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, module_dtype
 from graphc.ops.elementwise import relu, sigmoid, tanh
-from graphc.ops.shape import expand_dims, squeeze, stack, transpose
+from graphc.ops.shape import expand_dims, pad, squeeze, stack, transpose
 from graphc.ops.source import variable
 from graphc.tensor import as_tensor
 
-__all__ = ["RNN", "LSTM"]
+__all__ = ["RNN", "LSTM", "GRU"]
 
 
 class _RNNBase(Module):
@@ -95,15 +98,42 @@ class _RNNBase(Module):
         final state tuple."""
         w_hh_t = transpose(getattr(self, f"weight_hh_l{k}"))
         projected = seq @ transpose(getattr(self, f"weight_ih_l{k}"))
-        if self.bias:
-            bias = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}")
-            projected = projected + bias
+        folded, step_bias = self._biases(k) if self.bias else (None, None)
+        if folded is not None:
+            projected = projected + folded
         outputs = []
         for t in range(seq.shape[0]):
-            pre = projected[t] if state is None else projected[t] + state[0] @ w_hh_t
-            state = self._cell(pre, state)
+            recurrent = None if state is None else state[0] @ w_hh_t
+            state = self._step(projected[t], recurrent, step_bias, state)
             outputs.append(state[0])
         return stack(outputs, 0), state
+
+    def _biases(self, k):
+        """(what layer k adds to its input projection, what each step adds itself):
+        here b_ih + b_hh, all folded into the projection."""
+        return getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}"), None
+
+    def _step(self, projected, recurrent, step_bias, state):
+        """The state tuple after one step, from x_t's projection (N, G*hidden),
+        h_{t-1} @ W_hh.T and the previous state (both None while the state is zeros)."""
+        return self._cell(projected if recurrent is None else projected + recurrent, state)
+
+    def _split_gates(self, part):
+        """part (N, G*hidden) as G tensors (N, hidden) in the gates' order; G Nones for None."""
+        size = self.hidden_size
+        if part is None:
+            return [None] * self._gates
+        return [part[:, j * size:(j + 1) * size] for j in range(self._gates)]
+
+    def _state_parts(self, hx):
+        """hx as the list of state tensors: h_0 alone (RNN, GRU)."""
+        if isinstance(hx, (tuple, list)):
+            self._fail(f"the initial state is one tensor h_0, got a {type(hx).__name__} of "
+                       f"{len(hx)}", GraphcError)
+        return [as_tensor(hx)]
+
+    def _state_result(self, parts):
+        return parts[0]
 
     def _initial_states(self, hx, batched):
         """Per layer: a tuple of (N, hidden) tensors, or None for zeros."""
@@ -148,12 +178,6 @@ class RNN(_RNNBase):
     def _cell(self, pre, state):
         return ((tanh if self.nonlinearity == "tanh" else relu)(pre),)
 
-    def _state_parts(self, hx):
-        return [as_tensor(hx)]
-
-    def _state_result(self, parts):
-        return parts[0]
-
     def extra_repr(self):
         text = super().extra_repr()
         return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
@@ -165,9 +189,8 @@ class LSTM(_RNNBase):
     _gates = 4
 
     def _cell(self, pre, state):
-        size = self.hidden_size
-        i, f, o = (sigmoid(pre[:, j * size:(j + 1) * size]) for j in (0, 1, 3))
-        g = tanh(pre[:, 2 * size:3 * size])
+        i, f, g, o = self._split_gates(pre)
+        i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         c = i * g if state is None else f * state[1] + i * g
         return o * tanh(c), c
 
@@ -178,3 +201,28 @@ class LSTM(_RNNBase):
 
     def _state_result(self, parts):
         return tuple(parts)
+
+
+class GRU(_RNNBase):
+    """GRU with gates r, z, n: n = tanh(x_t @ W_in.T + b_in + r * (h_{t-1} @ W_hn.T
+    + b_hn)), h_t = (1 - z) * n + z * h_{t-1}. `gru(x, h0=None)` returns (output, h_n)."""
+    _gates = 3
+
+    def _biases(self, k):
+        """b_hh folds into the projection for r and z only; b_hn is added per step."""
+        size = self.hidden_size
+        b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+        return b_ih + pad(b_hh[:2 * size], (0, size)), b_hh[2 * size:]
+
+    def _step(self, projected, recurrent, b_hn, state):
+        x_r, x_z, x_n = self._split_gates(projected)
+        h_r, h_z, h_n = self._split_gates(recurrent)
+        r, z = sigmoid(_sum(x_r, h_r)), sigmoid(_sum(x_z, h_z))
+        hidden_n = _sum(h_n, b_hn)
+        n = tanh(x_n if hidden_n is None else x_n + r * hidden_n)
+        return ((1 - z) * n if state is None else n + z * (state[0] - n),)   # (1-z)n + zh
+
+
+def _sum(a, b):
+    """a + b, where None stands for zeros."""
+    return b if a is None else a if b is None else a + b

@@ -126,9 +126,10 @@ def test_a_file_in_the_wrong_format_is_one_line(graphc, tmp_path):
     assert_one_line_error(graphc("train", "--data", wrong), 1, "no tab", f"{wrong}:1")
 
 
-def test_a_text_model_on_images_is_one_line(graphc):
-    assert_one_line_error(graphc("train", "--model", "lstm", "--limit", "20"), 1,
-                          "reads sentences", "--model cnn")
+@pytest.mark.parametrize("model", ["lstm", "gru"])
+def test_a_text_model_on_images_is_one_line(graphc, model):
+    assert_one_line_error(graphc("train", "--model", model, "--limit", "20"), 1,
+                          f"--model {model} reads sentences", "--model cnn")
 
 
 def test_viz_is_graphc_viz_cli(graphc):

@@ -67,7 +67,8 @@ SMALL_TEXT_RUN = ["--limit", "1920", "--epochs", "5", "--batch-size", "32", "--m
 
 
 @needs_data
-@pytest.mark.parametrize("cell, better_than", [("rnn", 0.6), ("lstm", 0.65)])
+@pytest.mark.parametrize("cell, better_than", [("rnn", 0.6), ("lstm", 0.65),
+                                               ("gru", 0.65)])
 def test_text_classifier_beats_chance_and_early_stopping_picks_an_epoch(capsys, cell,
                                                                         better_than):
     result, out = run_example("text_rnn", capsys, "--cell", cell, *SMALL_TEXT_RUN)

@@ -1,11 +1,12 @@
-"""gc.nn.RNN and gc.nn.LSTM against a float64 NumPy loop of PyTorch's equations
-(with the modules' own weights); PyTorch's names, shapes and results;
-gradients of the parameters against central finite differences."""
+"""gc.nn.RNN, gc.nn.LSTM and gc.nn.GRU against a float64 NumPy loop of PyTorch's
+equations (with the modules' own weights); PyTorch's names, shapes and results;
+gradients of the parameters against central finite differences; the CPU
+compiler against the reference for a training step."""
 import math
 
 import numpy as np
 import pytest
-from helpers import central_differences, evaluate, relative_error, rng
+from helpers import central_differences, check_grad, evaluate, relative_error, rng
 
 import graphc as gc
 from graphc import nn
@@ -17,9 +18,25 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def np_cell(module, from_input, from_hidden, h, c):
+    """One step of PyTorch's equations: (h, c), from x_t @ W_ih.T + b_ih and
+    h @ W_hh.T + b_hh kept apart (GRU's n gate needs them apart)."""
+    if isinstance(module, nn.GRU):
+        (x_r, x_z, x_n), (h_r, h_z, h_n) = (np.split(a, 3, axis=1)
+                                            for a in (from_input, from_hidden))
+        r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
+        n = np.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h, c
+    pre = from_input + from_hidden
+    if isinstance(module, nn.LSTM):
+        i, f, g, o = np.split(pre, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        return sigmoid(o) * np.tanh(c), c
+    return (np.tanh(pre) if module.nonlinearity == "tanh" else np.maximum(pre, 0)), c
+
+
 def np_recurrent(module, x, h0=None, c0=None):
-    """PyTorch's RNN/LSTM equations, step by step: (output, h_n, c_n)."""
-    lstm = isinstance(module, nn.LSTM)
+    """PyTorch's RNN/LSTM/GRU equations, step by step: (output, h_n, c_n)."""
     params = {name: p.value for name, p in module.named_parameters()}
     seq = x.transpose(1, 0, 2) if module.batch_first else x
     hidden, batch = module.hidden_size, seq.shape[1]
@@ -27,17 +44,11 @@ def np_recurrent(module, x, h0=None, c0=None):
     for k in range(module.num_layers):
         h = np.zeros((batch, hidden)) if h0 is None else h0[k]
         c = np.zeros((batch, hidden)) if c0 is None else c0[k]
+        b_ih, b_hh = (params.get(f"bias_{kind}_l{k}", 0.0) for kind in ("ih", "hh"))
         outputs = []
         for x_t in seq:
-            pre = x_t @ params[f"weight_ih_l{k}"].T + h @ params[f"weight_hh_l{k}"].T
-            if module.bias:
-                pre = pre + params[f"bias_ih_l{k}"] + params[f"bias_hh_l{k}"]
-            if lstm:
-                i, f, g, o = np.split(pre, 4, axis=1)
-                c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-                h = sigmoid(o) * np.tanh(c)
-            else:
-                h = np.tanh(pre) if module.nonlinearity == "tanh" else np.maximum(pre, 0)
+            h, c = np_cell(module, x_t @ params[f"weight_ih_l{k}"].T + b_ih,
+                           h @ params[f"weight_hh_l{k}"].T + b_hh, h, c)
             outputs.append(h)
         seq = np.stack(outputs)
         finals_h.append(h)
@@ -89,45 +100,81 @@ def test_rnn_matches_numpy_loop(batch_first, nonlinearity):
         np.testing.assert_allclose(got_h_n, h_n, rtol=1e-10, atol=1e-12)
 
 
-def test_rnn_without_bias_matches_numpy_loop():
-    rnn = nn.RNN(2, 3, bias=False, dtype=F64)
-    assert [name for name, _ in rnn.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
-    x = rng(6).standard_normal((4, 1, 2))
-    np.testing.assert_allclose(run_module(rnn, x)[0], np_recurrent(rnn, x)[0], rtol=1e-10)
-
-
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_h_n_is_the_last_output_of_the_last_layer(batch_first):
-    lstm = nn.LSTM(2, 3, num_layers=2, batch_first=batch_first, dtype=F64)
+@pytest.mark.parametrize("with_state", [False, True])
+def test_gru_matches_numpy_loop(batch_first, with_state):
+    gru = nn.GRU(3, 4, num_layers=2, batch_first=batch_first, dtype=F64)
+    x = rng(12).standard_normal((2, 5, 3) if batch_first else (5, 2, 3))
+    h0 = rng(13).standard_normal((2, 2, 4))
+    output, h_n, _ = np_recurrent(gru, x, h0 if with_state else None)
+    got_output, got_h_n = run_module(gru, x, (h0,) if with_state else None)
+    np.testing.assert_allclose(got_output, output, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_h_n, h_n, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_gru_b_hn_is_scaled_by_the_reset_gate(with_state):
+    """Zero weights, biases making r = 0.5 and z = 0.25: one step gives
+    h = 0.75 * tanh(b_in + 0.5 * b_hn) + 0.25 * h0, so b_hn is not folded with b_in."""
+    gru = nn.GRU(2, 1, dtype=F64)
+    gru.load_state_dict({"weight_ih_l0": np.zeros((3, 2)), "weight_hh_l0": np.zeros((3, 1)),
+                         "bias_ih_l0": np.array([1.0, -math.log(3) - 2, 0.5]),
+                         "bias_hh_l0": np.array([-1.0, 2.0, 0.8])})
+    h0 = np.full((1, 1, 1), 0.6 if with_state else 0.0)
+    _, h_n = run_module(gru, np.ones((1, 1, 2)), (h0,) if with_state else None)
+    np.testing.assert_allclose(h_n, 0.75 * np.tanh(0.5 + 0.5 * 0.8) + 0.25 * h0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.GRU])
+def test_without_bias_matches_numpy_loop(cls):
+    module = cls(2, 3, num_layers=2, bias=False, dtype=F64)
+    assert [name for name, _ in module.named_parameters()] == [
+        "weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1"]
+    x = rng(6).standard_normal((4, 1, 2))
+    h0 = rng(14).standard_normal((2, 1, 3))
+    for state in (None, (h0,)):
+        expected = np_recurrent(module, x, *(state or ()))[:2]
+        for e, g in zip(expected, run_module(module, x, state)):
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_h_n_is_the_last_output_of_the_last_layer(cls, batch_first):
+    module = cls(2, 3, num_layers=2, batch_first=batch_first, dtype=F64)
     x = rng(7).standard_normal((4, 5, 2))
-    output, h_n, c_n = run_module(lstm, x)
+    output, *finals = run_module(module, x)
     last = output[:, -1] if batch_first else output[-1]
-    np.testing.assert_array_equal(h_n[-1], last)
+    np.testing.assert_array_equal(finals[0][-1], last)
     assert output.shape == (4, 5, 3)
-    assert h_n.shape == c_n.shape == (2, 4 if batch_first else 5, 3)
+    assert len(finals) == (2 if cls is nn.LSTM else 1)
+    for final in finals:
+        assert final.shape == (2, 4 if batch_first else 5, 3)
 
 
-def test_unbatched_input_gives_results_without_batch_axis():
-    lstm = nn.LSTM(2, 3, num_layers=2, dtype=F64)
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_unbatched_input_gives_results_without_batch_axis(cls):
+    module = cls(2, 3, num_layers=2, dtype=F64)
     x = rng(8).standard_normal((4, 2))
     ph = gc.placeholder(x.shape, F64)
-    output, (h_n, c_n) = lstm(ph)
-    got = evaluate([output, h_n, c_n], {ph: x})
-    expected = np_recurrent(lstm, x[:, None])
+    output, final = module(ph)
+    got = evaluate([output] + (list(final) if cls is nn.LSTM else [final]), {ph: x})
+    expected = np_recurrent(module, x[:, None])
     for e, g in zip(expected, got):
         np.testing.assert_allclose(g, e[:, 0], rtol=1e-10)
     assert got[0].shape == (4, 3) and got[1].shape == (2, 3)
 
 
-def test_dropout_between_layers_only_in_training():
-    lstm = nn.LSTM(2, 3, num_layers=2, dropout=1.0, dtype=F64)
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_dropout_between_layers_only_in_training(cls):
+    module = cls(2, 3, num_layers=2, dropout=1.0, dtype=F64)
     x = rng(9).standard_normal((3, 2, 2))
-    train_output = run_module(lstm, x)[0]
-    eval_output = run_module(lstm.eval(), x)[0]
-    np.testing.assert_allclose(eval_output, np_recurrent(lstm, x)[0], rtol=1e-10)
+    train_output = run_module(module, x)[0]
+    eval_output = run_module(module.eval(), x)[0]
+    np.testing.assert_allclose(eval_output, np_recurrent(module, x)[0], rtol=1e-10)
     # dropout 1.0 zeroes the first layer's output: the second layer sees zeros
-    second = nn.LSTM(3, 3, dtype=F64)
-    second.load_state_dict({k.replace("l1", "l0"): v for k, v in lstm.state_dict().items()
+    second = cls(3, 3, dtype=F64)
+    second.load_state_dict({k.replace("l1", "l0"): v for k, v in module.state_dict().items()
                             if k.endswith("l1")})
     zeros = np.zeros((3, 2, 3))
     np.testing.assert_allclose(train_output, np_recurrent(second, zeros)[0], rtol=1e-10)
@@ -146,11 +193,24 @@ def test_weights_have_pytorch_names_shapes_and_order():
     assert repr(nn.LSTM(5, 7, 2, batch_first=True)) == "LSTM(5, 7, num_layers=2, batch_first=True)"
 
 
-def test_init_is_uniform_in_inverse_sqrt_hidden_and_seeded():
+def test_gru_weights_have_pytorch_names_shapes_and_order():
+    gru = nn.GRU(5, 7, num_layers=2, bias=True)
+    assert {name: value.shape for name, value in gru.state_dict().items()} == {
+        "weight_ih_l0": (21, 5), "weight_hh_l0": (21, 7), "bias_ih_l0": (21,),
+        "bias_hh_l0": (21,), "weight_ih_l1": (21, 7), "weight_hh_l1": (21, 7),
+        "bias_ih_l1": (21,), "bias_hh_l1": (21,)}
+    assert [name for name, _ in gru.named_parameters()] == list(gru.state_dict())
+    assert repr(nn.GRU(5, 7, 2, batch_first=True, dropout=0.5)) == \
+        "GRU(5, 7, num_layers=2, batch_first=True, dropout=0.5)"
+    assert repr(nn.GRU(5, 7, bias=False)) == "GRU(5, 7, bias=False)"
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_init_is_uniform_in_inverse_sqrt_hidden_and_seeded(cls):
     gc.manual_seed(3)
-    a = nn.LSTM(10, 100)
+    a = cls(10, 100)
     gc.manual_seed(3)
-    b = nn.LSTM(10, 100)
+    b = cls(10, 100)
     bound = 1 / math.sqrt(100)
     for p, q in zip(a.parameters(), b.parameters()):
         assert 0.95 * bound < np.abs(p.value).max() <= bound
@@ -187,6 +247,23 @@ def test_lstm_parameter_gradients_match_finite_differences():
                           rng(10).standard_normal((3, 2, 3)))
 
 
+def test_gru_parameter_gradients_match_finite_differences():
+    gc.manual_seed(4)
+    check_parameter_grads(nn.GRU(3, 2, num_layers=2, dtype=F64),
+                          rng(15).standard_normal((3, 2, 3)))
+
+
+def test_gru_input_and_initial_state_gradients_match_finite_differences():
+    gc.manual_seed(5)
+    gru = nn.GRU(2, 3, num_layers=2, batch_first=True, dtype=F64)
+
+    def output_and_h_n(x, h0):
+        output, h_n = gru(x, h0)
+        return gc.concatenate([output.flatten(), h_n.flatten()])
+    check_grad(output_and_h_n, [rng(16).standard_normal((2, 4, 2)),
+                                rng(17).standard_normal((2, 2, 3))])
+
+
 def test_rnn_parameter_gradients_match_finite_differences():
     gc.manual_seed(2)
     check_parameter_grads(nn.RNN(2, 3, num_layers=2, batch_first=True, dtype=F64),
@@ -195,11 +272,12 @@ def test_rnn_parameter_gradients_match_finite_differences():
 
 # -- errors ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
 @pytest.mark.parametrize("shape", [(5, 2, 4), (5, 2, 3, 1), (None, 2, 3)])
-def test_bad_input_shape_names_the_module(shape):
-    lstm = nn.LSTM(3, 4)
-    with pytest.raises(gc.ShapeError, match="LSTM") as info:
-        lstm(gc.placeholder(shape))
+def test_bad_input_shape_names_the_module(cls, shape):
+    module = cls(3, 4)
+    with pytest.raises(gc.ShapeError, match=cls.__name__) as info:
+        module(gc.placeholder(shape))
     assert "test_nn_rnn.py" in str(info.value)
 
 
@@ -211,3 +289,52 @@ def test_bad_initial_state_is_an_error():
         nn.LSTM(3, 4)(x, gc.placeholder((1, 2, 4)))
     with pytest.raises(gc.GraphcError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+def test_bad_gru_initial_state_names_the_module_shapes_and_line():
+    gru, x = nn.GRU(3, 4, num_layers=2), gc.placeholder((5, 2, 3))
+    with pytest.raises(gc.ShapeError, match=r"GRU.*\(1, 2, 4\); expected \(2, None, 4\)") as info:
+        gru(x, gc.placeholder((1, 2, 4)))
+    assert "test_nn_rnn.py" in str(info.value)
+    h0 = gc.placeholder((2, 2, 4))
+    with pytest.raises(gc.GraphcError, match="GRU: the initial state is one tensor h_0, got a "
+                       "tuple of 2"):
+        gru(x, (h0, h0))
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("arguments, words", [
+    (dict(bidirectional=True), "bidirectional=True is not supported"),
+    (dict(dropout=1.5), "dropout must be in [0, 1]"),
+    (dict(num_layers=0), "must be positive")])
+def test_bad_constructor_arguments_name_the_module(cls, arguments, words):
+    with pytest.raises(gc.GraphcError) as info:
+        cls(3, 4, **arguments)
+    assert cls.__name__ in str(info.value) and words in str(info.value)
+    assert "test_nn_rnn.py" in str(info.value)
+
+
+# -- the CPU compiler ---------------------------------------------------------------------------
+
+def test_gru_training_steps_on_cpu_equal_the_reference():
+    """Two SGD steps of a float32 GRU with h0 fed: same losses and weights, float32 tolerance."""
+    gc.manual_seed(6)
+    gru = nn.GRU(3, 5, num_layers=2, batch_first=True)
+    x, h0 = gc.placeholder((None, 4, 3), name="x"), gc.placeholder((2, None, 5), name="h0")
+    output, h_n = gru(x, h0)
+    loss = gc.mean(output * output) + gc.mean(gc.sigmoid(h_n))
+    updates = gc.optim.SGD(gru.parameters(), lr=0.5).minimize(loss)
+    steps = {device: gc.compile([loss], inputs=[x, h0], updates=updates, device=device)
+             for device in ("cpu", "reference")}
+    batches = [(rng(30 + i).standard_normal((3, 4, 3)).astype("float32"),
+                rng(40 + i).standard_normal((2, 3, 5)).astype("float32")) for i in range(2)]
+    initial = gru.state_dict()
+    results = {}
+    for device, step in steps.items():
+        gru.load_state_dict(initial)
+        results[device] = [step(*batch) for batch in batches], gru.state_dict()
+    np.testing.assert_allclose(results["cpu"][0], results["reference"][0], rtol=1e-5)
+    for name, value in results["reference"][1].items():
+        assert not np.allclose(value, initial[name], rtol=1e-3), name
+        np.testing.assert_allclose(results["cpu"][1][name], value, rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
