@@ -5,6 +5,7 @@ object with `__len__` and `__getitem__(index_array)` that returns a tuple of
 arrays holding those samples (an `ArrayDataset`, a `Subset`, an `ImageFolder`).
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class ArrayDataset:
     def __init__(self, *arrays):
         if not arrays:
             raise DataError("a dataset needs at least one array")
-        self.arrays = tuple(np.asarray(a) for a in arrays)
+        self.arrays = tuple(_as_array(a, i) for i, a in enumerate(arrays))
         for i, a in enumerate(self.arrays):
             if a.ndim == 0:
                 raise DataError(f"dataset array {i} is a scalar; each array needs a first "
@@ -37,8 +38,25 @@ class ArrayDataset:
         return tuple(a[index] for a in self.arrays)
 
 
+def _as_array(values, index):
+    try:
+        return np.asarray(values)
+    except ValueError:
+        raise DataError(f"dataset array {index} is ragged: its rows have different lengths "
+                        f"(every sample needs the same shape)") from None
+
+
+def _is_count(value):
+    """An int >= 0 (NumPy ints too; not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
+
+
 def as_dataset(dataset):
     """An indexable dataset from a tuple/list of arrays, a single array, or a dataset."""
+    if isinstance(dataset, (dict, str, bytes)):
+        raise DataError(f"a dataset must be a tuple of arrays, such as (x, y), or have "
+                        f"__len__ and __getitem__(index array); got a {type(dataset).__name__}"
+                        + (" (pass its arrays as a tuple)" if isinstance(dataset, dict) else ""))
     if isinstance(dataset, (tuple, list)):
         return ArrayDataset(*dataset)
     if isinstance(dataset, np.ndarray):
@@ -54,11 +72,7 @@ class Subset:
 
     def __init__(self, dataset, indices):
         self.dataset = as_dataset(dataset)
-        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        n = len(self.dataset)
-        if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
-            raise DataError(f"Subset indices must lie in [0, {n}), got "
-                            f"{self.indices.min()}..{self.indices.max()}")
+        self.indices = _checked_indices(indices, len(self.dataset))
 
     def __len__(self):
         return len(self.indices)
@@ -67,9 +81,35 @@ class Subset:
         return self.dataset[self.indices[index]]
 
 
+def _checked_indices(indices, n):
+    """Subset indices as an int64 vector, or a DataError: ints in [-n, n)."""
+    try:
+        found = np.asarray(indices).reshape(-1)
+    except ValueError:
+        raise DataError("Subset indices must be a flat list of ints; got a ragged "
+                        "list") from None
+    if found.size and found.dtype.kind not in "iu":
+        raise DataError(f"Subset indices must be ints, got {found.dtype} values such as "
+                        f"{found[:1].tolist()[0]!r}")
+    if found.size and (found.min() < -n or found.max() >= n):
+        raise DataError(f"Subset indices must lie in [0, {n}), got "
+                        f"{found.min()}..{found.max()}")
+    return found.astype(np.int64)
+
+
+def _is_size(value):
+    """A length or a fraction for random_split: a finite number >= 0, not a bool."""
+    return (not isinstance(value, bool) and isinstance(value, numbers.Real)
+            and math.isfinite(value) and value >= 0)
+
+
 def _split_lengths(n, fractions_or_lengths):
+    if isinstance(fractions_or_lengths, (str, bytes, dict)) or \
+            not hasattr(fractions_or_lengths, "__iter__"):
+        raise DataError(f"random_split needs a list of lengths or fractions, got "
+                        f"{fractions_or_lengths!r:.60}")
     parts = list(fractions_or_lengths)
-    if not parts or any(p < 0 for p in parts):
+    if not parts or not all(_is_size(p) for p in parts):
         raise DataError(f"random_split needs non-negative lengths or fractions, got {parts}")
     if all(isinstance(p, (int, np.integer)) for p in parts):
         if sum(parts) != n:
@@ -103,7 +143,11 @@ def _rng(seed):
     if seed is None:
         from graphc.random import generator   # late: graphc.random needs the graph module
         return generator()
-    return np.random.default_rng(seed)
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise DataError(f"random_split seed must be a non-negative int, got "
+                        f"{seed!r:.60}") from None
 
 
 def _draw_seed():
@@ -181,17 +225,33 @@ class DataLoader:
 
     def load_state_dict(self, state):
         """Continue as the loader that made `state`: the next `iter()` serves the rest
-        of an interrupted epoch, or the next epoch, in the same order."""
+        of an interrupted epoch, or the next epoch, in the same order. Checks every
+        entry before changing anything."""
+        self._check_state(state)
+        self.seed = None if state["seed"] is None else int(state["seed"])
+        epoch, done = int(state["epoch"]), int(state["batches_done"])
+        self._next_epoch, self._progress = epoch, None
+        self._resume = (epoch, done) if done else None
+
+    def _check_state(self, state):
+        if not isinstance(state, dict):
+            raise DataError(f"DataLoader.load_state_dict needs the dict from "
+                            f"DataLoader.state_dict(), got a {type(state).__name__}")
         missing = {"epoch", "batches_done", "seed"} - set(state)
         if missing:
             raise DataError(f"DataLoader state lacks {sorted(missing)}; expected the dict "
                             f"from DataLoader.state_dict()")
+        for key, may_be_none in (("epoch", False), ("batches_done", False), ("seed", True),
+                                 ("num_samples", True)):
+            value = state.get(key)
+            if not (_is_count(value) or (value is None and may_be_none)):
+                raise DataError(f"DataLoader state '{key}' must be an int >= 0, got "
+                                f"{value!r:.60}")
         if state.get("num_samples", len(self.dataset)) != len(self.dataset):
             raise DataError(f"DataLoader state is for a dataset of {state['num_samples']} "
                             f"samples, but this loader's has {len(self.dataset)}")
-        self.seed = None if state["seed"] is None else int(state["seed"])
-        if self.shuffle and self.seed is None:
+        if self.shuffle and state["seed"] is None:
             raise DataError("DataLoader state has no seed, but this loader shuffles")
-        epoch, done = int(state["epoch"]), int(state["batches_done"])
-        self._next_epoch, self._progress = epoch, None
-        self._resume = (epoch, done) if done else None
+        if state["batches_done"] and state["batches_done"] >= len(self):
+            raise DataError(f"DataLoader state has {state['batches_done']} batches of its "
+                            f"epoch done, but this loader's epochs have {len(self)} batches")

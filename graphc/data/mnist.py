@@ -6,6 +6,7 @@ MNIST's images are type 0x08 (uint8) with 3 dimensions (magic 2051), its labels
 uint8 with 1 dimension (magic 2049).
 """
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -61,7 +62,7 @@ def read_idx(path, magic=None):
                         f"of {ndim} dimensions needs {header}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_TYPES[type_code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize      # Python ints: no overflow
     found_bytes = len(raw) - header
     if found_bytes < expected:
         raise DataError(f"{path}: truncated IDX file: dimensions {dims} need {expected} "

@@ -17,7 +17,7 @@ import math
 import numbers
 
 from graphc.errors import user_location
-from graphc.optim.optimizer import Optimizer, OptimizerError
+from graphc.optim.optimizer import FLOAT32_MAX, Optimizer, OptimizerError, is_valid_lr
 
 
 class LRScheduler:
@@ -45,11 +45,30 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self, epoch=None):
-        """Advance to the next epoch (or to `epoch`) and set every group's rate."""
-        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
-        self._last_lr = [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+        """Advance to the next epoch (or to `epoch`) and set every group's rate; an
+        epoch or a rate that cannot be raises OptimizerError and changes nothing."""
+        loc = user_location()
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        elif not _is_count(epoch):
+            self._fail(f"step(epoch): epoch must be an int >= 0, got {epoch!r}", loc)
+        lrs = [self._next_lr(base, int(epoch), loc) for base in self.base_lrs]
+        self.last_epoch, self._last_lr = int(epoch), lrs
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
+
+    def _next_lr(self, base_lr, epoch, loc):
+        """lr_at(base_lr, epoch), or an OptimizerError when the lr variable cannot hold it."""
+        try:
+            lr = self.lr_at(base_lr, epoch)
+        except OverflowError:
+            lr = math.inf
+        if not is_valid_lr(lr):
+            self._fail(f"the learning rate at epoch {epoch} would be {lr:.4g} (from "
+                       f"{base_lr:.4g}), which the float32 learning rate cannot hold (it must be "
+                       f"finite and >= 0, at most {FLOAT32_MAX:.4g}); the schedule stays at "
+                       f"epoch {self.last_epoch}", loc)
+        return lr
 
     def get_last_lr(self):
         """The rates the last `step()` set, one per parameter group."""
@@ -61,11 +80,23 @@ class LRScheduler:
                 for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Resume the schedule: the next `step()` continues from the saved epoch."""
+        """Resume the schedule: the next `step()` continues from the saved epoch.
+        Checks every entry before setting any."""
+        loc = user_location()
+        if not isinstance(state_dict, dict):
+            self._fail(f"load_state_dict needs the dict from state_dict(), got a "
+                       f"{type(state_dict).__name__}", loc)
         unknown = sorted(set(state_dict) - set(self.state_dict()))
         if unknown:
-            self._fail(f"unknown state entries {unknown}", user_location())
-        self.__dict__.update(state_dict)
+            self._fail(f"unknown state entries {unknown}", loc)
+        groups = len(self.optimizer.param_groups)
+        for key, value in state_dict.items():
+            ok, rule = _state_rule(key, groups)
+            if not ok(value):
+                self._fail(f"load_state_dict: '{key}' must be {rule}, got {value!r:.60}; "
+                           "nothing was loaded", loc)
+        self.__dict__.update((key, list(value) if isinstance(value, (list, tuple)) else value)
+                             for key, value in state_dict.items())
 
     def _fail(self, message, loc):
         raise OptimizerError(message, op=type(self).__name__, loc=loc)
@@ -73,6 +104,56 @@ class LRScheduler:
     def _check(self, name, value, ok, rule, loc):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):
             self._fail(f"{name} must be {rule}, got {value!r}", loc)
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+
+
+def _is_count(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
+
+
+def _is_list_of(value, ok, length=None):
+    return (isinstance(value, (list, tuple)) and all(ok(v) for v in value)
+            and length in (None, len(value)))
+
+
+def _in_range(low, high, closed_low=True, closed_high=True):
+    """A check that a value is a number in [low, high] (or open at either end)."""
+    def ok(value):
+        return (_is_number(value) and (value >= low if closed_low else value > low)
+                and (value <= high if closed_high else value < high))
+    return ok
+
+
+_COUNT = (_is_count, "an int >= 0")
+_POSITIVE_COUNT = (lambda v: _is_count(v) and v > 0, "an int > 0")
+_POSITIVE = (_in_range(0, math.inf, closed_low=False), "a number > 0")
+_NONNEGATIVE = (_in_range(0, math.inf), "a number >= 0")
+_RATE_LISTS = ("base_lrs", "_last_lr", "min_lrs")
+_STATE_RULES = {        # what load_state_dict accepts for each scheduler's entries
+    "last_epoch": _COUNT, "num_bad_epochs": _COUNT, "cooldown_counter": _COUNT,
+    "patience": _COUNT, "cooldown": _COUNT,
+    "step_size": _POSITIVE_COUNT, "total_iters": _POSITIVE_COUNT,
+    "gamma": _POSITIVE, "T_max": _POSITIVE,
+    "eta_min": _NONNEGATIVE, "threshold": _NONNEGATIVE, "eps": _NONNEGATIVE,
+    "start_factor": (_in_range(0, 1, closed_low=False), "a number in (0, 1]"),
+    "end_factor": (_in_range(0, 1), "a number in [0, 1]"),
+    "factor": (_in_range(0, 1, closed_high=False), "a number in [0, 1)"),
+    "best": (lambda v: _is_number(v) and not math.isnan(v), "a number"),
+    "milestones": (lambda v: _is_list_of(v, _is_count), "a list of ints >= 0"),
+    "mode": (lambda v: isinstance(v, str) and v in ("min", "max"), "'min' or 'max'"),
+    "threshold_mode": (lambda v: isinstance(v, str) and v in ("rel", "abs"), "'rel' or 'abs'"),
+}
+
+
+def _state_rule(key, groups):
+    """(check, description) of the values load_state_dict accepts for entry `key`."""
+    if key in _RATE_LISTS:
+        return (lambda v: _is_list_of(v, is_valid_lr, groups),
+                f"a list of {groups} learning rates (finite numbers >= 0)")
+    return _STATE_RULES.get(key, (lambda v: True, "anything"))
 
 
 class StepLR(LRScheduler):
@@ -94,6 +175,8 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         loc = user_location()
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            self._fail(f"milestones must be a list of ints >= 0, got {milestones!r:.60}", loc)
         milestones = list(milestones)
         for m in milestones:
             self._check("each milestone", m, lambda v: v == int(v) and v >= 0, "an int >= 0", loc)

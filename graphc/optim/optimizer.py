@@ -102,12 +102,38 @@ class ParamGroup:
 
 def check_lr(value, owner, loc):
     """The learning rate as a float, or an OptimizerError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _is_finite(value):
         raise OptimizerError(f"invalid learning rate {value!r}: need a finite number",
                              op=owner, loc=loc)
     if value < 0:
         raise OptimizerError(f"invalid learning rate {value}: it must be >= 0", op=owner, loc=loc)
+    if not fits_float32(value):
+        raise OptimizerError(f"invalid learning rate {value!r}: the rate is held in a float32 "
+                             f"variable, where it would be inf (float32 holds at most "
+                             f"{FLOAT32_MAX:.4g})", op=owner, loc=loc)
     return float(value)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_finite(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:           # an int too large for a float
+        return False
+
+
+def is_valid_lr(value):
+    """True when check_lr accepts `value`: a number >= 0, finite as a float32."""
+    return (not isinstance(value, bool) and isinstance(value, numbers.Real)
+            and _is_finite(value) and value >= 0 and fits_float32(value))
+
+
+def fits_float32(value):
+    """True when the finite number `value` stays finite as a float32."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(float(value))))
 
 
 class Optimizer:
@@ -340,6 +366,7 @@ class Optimizer:
         if not isinstance(state_dict, dict) or state_dict.get("optimizer") != self.name:
             found = state_dict.get("optimizer") if isinstance(state_dict, dict) else state_dict
             self._fail(f"load_state_dict needs a {self.name} state dict, got {found!r:.60}", loc)
+        self._check_layout(state_dict, loc)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             self._fail(f"the state dict has {len(saved_groups)} parameter groups, this "
@@ -358,6 +385,23 @@ class Optimizer:
                     writes.append((var, self._saved_value(state_dict["state"],
                                                           f"{saved_name}/{slot}", var, loc)))
         return writes
+
+    def _check_layout(self, state_dict, loc):
+        """The keys and containers of a state_dict() output, or an OptimizerError."""
+        layout = "expected the dict from state_dict()"
+        for key, kinds, kind in (("param_groups", (list, tuple), "list"),
+                                 ("state", dict, "dict")):
+            if key not in state_dict:
+                self._fail(f"load_state_dict: the state dict has no '{key}'; {layout}", loc)
+            if not isinstance(state_dict[key], kinds):
+                self._fail(f"load_state_dict: the state dict's '{key}' is a "
+                           f"{type(state_dict[key]).__name__}, not a {kind}; {layout}", loc)
+        for index, group in enumerate(state_dict["param_groups"]):
+            fields = group if isinstance(group, dict) else {}
+            missing = [key for key in ("lr", "params") if key not in fields]
+            if missing or not isinstance(fields["params"], (list, tuple)):
+                self._fail(f"load_state_dict: parameter group {index} of the state dict lacks "
+                           f"{missing or 'a list of params'}; {layout}", loc)
 
     def _saved_value(self, saved_state, key, var, loc):
         if key not in saved_state:

@@ -4,6 +4,8 @@ A batch is a tuple of arrays from a loader: the model's inputs, then the
 labels. Every check names the batch and the array, so a bad loader fails
 with one clear `TrainError` before anything runs.
 """
+import numbers
+
 import numpy as np
 
 from graphc import dtypes
@@ -35,6 +37,11 @@ class InputSpec:
 
 def fail(message, op):
     raise TrainError(message, op=op, loc=user_location())
+
+
+def is_count(value):
+    """An int >= 0 (NumPy ints too; not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
 
 
 def specs_from_argument(inputs, op="Trainer"):
@@ -155,6 +162,8 @@ def check_labels(labels, num_classes, index, op):
 
 def array_batches(data, batch_size, op):
     """Batches (tuples) of an array or a tuple of arrays, in order, for predict()."""
+    if not is_count(batch_size) or batch_size < 1:
+        fail(f"batch_size must be an int >= 1, got {batch_size!r:.60}", op)
     arrays = [np.asarray(a) for a in (data if isinstance(data, tuple) else (data,))]
     if any(a.ndim == 0 for a in arrays) or len({len(a) for a in arrays}) != 1:
         fail("predict needs arrays with one first (sample) dimension, got shapes "

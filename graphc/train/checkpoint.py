@@ -15,9 +15,10 @@ Layout (every array under its own key; everything else as JSON in "meta"):
 
 Guarantee: a trainer built as the saving one was (same model class, optimizer,
 loader) that loads the file and trains on gives bit for bit the variables the
-uninterrupted run would have, on the same device. Loading checks every array
-before it writes any variable: a mismatch raises one CheckpointError naming
-the missing, unexpected and mis-shaped variables, and changes nothing.
+uninterrupted run would have, on the same device. Loading checks the meta
+entries, the inputs and every array before it writes any variable: a mismatch
+raises one CheckpointError (naming the missing, unexpected and mis-shaped
+variables, or the inputs the model does not take) and changes nothing.
 """
 import json
 import os
@@ -27,7 +28,7 @@ import numpy as np
 
 from graphc.errors import GraphcError, user_location
 from graphc.graph import format_shape
-from graphc.train.batches import InputSpec
+from graphc.train.batches import InputSpec, is_count
 from graphc.train.callbacks import History
 from graphc.train.errors import CheckpointError
 
@@ -112,33 +113,44 @@ def _plain(value):
 
 
 # -- loading ----------------------------------------------------------------------------
+_REBUILT_FIELDS = ("seed", "specs", "task", "num_classes")    # what building may change
+
+
 def load(trainer, path):
     """Restore the state `save` wrote (see the module docstring)."""
     arrays, meta = _read(path)
-    previous = trainer.seed, trainer.specs
+    _check_meta(path, meta)
+    previous = {name: getattr(trainer, name) for name in _REBUILT_FIELDS}
     try:
         _load_variables(trainer, path, arrays, meta)
-    except CheckpointError:
-        trainer.seed, trainer.specs = previous      # the graphs as they were, too
-        if previous[1] is not None:
-            trainer.build(previous[1])
-        else:
-            trainer._built = None
+    except Exception:
+        _restore_graphs(trainer, previous)
         raise
     trainer.epoch, trainer.history = int(meta["epoch"]), History(meta["history"])
     best = {k[len("early_stopping/"):]: v for k, v in arrays.items()
             if k.startswith("early_stopping/")}
+    loaded_lrs = trainer.optimizer is not None and meta["optimizer"] is not None
     trainer._pending = {
         "loader": meta["loader"], "scheduler": meta["scheduler"],
-        "lrs": [g["lr"] for g in meta["optimizer"]["param_groups"]] if meta["optimizer"] else None,
+        "lrs": [g.lr for g in trainer.optimizer.param_groups] if loaded_lrs else None,
         "early_stopping": (meta["early_stopping"], best) if meta["early_stopping"] else None}
+
+
+def _restore_graphs(trainer, previous):
+    """The trainer's inputs, seed and task as they were, and its graphs built for them."""
+    for name, value in previous.items():
+        setattr(trainer, name, value)
+    if trainer.specs is not None:
+        trainer.build(trainer.specs)
+    else:
+        trainer._built = None
 
 
 def _load_variables(trainer, path, arrays, meta):
     """Build the graphs as the saving trainer had them, check, then assign."""
     if meta["inputs"] is not None:
         trainer.seed = int(meta["seed"])
-        trainer.build([InputSpec.from_json(item) for item in meta["inputs"]])
+        _build_for(trainer, path, [InputSpec.from_json(item) for item in meta["inputs"]])
         if meta["num_classes"] != trainer.num_classes:
             _fail(path, f"it is for {meta['num_classes']} classes ({meta['task']}), this "
                         f"model has {trainer.num_classes} ({trainer.task})")
@@ -160,20 +172,89 @@ def _load_variables(trainer, path, arrays, meta):
         _fail(path, f"the optimizer state does not fit: {error.message}")
 
 
-def _read(path):
+def _build_for(trainer, path, specs):
+    """trainer.build(specs), a CheckpointError when the model does not take those inputs."""
+    known = trainer.specs
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
+        trainer.build(specs)
+    except GraphcError as error:
+        why = f"{error.op}: {error.message}" if error.op else error.message
+        takes = f"; this trainer takes {_describe_specs(known)}" if known else ""
+        _fail(path, f"it is for inputs {_describe_specs(specs)}, which this model does not "
+                    f"take ({why}){takes}")
+
+
+def _describe_specs(specs):
+    return ", ".join(repr(spec) for spec in specs)
+
+
+def _read(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise CheckpointError(f"needs the path of a checkpoint file, got a "
+                              f"{type(path).__name__}", op="load_checkpoint", loc=user_location())
+    try:
+        with _open_npz(path) as data:
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         _fail(path, "no such file")
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        _fail(path, f"not a readable .npz file ({error})")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        _fail(path, f"not a readable .npz file ({str(error) or type(error).__name__})")
     try:
         meta = json.loads(str(arrays.pop("meta")))
         assert meta["format"] == FORMAT
     except Exception:
         _fail(path, f"not a graphc trainer checkpoint (no '{FORMAT}' meta entry)")
     return arrays, meta
+
+
+def _open_npz(path):
+    data = np.load(os.fspath(path), allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError("it holds one array, as np.save writes, not an .npz archive")
+    return data
+
+
+def _is_input_json(item):
+    """[shape, dtype] as InputSpec.to_json writes it, such as [[None, 8], "float32"]."""
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], list)
+            and isinstance(item[1], str)):
+        return False
+    try:
+        np.dtype(item[1])
+    except TypeError:
+        return False
+    return all(d is None or is_count(d) for d in item[0])
+
+
+def _none_or(check):
+    return lambda value: value is None or check(value)
+
+
+_META_ENTRIES = {       # every entry save() writes: (check, what it must be)
+    "epoch": (is_count, "an int >= 0"),
+    "seed": (is_count, "an int >= 0"),
+    "inputs": (_none_or(lambda v: isinstance(v, list) and all(map(_is_input_json, v))),
+               "null or a list of [shape, dtype] pairs"),
+    "task": (_none_or(lambda v: isinstance(v, str)), "null or a task name"),
+    "num_classes": (_none_or(is_count), "null or an int >= 0"),
+    "optimizer": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
+    "scheduler": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
+    "loader": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
+    "early_stopping": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+                "a list of epoch records (dicts)"),
+}
+
+
+def _check_meta(path, meta):
+    """Every meta entry present and of the kind save() writes, before anything changes."""
+    missing = [key for key in _META_ENTRIES if key not in meta]
+    if missing:
+        _fail(path, f"its meta lacks the entries {missing} (a damaged file, or not written by "
+                    "save_checkpoint)")
+    for key, (ok, rule) in _META_ENTRIES.items():
+        if not ok(meta[key]):
+            _fail(path, f"its meta entry '{key}' holds {meta[key]!r:.60}; expected {rule}")
 
 
 def _check_fit(path, expected, saved):

@@ -15,6 +15,7 @@ above `threshold`, 0 by default; 0.5 when the loss is gc.nn.binary_cross_entropy
 of probabilities). The task is inferred from the loss or the logits' shape.
 """
 import contextlib
+import numbers
 import time
 
 import numpy as np
@@ -70,6 +71,9 @@ class Trainer:
         if task not in TASKS + (None,):
             raise TrainError(f"task must be one of {TASKS} or None, got {task!r}",
                              op="Trainer", loc=loc)
+        _check_metrics(metrics, loc)
+        if seed is not None and not batches.is_count(seed):
+            raise TrainError(f"seed must be an int >= 0, got {seed!r:.60}", op="Trainer", loc=loc)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.device, self.scheduler, self.extra_metrics = device, scheduler, dict(metrics or {})
         if clip_grad_norm is not None:
@@ -187,6 +191,9 @@ class Trainer:
             self._fail("fit needs an optimizer (Trainer(..., optimizer=...))", op="fit")
         if not isinstance(epochs, int) or epochs < 0:
             self._fail(f"epochs must be an int >= 0, got {epochs!r}", op="fit")
+        self._check_loader(train_loader, "fit", "train_loader")
+        if val_loader is not None:
+            self._check_loader(val_loader, "fit", "val_loader")
         if early_stopping is not None and val_loader is None and \
                 early_stopping.metric not in TRAIN_RECORD_KEYS:
             self._fail(f"early stopping on '{early_stopping.metric}' needs val_loader= (without "
@@ -208,6 +215,20 @@ class Trainer:
         if early_stopping is not None:
             early_stopping.restore(self.model)
         return self.history
+
+    def _check_loader(self, loader, op, name="loader"):
+        """Refuse what is not a loader: None, an array, a tuple of arrays (a dataset)."""
+        if isinstance(loader, np.ndarray) or (
+                isinstance(loader, tuple) and any(isinstance(a, np.ndarray) for a in loader)):
+            what = (f"an array of shape {format_shape(loader.shape)}"
+                    if isinstance(loader, np.ndarray) else f"a tuple of {len(loader)} arrays")
+        elif not _is_iterable(loader):
+            what = f"a {type(loader).__name__}"
+        else:
+            return
+        self._fail(f"{name} is {what}; {op} needs a loader of (inputs..., labels) batches or "
+                   "a list of such batches, e.g. gc.data.DataLoader((x, y), batch_size=32)",
+                   op=op)
 
     def _run_epoch(self, train_loader, val_loader, progress):
         start = time.perf_counter()
@@ -267,6 +288,7 @@ class Trainer:
         "confusion_matrix" ([true, predicted] counts), "samples"} plus the
         trainer's extra metrics; computed by gc.metrics.
         """
+        self._check_loader(loader, "evaluate")
         logits, labels, loss_sum = [], [], 0.0
         for index, batch in enumerate(loader):
             inputs, y = self._checked(batch, index, "evaluate")
@@ -291,8 +313,16 @@ class Trainer:
                   "confusion_matrix": gc_metrics.confusion_matrix(y_true, y_pred, num_classes=k),
                   "samples": int(len(y_true))}
         for name, fn in self.extra_metrics.items():
-            scores[name] = float(fn(y_true, y_pred))
+            scores[name] = self._metric_value(name, fn(y_true, y_pred))
         return scores
+
+    def _metric_value(self, name, value):
+        """A metric's result as a float, or a TrainError naming the metric."""
+        number = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
+        if isinstance(number, (numbers.Real, np.bool_)):
+            return float(number)
+        self._fail(f"metric '{name}' returned {value!r:.60} (a {type(value).__name__}); a "
+                   "metric must return a number", op="evaluate")
 
     def predict(self, data, output="labels", batch_size=256):
         """The model's predictions (eval mode) for an array (or a tuple of arrays, one
@@ -302,6 +332,9 @@ class Trainer:
             self._fail(f"output must be 'labels', 'logits' or 'probabilities', got {output!r}",
                        op="predict")
         is_arrays = isinstance(data, (np.ndarray, tuple))
+        if not is_arrays and not _is_iterable(data):
+            self._fail(f"predict needs an array, a tuple of arrays (one per input) or a "
+                       f"loader, got a {type(data).__name__}", op="predict")
         source = batches.array_batches(data, batch_size, "predict") if is_arrays else data
         n_inputs = (len(data) if isinstance(data, tuple) else 1) if is_arrays else None
         outs = []
@@ -345,6 +378,20 @@ class Trainer:
         apply to those of the next fit() (or to those already known). Checks
         everything before writing any variable; a mismatch raises CheckpointError."""
         checkpoints.load(self, path)
+
+
+def _is_iterable(loader):
+    """Whether a for loop can run over `loader` (asked without starting an epoch)."""
+    return hasattr(loader, "__iter__") or hasattr(loader, "__getitem__")
+
+
+def _check_metrics(metrics, loc):
+    """metrics: None or {name: fn(y_true, y_pred) -> number}."""
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict) or not all(map(callable, metrics.values())):
+        raise TrainError(f"metrics must be a dict {{name: fn(y_true, y_pred) -> number}}, got "
+                         f"{metrics!r:.60}", op="Trainer", loc=loc)
 
 
 def _length(loader):

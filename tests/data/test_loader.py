@@ -162,3 +162,59 @@ def test_subset_of_subset_feeds_a_loader():
     np.testing.assert_array_equal(yb // 10, [14, 16, 18])
     with pytest.raises(DataError, match=r"\[0, 20\)"):
         Subset((x, y), [0, 20])
+
+
+@pytest.mark.parametrize("data, message", [
+    (([[1.0], [1.0, 2.0]], [0, 1]), "dataset array 0 is ragged: its rows have different lengths"),
+    ({"x": np.zeros((4, 2))}, "a dataset must be a tuple of arrays.*got a dict"),
+    ("abc", "a dataset must be a tuple of arrays.*got a str"),
+])
+def test_a_ragged_list_or_a_dict_is_not_a_dataset(data, message):
+    with pytest.raises(DataError, match=message):
+        DataLoader(data, batch_size=2)
+
+
+@pytest.mark.parametrize("state, message", [
+    (None, "load_state_dict needs the dict from DataLoader.state_dict\\(\\), got a NoneType"),
+    ({"epoch": "a", "batches_done": 0, "seed": 1}, "state 'epoch' must be an int >= 0, got 'a'"),
+    ({"epoch": 0, "batches_done": -3, "seed": 1}, "'batches_done' must be an int >= 0, got -3"),
+    ({"epoch": None, "batches_done": 0, "seed": 1}, "'epoch' must be an int >= 0, got None"),
+    ({"epoch": 0, "batches_done": 100, "seed": 1},
+     "100 batches of its epoch done, but this loader's epochs have 5 batches"),
+    ({"epoch": 0, "batches_done": 0, "seed": "x"}, "'seed' must be an int >= 0, got 'x'"),
+    ({"epoch": 1, "batches_done": 2, "seed": None}, "has no seed, but this loader shuffles"),
+])
+def test_a_bad_loader_state_is_refused_and_changes_nothing(state, message):
+    loader, untouched = (DataLoader(dataset(20), 4, shuffle=True, seed=1) for _ in range(2))
+    served(loader), served(untouched)
+    with pytest.raises(DataError, match=message):
+        loader.load_state_dict(state)
+    assert loader.state_dict() == untouched.state_dict()
+    np.testing.assert_array_equal(served(loader), served(untouched))       # epoch 1, in full
+
+
+@pytest.mark.parametrize("indices, message", [
+    ([0.5], "Subset indices must be ints, got float64 values such as 0.5"),
+    (["a"], "Subset indices must be ints"),
+    ([None], "Subset indices must be ints, got object values such as None"),
+    ([[0], [1, 2]], "Subset indices must be a flat list of ints"),
+])
+def test_subset_indices_must_be_ints(indices, message):
+    with pytest.raises(DataError, match=message):
+        Subset(dataset(4), indices)
+
+
+@pytest.mark.parametrize("parts, message", [
+    (["a"], r"random_split needs non-negative lengths or fractions, got \['a'\]"),
+    ([float("nan"), 1.0], "random_split needs non-negative lengths or fractions"),
+    (None, "random_split needs a list of lengths or fractions, got None"),
+    (0.5, "random_split needs a list of lengths or fractions, got 0.5"),
+])
+def test_random_split_refuses_what_is_not_lengths_or_fractions(parts, message):
+    with pytest.raises(DataError, match=message):
+        random_split(dataset(10), parts)
+
+
+def test_random_split_refuses_a_bad_seed():
+    with pytest.raises(DataError, match="random_split seed must be a non-negative int, got 'a'"):
+        random_split(dataset(10), [5, 5], seed="a")

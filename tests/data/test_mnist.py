@@ -67,6 +67,14 @@ def test_truncated_file_names_the_file_and_the_shortfall(tmp_path):
         load_mnist_idx(images_path, labels_path)
 
 
+def test_a_header_whose_dimensions_overflow_int64_is_a_data_error(tmp_path):
+    path = tmp_path / "huge.idx"
+    path.write_bytes(b"\0\0\x08\x04" + struct.pack(">4I", 65536, 65536, 65536, 65536))
+    with pytest.raises(DataError, match=r"huge\.idx: truncated IDX file: dimensions \(65536, "
+                                        r".*need 18446744073709551616 bytes of data, found 0"):
+        read_idx(path)
+
+
 def test_truncated_gzip_is_a_data_error(tmp_path):
     images_path, labels_path = write_pair(tmp_path, np.ones((4, 28, 28)), np.zeros(4), gz=True)
     images_path.write_bytes(images_path.read_bytes()[:30])

@@ -177,3 +177,64 @@ def test_bad_plateau_and_linear_arguments_are_refused(make, message):
     with pytest.raises(OptimizerError, match=message) as error:
         make(make_optimizer())
     assert error.value.loc.file == __file__
+
+
+# -- refused steps and states change nothing ------------------------------------------------
+
+def test_a_schedule_whose_next_rate_overflows_float32_refuses_and_stays():
+    optimizer = make_optimizer(1.0)
+    scheduler = ExponentialLR(optimizer, gamma=1e30)
+    scheduler.step()                                           # 1e30 still fits
+    with pytest.raises(OptimizerError, match=r"ExponentialLR: the learning rate at epoch 2 "
+                                             r"would be 1e\+60 .* the schedule stays at epoch 1"):
+        scheduler.step()
+    with pytest.raises(OptimizerError, match="at epoch 50 would be inf"):
+        scheduler.step(50)                                     # beyond any Python float
+    assert scheduler.last_epoch == 1 and scheduler.get_last_lr() == [1e30]
+    assert optimizer.param_groups[0].lr_variable.value == np.float32(1e30)
+
+
+@pytest.mark.parametrize("epoch", ["a", -10, 2.5, True])
+def test_step_to_a_bad_epoch_is_refused_and_changes_nothing(epoch):
+    optimizer = make_optimizer(1.0)
+    scheduler = StepLR(optimizer, step_size=2, gamma=0.5)
+    scheduler.step(3)
+    with pytest.raises(OptimizerError, match="StepLR: step\\(epoch\\): epoch must be an int >= 0"):
+        scheduler.step(epoch)
+    assert scheduler.last_epoch == 3 and optimizer.lr == 0.5
+    scheduler.step()
+    assert scheduler.get_last_lr() == [0.25]
+
+
+@pytest.mark.parametrize("state, message", [
+    (None, "load_state_dict needs the dict from state_dict\\(\\), got a NoneType"),
+    ({"last_epoch": "x"}, "'last_epoch' must be an int >= 0, got 'x'"),
+    ({"last_epoch": -3}, "'last_epoch' must be an int >= 0, got -3"),
+    ({"base_lrs": [0.1, 0.2]}, "'base_lrs' must be a list of 1 learning rates"),
+    ({"base_lrs": [1e39]}, "'base_lrs' must be a list of 1 learning rates"),
+    ({"step_size": 0}, "'step_size' must be an int > 0"),
+    ({"gamma": "fast"}, "'gamma' must be a number > 0"),
+    ({"last_epoch": 4, "gamma": None}, "'gamma' must be a number > 0"),
+])
+def test_a_bad_scheduler_state_is_refused_before_anything_is_set(state, message):
+    scheduler = StepLR(make_optimizer(1.0), step_size=2, gamma=0.5)
+    before = scheduler.state_dict()
+    with pytest.raises(OptimizerError, match="StepLR: .*" + message):
+        scheduler.load_state_dict(state)
+    assert scheduler.state_dict() == before
+    scheduler.step()
+    assert scheduler.get_last_lr() == [1.0]
+
+
+def test_a_bad_plateau_state_is_refused():
+    scheduler = ReduceLROnPlateau(make_optimizer())
+    with pytest.raises(OptimizerError, match="ReduceLROnPlateau: .*'mode' must be 'min' or 'max'"):
+        scheduler.load_state_dict({"mode": "avg"})
+    assert scheduler.mode == "min"
+
+
+def test_multistep_milestones_must_be_a_list():
+    with pytest.raises(OptimizerError, match="MultiStepLR: milestones must be a list of ints "
+                                             ">= 0, got None") as error:
+        MultiStepLR(make_optimizer(), None)
+    assert error.value.loc.file == __file__

@@ -385,6 +385,45 @@ def test_bad_use_after_construction_names_the_optimizer():
         optimizer.updates([problem.W, problem.W])
 
 
+def test_a_rate_beyond_float32_is_refused_and_the_rate_stays():
+    with pytest.raises(OptimizerError, match=r"SGD: invalid learning rate 1e\+39: the rate is "
+                                             r"held in a float32 variable, where it would be inf"):
+        SGD([_variable()], lr=1e39)
+    optimizer = SGD([_variable()], lr=0.1)
+    for bad in (1e39, 10 ** 400):
+        with pytest.raises(OptimizerError, match="SGD: invalid learning rate"):
+            optimizer.lr = bad
+    with pytest.raises(OptimizerError, match="where it would be inf"):
+        optimizer.param_groups[0]["lr"] = 1e39
+    assert optimizer.lr == 0.1
+    assert optimizer.param_groups[0].lr_variable.value == np.float32(0.1)
+
+
+def _without(mapping, key):
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def test_a_malformed_state_dict_names_what_is_missing_and_changes_nothing():
+    optimizer = SGD([_variable()], lr=0.1, momentum=0.9)
+    saved = optimizer.state_dict()
+    group = saved["param_groups"][0]
+    cases = [
+        (_without(saved, "param_groups"), "the state dict has no 'param_groups'"),
+        (_without(saved, "state"), "the state dict has no 'state'"),
+        (dict(saved, state=None), "the state dict's 'state' is a NoneType, not a dict"),
+        (dict(saved, param_groups=[_without(group, "lr")]),
+         r"parameter group 0 of the state dict lacks \['lr'\]"),
+        (dict(saved, param_groups=[dict(group, params=None)]),
+         "parameter group 0 of the state dict lacks a list of params"),
+        (dict(saved, param_groups=[dict(group, lr=1e39)]), "invalid learning rate 1e\\+39"),
+    ]
+    optimizer.lr = 0.5
+    for broken, message in cases:
+        with pytest.raises(OptimizerError, match="SGD: .*" + message):
+            optimizer.load_state_dict(broken)
+    assert optimizer.lr == 0.5
+
+
 # -- device="cpu" ---------------------------------------------------------------------------------
 
 def test_cpu_sgd_momentum_and_adam_steps_equal_the_reference():

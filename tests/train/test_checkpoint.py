@@ -146,6 +146,85 @@ def test_missing_or_foreign_checkpoint_file_is_one_clear_error(tmp_path):
         trainer.load_checkpoint(tmp_path / "text.npz")
 
 
+def _unchanged(trainer, before):
+    for name, value in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_checkpoint_for_other_inputs_is_refused_and_the_trainer_still_trains(tmp_path):
+    _trained(tmp_path)                                  # a model taking 8 features
+    trainer = _fresh_trainer(MLP(features=5))
+    before, seed = trainer.model.state_dict(), trainer.seed
+    with pytest.raises(gc.train.CheckpointError, match=r"ckpt.npz': it is for inputs "
+                                                       r"\(None, 8\) float32, which this model "
+                                                       r"does not take \(Linear: expects 5"):
+        trainer.load_checkpoint(tmp_path / "ckpt.npz")
+    _unchanged(trainer, before)
+    assert (trainer.seed, trainer.specs, trainer.epoch) == (seed, None, 0)
+    assert trainer.num_classes is None
+    x, y = teacher_data(16, features=5)
+    history = trainer.fit([(x, y)], 1, progress=False)
+    assert trainer.epoch == 1 and np.isfinite(history[-1]["train_loss"])
+
+
+def test_checkpoint_for_other_inputs_leaves_a_built_trainer_as_it_was(tmp_path):
+    _trained(tmp_path)
+    trainer = _fresh_trainer(MLP(features=5))
+    x, y = teacher_data(16, features=5)
+    trainer.fit([(x, y)], 1, progress=False)
+    before, specs = trainer.model.state_dict(), trainer.specs
+    with pytest.raises(gc.train.CheckpointError, match=r"does not take .*; this trainer takes "
+                                                       r"\(None, 5\) float32"):
+        trainer.load_checkpoint(tmp_path / "ckpt.npz")
+    _unchanged(trainer, before)
+    assert trainer.specs == specs and trainer.epoch == 1
+    trainer.fit([(x, y)], 1, progress=False)
+    assert trainer.epoch == 2
+
+
+@pytest.mark.parametrize("entry", ["epoch", "history", "seed", "inputs", "loader"])
+def test_checkpoint_whose_meta_lacks_an_entry_is_refused_before_anything_is_set(tmp_path,
+                                                                               entry):
+    _trained(tmp_path)
+    with np.load(tmp_path / "ckpt.npz") as saved:
+        arrays = dict(saved)
+    meta = json.loads(str(arrays["meta"]))
+    del meta[entry]
+    np.savez(tmp_path / "damaged.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
+    trainer = _fresh_trainer(MLP())
+    before = trainer.model.state_dict()
+    with pytest.raises(gc.train.CheckpointError, match=f"damaged.npz': its meta lacks the "
+                                                       f"entries \\['{entry}'\\]"):
+        trainer.load_checkpoint(tmp_path / "damaged.npz")
+    _unchanged(trainer, before)
+    assert trainer.epoch == 0 and trainer.specs is None and not trainer.history
+
+
+def test_checkpoint_meta_of_the_wrong_kind_is_refused(tmp_path):
+    _trained(tmp_path)
+    with np.load(tmp_path / "ckpt.npz") as saved:
+        arrays = dict(saved)
+    meta = dict(json.loads(str(arrays["meta"])), epoch="two")
+    np.savez(tmp_path / "damaged.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(gc.train.CheckpointError, match="its meta entry 'epoch' holds 'two'; "
+                                                       "expected an int >= 0"):
+        _fresh_trainer(MLP()).load_checkpoint(tmp_path / "damaged.npz")
+
+
+def test_an_empty_file_an_npy_file_or_no_path_is_a_checkpoint_error(tmp_path):
+    trainer = _fresh_trainer(MLP())
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(gc.train.CheckpointError, match="empty.npz': not a readable .npz file"):
+        trainer.load_checkpoint(tmp_path / "empty.npz")
+    np.save(tmp_path / "one.npy", np.ones(3))
+    with pytest.raises(gc.train.CheckpointError, match="one.npy': not a readable .npz file "
+                                                       r"\(it holds one array, as np.save"):
+        trainer.load_checkpoint(tmp_path / "one.npy")
+    with pytest.raises(gc.train.CheckpointError, match="load_checkpoint: needs the path of a "
+                                                       "checkpoint file, got a NoneType"):
+        trainer.load_checkpoint(None)
+
+
 def test_early_stopping_state_resumes_from_a_checkpoint(tmp_path):
     trainer = _fresh_trainer(MLP())
     x, y = teacher_data(64)

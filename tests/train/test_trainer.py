@@ -289,6 +289,54 @@ def test_models_and_tasks_that_do_not_fit_are_refused():
         gc.train.Trainer(lambda x: x)
 
 
+@pytest.mark.parametrize("make_loader, message", [
+    (lambda x, y: None, "fit: train_loader is a NoneType; fit needs a loader of"),
+    (lambda x, y: (x, y), r"fit: train_loader is a tuple of 2 arrays; fit needs a loader of "
+                          r"\(inputs..., labels\) batches or a list of such batches"),
+    (lambda x, y: x, r"fit: train_loader is an array of shape \(4, 8\); fit needs a loader"),
+])
+def test_what_is_not_a_loader_is_refused_before_training(make_loader, message):
+    x, y = teacher_data(4)
+    trainer = sgd_trainer(MLP())
+    with pytest.raises(gc.train.TrainError, match=message):
+        trainer.fit(make_loader(x, y), 1, progress=False)
+    with pytest.raises(gc.train.TrainError, match="fit: val_loader is a tuple of 2 arrays"):
+        trainer.fit([(x, y)], 1, val_loader=(x, y), progress=False)
+    assert trainer.epoch == 0
+    with pytest.raises(gc.train.TrainError, match="evaluate: loader is a NoneType"):
+        trainer.evaluate(None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": "a"}, "Trainer: seed must be an int >= 0, got 'a'"),
+    ({"seed": -1}, "Trainer: seed must be an int >= 0, got -1"),
+    ({"metrics": [1]}, r"Trainer: metrics must be a dict \{name: fn\(y_true, y_pred\) -> "
+                       r"number\}, got \[1\]"),
+    ({"metrics": {"top": 3}}, "Trainer: metrics must be a dict"),
+])
+def test_bad_trainer_arguments_are_refused(kwargs, message):
+    with pytest.raises(gc.train.TrainError, match=message) as caught:
+        sgd_trainer(MLP(), **kwargs)
+    assert caught.value.loc.file == __file__
+
+
+def test_a_metric_that_returns_no_number_names_the_metric():
+    x, y = teacher_data(8)
+    trainer = sgd_trainer(MLP(), metrics={"bad": lambda t, p: "x", "fine": lambda t, p: 1})
+    with pytest.raises(gc.train.TrainError, match="evaluate: metric 'bad' returned 'x' \\(a "
+                                                  "str\\); a metric must return a number"):
+        trainer.evaluate([(x, y)])
+    trainer.extra_metrics.pop("bad")
+    assert trainer.evaluate([(x, y)])["fine"] == 1.0
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+def test_predict_refuses_a_bad_batch_size(batch_size):
+    x, _ = teacher_data(4)
+    with pytest.raises(gc.train.TrainError, match="predict: batch_size must be an int >= 1"):
+        sgd_trainer(MLP()).predict(x, batch_size=batch_size)
+
+
 # -- gradient clipping ------------------------------------------------------------------
 
 def test_the_trainer_clips_each_update():
