@@ -12,7 +12,8 @@ from graphc.api import *  # noqa: F401,F403
 from graphc.autodiff import grad, stop_gradient  # noqa: F401
 from graphc.dtypes import bool_, float32, float64, int32, int64  # noqa: F401
 from graphc.errors import (  # noqa: F401
-    CompileError, DtypeError, FeedError, GradError, GraphcError, RuntimeFailure, ShapeError)
+    ArgumentError, CompileError, DtypeError, FeedError, GradError, GraphcError, RuntimeFailure,
+    ShapeError)
 from graphc.executable import Executable, compile  # noqa: F401
 from graphc.graph import Graph, Node, default_graph, name_scope  # noqa: F401
 from graphc.random import manual_seed  # noqa: F401

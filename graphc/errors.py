@@ -81,6 +81,13 @@ class DtypeError(GraphcError, TypeError):
     """A dtype the op does not accept."""
 
 
+class ArgumentError(GraphcError, TypeError, ValueError):
+    """An argument that is not a tensor and that the op, module or function does not
+    accept: a size, stride or count that is not a positive int, a flag or option of the
+    wrong kind. Both a TypeError and a ValueError, so code written for PyTorch's
+    errors (which raise either) catches it."""
+
+
 class FeedError(GraphcError, ValueError):
     """A missing, unknown or malformed value fed to an executable."""
 
