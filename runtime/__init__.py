@@ -9,9 +9,6 @@ import importlib
 import os
 
 from graphc.errors import CompileError
-from graphc.runtime.cache import refresh_runtime_cache
-
-refresh_runtime_cache()     # before any of the runtime's cached kernels loads
 
 # device name -> module defining `BACKEND`
 BACKENDS = {

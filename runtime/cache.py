@@ -9,12 +9,10 @@ temporary file and a rename, so two processes compiling the same graph at
 once never see half a file). Numba keeps its machine code beside the module
 in __pycache__ and checks it against the module file itself.
 
-Numba checks cached code only against the file of the function itself, yet a
-cached caller holds copies of its callees. So a generated module names the
-runtime's source hash (`runtime_fingerprint`, in its first lines), and the
-runtime's own cached kernels are dropped when that hash changes
-(`refresh_runtime_cache`, on import): a change to one runtime file never
-leaves an old copy of it running.
+The runtime's own kernels are cached by Numba per version of the runtime's
+sources (runtime/cpu/kernel_cache.py). A generated module calls them, and
+Numba's cache of it holds copies of them, so its first line names that
+version (`runtime_fingerprint`): a changed runtime writes new modules.
 """
 import functools
 import hashlib
@@ -27,7 +25,6 @@ from pathlib import Path
 
 
 RUNTIME = Path(__file__).resolve().parent
-STAMP = "graphc_runtime.stamp"
 
 
 @functools.cache
@@ -37,28 +34,6 @@ def runtime_fingerprint(root=RUNTIME):
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def refresh_runtime_cache(root=RUNTIME):
-    """Delete Numba's cached code under `root` unless it was compiled from the current
-    sources (a stamp file records their fingerprint). Read-only installs are left
-    alone: they cannot have changed since they were compiled."""
-    fingerprint = runtime_fingerprint(root)
-    stamp = root / "__pycache__" / STAMP
-    try:
-        if stamp.read_text() == fingerprint:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass                # no stamp yet, or a damaged one
-    try:
-        for folder in root.rglob("__pycache__"):
-            for file in [*folder.glob("*.nbi"), *folder.glob("*.nbc")]:
-                file.unlink(missing_ok=True)
-        stamp.parent.mkdir(exist_ok=True)
-        _write_atomically(stamp, fingerprint)
-    except OSError:
-        return False
-    return True
 
 
 def cache_dir():

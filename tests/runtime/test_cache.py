@@ -283,28 +283,3 @@ def test_generated_modules_name_the_runtime_they_were_compiled_against(folder):
     step(np.zeros(N, np.float32))
     first_line = Path(step.stats["module"]).read_text().splitlines()[0]
     assert cache.runtime_fingerprint() in first_line
-
-
-def test_runtime_cache_is_dropped_when_any_runtime_source_changes(tmp_path):
-    """Numba checks a cached function only against its own file: a change to another
-    runtime file (a callee copied into it) must drop every cached function."""
-    root = tmp_path / "runtime"
-    (root / "cpu" / "__pycache__").mkdir(parents=True)
-    (root / "blas.py").write_text("A = 1\n")
-    compiled = [root / "cpu" / "__pycache__" / f"conv.kernel-1.py311.{ext}"
-                for ext in ("nbi", "nbc")]
-
-    def compile_all():
-        for file in compiled:
-            file.write_bytes(b"machine code")
-
-    compile_all()
-    assert cache.refresh_runtime_cache(root)            # no stamp yet: dropped
-    assert not any(file.exists() for file in compiled)
-    compile_all()
-    assert not cache.refresh_runtime_cache(root)        # same sources: kept
-    assert all(file.exists() for file in compiled)
-    (root / "blas.py").write_text("A = 2\n")
-    cache.runtime_fingerprint.cache_clear()
-    assert cache.refresh_runtime_cache(root)
-    assert not any(file.exists() for file in compiled)
