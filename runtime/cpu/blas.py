@@ -159,6 +159,11 @@ def _sgemm(a, b, out, beta):
     n = b.shape[1]
     if m == 0 or n == 0:
         return
+    if k == 0:      # an empty sum (a zero-size batch's weight gradient): out = beta * out
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0.0 if beta == 0 else beta * out[i, j]
+        return
     ta, lda = _operand(a)
     tb, ldb = _operand(b)
     if ta == 0 or tb == 0 or (out.strides[1] != 4 and n > 1):

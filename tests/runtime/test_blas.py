@@ -56,6 +56,31 @@ def test_gemm_of_other_dtypes_uses_numpy_and_float32_needs_a_unit_stride():
         gemm_views(f32[::2, ::2], f32[::2, ::2], np.zeros((4, 4), np.float32), 0.0)
 
 
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+def test_gemm_over_an_empty_inner_dimension_scales_out(beta):
+    """k == 0 (a zero-size batch's weight gradient): an empty sum, as NumPy gives; with
+    beta = 0 out is not read (it may hold NaN)."""
+    out = np.full((3, 4), np.nan if beta == 0 else 1.5, np.float32)
+    gemm_views(np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32), out, beta)
+    np.testing.assert_array_equal(out, np.full((3, 4), 0.0 if beta == 0 else 3.0))
+
+
+def test_a_linear_layer_trains_on_an_empty_batch_as_the_reference_does():
+    import graphc as gc
+    results = {}
+    for device in ("cpu", "reference"):
+        with gc.Graph(device):
+            x = gc.placeholder((None, 3), name="x")
+            w = gc.variable(np.ones((3, 2), np.float32), name="w")
+            loss = gc.sum(x @ w)
+            (g,) = gc.grad(loss, [w])
+            step = gc.compile([loss, g], inputs=[x], device=device)
+            results[device] = step(np.zeros((0, 3), np.float32))
+    for got, want in zip(results["cpu"], results["reference"]):
+        np.testing.assert_array_equal(got, want)
+    assert results["cpu"][1].shape == (3, 2) and not results["cpu"][1].any()
+
+
 CHILD = """
 import numpy as np
 from graphc.runtime.cpu import blas, library
