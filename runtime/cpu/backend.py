@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 
+import numba
 import numpy as np
 
 from graphc.errors import RuntimeFailure
@@ -22,6 +23,7 @@ from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver
 from graphc.runtime.cpu.native_call import bind_callees, save_callees
+from graphc.runtime.cpu.step_callees import step_callees
 from graphc.runtime.cpu.views import aligned_empty
 
 # "njit": one njit call per step (runtime/cpu/driver.py); "python": one Python call
@@ -90,9 +92,7 @@ class CpuPlan:
             self.source = self.source.replace(SYMBOLS, self.symbols)
         module, self.cache_hit = load_module(self.source)
         self.module, self.module_path = module, module.__file__
-        # a new module: its kernels compile in the first step, half of them in a helper
-        self.helper = None if self.cache_hit or self.driver is None else \
-            precompile.start(self.module_path, list(self.loops.values()))
+        self.helper = None          # compiles half of a new module's kernels (_first_step)
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         self.step = module.step if self.driver is not None else None
@@ -230,20 +230,29 @@ class CpuPlan:
         Cached machine code of a step is only trusted with the record of its
         symbols (runtime/cpu/native_call.py); without one, or if the cached code
         fails to load, it is purged and compiled again."""
+        if not self.cache_hit:      # a new module: half of its kernels compile in a helper
+            argtypes = [numba.typeof(a) for a in args]
+            self.helper = precompile.start(self.module_path, step_callees(self.module, argtypes))
+        try:
+            result, recorded = self._load_or_compile_step(args)
+        finally:
+            precompile.stop(self.helper)
+            self.helper = None
+        if not recorded:
+            save_callees(self.module, self.symbols)
+        self.step_loaded = True
+        return result
+
+    def _load_or_compile_step(self, args):
+        """(the step's first result, whether its symbols were recorded)."""
         recorded = bind_callees(self.module, self.symbols)
         if not recorded:        # (the kernels' own code needs no symbols: the helper's stays)
             purge_compiled(self.module, "step")
         try:
-            result = self.step(*args)
+            return self.step(*args), recorded
         except Exception:
             purge_compiled(self.module)
-            result = self.step(*args)
-        if not recorded:
-            save_callees(self.module, self.symbols)
-        precompile.stop(self.helper)
-        self.helper = None
-        self.step_loaded = True
-        return result
+            return self.step(*args), recorded
 
     def _driver_failure(self, site, code, feeds):
         if site[0] == "check":

@@ -1,11 +1,8 @@
 """The compile helper (runtime/cpu/precompile.py): a second process compiles a cold
-step's loop kernels, and the step loads them from Numba's cache instead of
-compiling them: so the helper must compile each for exactly the types the step
-passes. Every test uses its own empty cache folder."""
-import json
-import subprocess
-import sys
-
+step's kernels (loop and library), and the step loads them from Numba's cache
+instead of compiling them: so the helper must compile each for exactly the types
+the step passes (tests/runtime/test_step_callees.py checks the list). Every test
+uses its own empty cache folder."""
 import numpy as np
 import pytest
 
@@ -29,32 +26,46 @@ def _built_not_run(work, monkeypatch, helper):
 
 
 def test_kernels_the_helper_compiled_are_loaded_by_the_step_not_compiled(folder, monkeypatch):
+    """The helper runs to its end before the step is typed: every callee the step
+    compiles anew in this process comes from the helper's cache entries."""
     work = workloads.mlp(batch=8)
-    step, plan = _built_not_run(work, monkeypatch, helper=False)
-    kernels = precompile.kernel_signatures(plan.loops.values())
-    assert len(kernels) >= precompile.MIN_KERNELS
-    request = json.dumps({"module": plan.module_path, "kernels": kernels})
-    subprocess.run([sys.executable, "-m", "graphc.runtime.cpu.precompile"],
-                   input=request.encode(), check=True, timeout=300)
+    step, plan = _built_not_run(work, monkeypatch, helper=True)
+    start, asked, before = precompile.start, [], {}
+
+    def start_and_finish(path, callees):
+        asked.extend(callees)
+        before.update({(k, argtypes): argtypes in k.overloads for k, argtypes in callees})
+        helper = start(path, callees)
+        assert helper is not None and helper.wait(timeout=300) == 0
+        return helper
+
+    monkeypatch.setattr(precompile, "start", start_and_finish)
     step(*work.feeds)
-    for name, _ in kernels:
-        stats = getattr(plan.module, name).stats
-        assert sum(stats.cache_hits.values()) == 1, name
-        assert not sum(stats.cache_misses.values()), name
+    new = [(k, argtypes) for k, argtypes in asked if not before[k, argtypes]]
+    assert len(asked) >= precompile.MIN_KERNELS
+    assert any(k.py_func.__module__ == plan.module.__name__ for k, _ in new)    # loop kernels
+    for kernel, argtypes in new:
+        assert kernel.stats.cache_hits[argtypes] >= 1, kernel.py_func.__name__
+        assert not kernel.stats.cache_misses[argtypes], kernel.py_func.__name__
 
 
 def test_a_new_module_with_enough_kernels_starts_the_helper_and_the_first_step_stops_it(
         folder, monkeypatch):
     work = workloads.mlp(batch=8)
     step, plan = _built_not_run(work, monkeypatch, helper=True)
-    helper = plan.helper
-    assert helper is not None
+    started, start = [], precompile.start
+    monkeypatch.setattr(precompile, "start", lambda *a: started.append(start(*a)) or started[-1])
     step(*work.feeds)
-    assert plan.helper is None and helper.poll() is not None     # stopped and reaped
+    (helper,) = started
+    assert helper is not None and plan.helper is None
+    assert helper.poll() is not None        # stopped and reaped
 
 
 @pytest.mark.parametrize("why", ["turned off", "few kernels"])
 def test_no_helper_when_turned_off_or_for_a_small_step(folder, monkeypatch, why):
     work = workloads.mlp(batch=8) if why == "turned off" else workloads.fusion(n=64)
-    _, plan = _built_not_run(work, monkeypatch, helper=why != "turned off")
-    assert plan.helper is None
+    step, _ = _built_not_run(work, monkeypatch, helper=why != "turned off")
+    started, start = [], precompile.start
+    monkeypatch.setattr(precompile, "start", lambda *a: started.append(start(*a)) or started[-1])
+    step(*work.feeds)
+    assert started == [None]
