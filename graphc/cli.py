@@ -30,6 +30,9 @@ PICTURES = [    # (the trainer's executable, file, gc.viz stage, what it shows)
     ("eval_step", "model_built.svg", "built", "the model as built")]
 
 
+GLOBAL_OPTIONS = ("-h", "--help", "--version")
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: `graphc: error: ...`, status 2."""
 
@@ -116,6 +119,7 @@ def run_train(args):
     import graphc as gc
     from graphc import cli_models
     started = time.perf_counter()
+    Path(args.out).mkdir(parents=True, exist_ok=True)      # a bad --out fails before training
     gc.manual_seed(args.seed)
     data = cli_models.load_data(args.data, args.limit, args.seed)
     model_name = args.model or ("lstm" if data.kind == "sentences" else "cnn")
@@ -279,12 +283,15 @@ def _version():
 
 
 # -- entry point --------------------------------------------------------------------
-def _one_line(error):
-    """The error's message on one line (a GraphcError's `at file:line` left out:
-    it points into graphc when the command made the call)."""
+def _one_line(error, located=False):
+    """The error's message on one line. A GraphcError's `at file:line` is left out
+    unless `located`: it points into graphc when the command made the call, into
+    the user's script under `graphc viz`."""
     from graphc.errors import GraphcError
     if isinstance(error, GraphcError):
         text = f"{error.op}: {error.message}" if error.op else str(error.message)
+        if located and error.loc is not None:
+            text += f" (at {error.loc})"
     elif isinstance(error, OSError) and error.strerror:
         text = error.strerror + (f": {error.filename}" if error.filename else "")
     else:
@@ -300,10 +307,12 @@ def main(argv=None):
         if argv[:1] == ["viz"]:
             from graphc.viz import cli as viz_cli
             return viz_cli.main(argv[1:], parser_class=_Parser)
+        if argv and argv[0].startswith("-") and argv[0] not in GLOBAL_OPTIONS:
+            parser().error(f"unrecognized option {argv[0]}")    # (argparse names COMMAND)
         args = parser().parse_args(argv)
         return args.run(args)
     except (GraphcError, OSError) as e:
-        print(f"graphc: error: {_one_line(e)}", file=sys.stderr)
+        print(f"graphc: error: {_one_line(e, located=argv[:1] == ['viz'])}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("graphc: interrupted", file=sys.stderr)

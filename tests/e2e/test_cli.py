@@ -140,3 +140,23 @@ def test_viz_is_graphc_viz_cli(graphc):
 def test_a_bad_viz_argument_is_one_line(graphc):
     assert_one_line_error(graphc("viz", "--stage", "nosuch", "script.py"), 2, "invalid choice",
                           "graphc viz")
+
+
+def test_an_unknown_option_is_named(graphc):
+    assert_one_line_error(graphc("--bogus"), 2, "unrecognized option --bogus")
+
+
+def test_an_output_folder_that_cannot_be_made_fails_before_training(graphc, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    done = graphc("train", "--out", blocker / "sub", "--limit", "20")
+    assert_one_line_error(done, 1, str(blocker))
+    assert "training" not in done.stdout
+
+
+def test_a_graphc_error_in_a_viz_script_names_the_scripts_line(graphc, tmp_path):
+    script = tmp_path / "bad.py"
+    script.write_text("import graphc as gc\n\n"
+                      "x = gc.placeholder((2, 3))\n"
+                      "y = x + gc.placeholder((4,))\n")
+    assert_one_line_error(graphc("viz", script), 1, "add:", f"at {script}:4")
