@@ -6,8 +6,11 @@ dropout, linear), so they differentiate to any order and fuse like any graph.
 """
 import numpy as np
 
-from graphc.errors import GraphcError, ShapeError, user_location
+from graphc import dtypes
+from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
+from graphc.nn.arguments import (conv_arguments, divisor_argument, pool_arguments,
+                                 probability_argument, shape_argument)
 from graphc.ops.elementwise import (gelu, leaky_relu, relu, rsqrt, sigmoid, softplus, tanh,
                                     where)
 from graphc.ops.linalg import matmul
@@ -15,7 +18,7 @@ from graphc.ops.reduce import mean, sum
 from graphc.ops.shape import one_hot as _one_hot, reshape, take, transpose
 from graphc.ops.source import size
 from graphc.random import uniform_like
-from graphc.tensor import apply, as_tensor
+from graphc.tensor import Tensor, apply, as_tensor
 
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softplus", "softmax", "log_softmax",
@@ -23,14 +26,6 @@ __all__ = [
     "batch_norm", "layer_norm", "cross_entropy", "binary_cross_entropy_with_logits",
     "binary_cross_entropy", "mse_loss",
 ]
-
-
-def _pair(value, name, what):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
-        raise ShapeError(f"{what} must be an int or a pair of ints, got {value!r}",
-                         op=name, loc=user_location())
-    return pair
 
 
 def _axis(x, axis, name):
@@ -59,7 +54,8 @@ def linear(input, weight, bias=None):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """PyTorch's conv2d (NCHW); padding may be an int, a pair, 'valid' or 'same'."""
-    stride, dilation = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
+    stride, padding, dilation, groups = conv_arguments("conv2d", stride, padding, dilation,
+                                                       groups)
     if padding == "valid":
         padding = (0, 0)
     elif padding == "same":
@@ -70,40 +66,25 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ShapeError("padding='same' needs an odd (dilated) kernel", op="conv2d",
                              loc=user_location())
         padding = (total[0] // 2, total[1] // 2)
-    padding = _pair(padding, "conv2d", "padding")
-    if not isinstance(groups, int) or groups < 1:
-        raise ShapeError(f"groups must be a positive int, got {groups!r}", op="conv2d",
-                         loc=user_location())
-    if min(stride) < 1 or min(dilation) < 1:
-        raise ShapeError(f"stride {stride} and dilation {dilation} must be positive",
-                         op="conv2d", loc=user_location())
     out = apply("conv2d", input, weight, stride=stride, padding=padding,
                 dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
 
 
-def _pool_args(name, kernel_size, stride, padding, ceil_mode):
-    if ceil_mode:
-        raise GraphcError("ceil_mode=True is not supported", op=name, loc=user_location())
-    kernel = _pair(kernel_size, name, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, name, "stride")
-    if min(kernel) < 1 or min(stride) < 1:
-        raise ShapeError(f"kernel {kernel} and stride {stride} must be positive",
-                         op=name, loc=user_location())
-    return kernel, stride, _pair(padding, name, "padding")
-
-
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    kernel, stride, padding = _pool_args("max_pool2d", kernel_size, stride, padding, ceil_mode)
+    kernel, stride, padding, dilation = pool_arguments("max_pool2d", kernel_size, stride,
+                                                       padding, dilation, ceil_mode)
     return apply("max_pool2d", input, kernel=kernel, stride=stride, padding=padding,
-                 dilation=_pair(dilation, "max_pool2d", "dilation"))
+                 dilation=dilation)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
-    kernel, stride, padding = _pool_args("avg_pool2d", kernel_size, stride, padding, ceil_mode)
+    kernel, stride, padding, _ = pool_arguments("avg_pool2d", kernel_size, stride, padding,
+                                                ceil_mode=ceil_mode)
     return apply("avg_pool2d", input, kernel=kernel, stride=stride, padding=padding,
-                 count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+                 count_include_pad=bool(count_include_pad),
+                 divisor_override=divisor_argument(divisor_override, "avg_pool2d"))
 
 
 def embedding(input, weight):
@@ -118,9 +99,7 @@ def one_hot(tensor, num_classes):
 
 def dropout(input, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1 / (1 - p)."""
-    if not 0 <= p <= 1:
-        raise GraphcError(f"dropout probability must be in [0, 1], got {p}", op="dropout",
-                          loc=user_location())
+    p = probability_argument(p, "p", "dropout")
     if not training or p == 0:
         return input
     if p == 1:
@@ -140,12 +119,37 @@ def _reduce(loss, reduction, name):
                       op=name, loc=user_location())
 
 
+def _same_sizes(shape, other):
+    """Equal shapes, a None size matching any."""
+    return len(shape) == len(other) and all(
+        a is None or b is None or a == b for a, b in zip(shape, other))
+
+
+def _shape_of(x):
+    return x.shape if isinstance(x, Tensor) else np.shape(x)
+
+
+def _check_same_shapes(input, target, name):
+    """PyTorch's losses of input and target of one shape refuse to broadcast them."""
+    shapes = _shape_of(input), _shape_of(target)
+    if not _same_sizes(*shapes):
+        raise ShapeError(f"input {format_shape(shapes[0])} and target "
+                         f"{format_shape(shapes[1])} must have the same shape", op=name,
+                         loc=user_location())
+
+
 def cross_entropy(input, target, reduction="mean"):
     """Softmax cross-entropy of logits (N, C[, d...]) against integer labels (N[, d...])."""
     input, target = as_tensor(input), as_tensor(target)
-    if input.ndim < 2 or target.ndim != input.ndim - 1:
+    labels_shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else None
+    if labels_shape is None or not _same_sizes(target.shape, labels_shape):
+        expected = "(N, ...)" if labels_shape is None else format_shape(labels_shape)
         raise ShapeError(f"logits {format_shape(input.shape)} and labels "
-                         f"{format_shape(target.shape)}: expected (N, C, ...) and (N, ...)",
+                         f"{format_shape(target.shape)}: expected logits (N, C, ...) and "
+                         f"labels {expected}", op="cross_entropy", loc=user_location())
+    if not dtypes.is_int(target.dtype):
+        raise DtypeError(f"labels must be integer class indices, got {target.dtype} (logits "
+                         f"{format_shape(input.shape)}, labels {format_shape(target.shape)})",
                          op="cross_entropy", loc=user_location())
     logp = log_softmax(input, axis=1)
     if input.ndim > 2:
@@ -160,6 +164,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     Written with softplus (log(1 + e^x), whose gradient is sigmoid) so the
     gradient is exactly sigmoid(x) - target everywhere, x = 0 included.
     """
+    _check_same_shapes(input, target, "binary_cross_entropy_with_logits")
     if pos_weight is None:
         loss = softplus(input) - target * input
     else:
@@ -170,12 +175,14 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
 def binary_cross_entropy(input, target, reduction="mean", eps=1e-12):
     """BCE of probabilities (prefer the with-logits form for stability)."""
     from graphc.ops.elementwise import clip, log
+    _check_same_shapes(input, target, "binary_cross_entropy")
     p = clip(input, eps, 1 - eps)
     return _reduce(-(target * log(p) + (1 - target) * log(1 - p)), reduction,
                    "binary_cross_entropy")
 
 
 def mse_loss(input, target, reduction="mean"):
+    _check_same_shapes(input, target, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
 
@@ -189,7 +196,7 @@ def _normalized(x, axes, eps):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing `normalized_shape` axes, then scale and shift."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    shape = shape_argument(normalized_shape, "normalized_shape", "layer_norm")
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ShapeError(f"normalized_shape {shape} does not end input shape "
                          f"{format_shape(input.shape)}", op="layer_norm", loc=user_location())

@@ -5,16 +5,18 @@ builds nodes with gc.nn's functional ops when called.
 Initial weights come from `gc.random.generator()` (see graphc.nn.init), so
 `gc.manual_seed(s)` makes them reproducible. Every layer takes `dtype`
 (float32 by default, or float64). Inputs that do not fit a layer raise a
-`ShapeError` naming the layer and the user's line.
+`ShapeError` naming the layer and the user's line; constructor arguments of the
+wrong kind or value (a negative size, a float kernel, stride 0) an `ArgumentError`.
 """
 import math
+import os
 
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
-from graphc.nn import functional as F
+from graphc.nn import arguments, functional as F
 from graphc.nn import init
 from graphc.nn.module import Module, module_dtype
 from graphc.ops.elementwise import where
@@ -44,19 +46,43 @@ def _expect_input(module, input, ndims, what, channels=None, axis=1):
                       f"input of shape {format_shape(input.shape)}")
 
 
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _size(module, name, value):
+    """A size argument (features, channels, rows) as an int >= 0, else an ArgumentError."""
+    return arguments.int_argument(value, name, type(module).__name__, minimum=0)
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return math.inf
+
+
+def _array(module, shape, dtype, fill=None):
+    """A new array for a variable (filled with `fill` if given); one larger than the
+    machine's memory is an ArgumentError saying how many bytes it needs."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    try:
+        array = np.empty(shape, dtype) if nbytes <= _physical_memory() else None
+    except (MemoryError, ValueError):
+        array = None
+    if array is None:
+        _fail(module, f"a {dtype} array of shape {format_shape(shape)} needs {nbytes:,} bytes, "
+                      "more than this machine can allocate", ArgumentError)
+    if fill is not None:
+        array.fill(fill)
+    return array
 
 
 def _uniform_bound_pair(module, weight_shape, fan_in, bias, dtype):
     """PyTorch's Linear/Conv init: kaiming_uniform(a=sqrt(5)) weight (bound
     1/sqrt(fan_in)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    weight = init.kaiming_uniform_(np.empty(weight_shape, dtype), a=math.sqrt(5))
+    weight = init.kaiming_uniform_(_array(module, weight_shape, dtype), a=math.sqrt(5))
     module.weight = variable(weight, name="weight")
     if bias:
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        module.bias = variable(init.uniform_(np.empty(weight_shape[0], dtype), -bound, bound),
-                               name="bias")
+        module.bias = variable(init.uniform_(_array(module, weight_shape[:1], dtype),
+                                             -bound, bound), name="bias")
     else:
         module.bias = None
 
@@ -76,7 +102,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = _size(self, "in_features", in_features)
+        self.out_features = _size(self, "out_features", out_features)
         _uniform_bound_pair(self, (self.out_features, self.in_features), self.in_features,
                             bias, module_dtype(dtype))
 
@@ -95,16 +122,19 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=None):
         super().__init__()
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.in_channels = _size(self, "in_channels", in_channels)
+        self.out_channels = _size(self, "out_channels", out_channels)
+        name = type(self).__name__
+        self.kernel_size = arguments.pair_argument(kernel_size, "kernel_size", name, minimum=1)
+        self.stride, self.padding, self.dilation, self.groups = arguments.conv_arguments(
+            name, stride, padding, dilation, groups)
         if padding_mode != "zeros":
             _fail(self, f"padding_mode {padding_mode!r} is not supported (only 'zeros')",
                   GraphcError)
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            _fail(self, "in_channels and out_channels must be divisible by groups")
-        shape = (out_channels, in_channels // groups) + self.kernel_size
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            _fail(self, f"in_channels {self.in_channels} and out_channels {self.out_channels} "
+                        f"must be divisible by groups {self.groups}", ArgumentError)
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         _uniform_bound_pair(self, shape, int(np.prod(shape[1:])), bias, module_dtype(dtype))
 
     def forward(self, input):
@@ -130,6 +160,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
+        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding, dilation, ceil_mode)
         self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
         self.stride = kernel_size if stride is None else stride
         self.ceil_mode = ceil_mode
@@ -152,6 +183,8 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
+        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding, ceil_mode=ceil_mode)
+        arguments.divisor_argument(divisor_override, type(self).__name__)
         self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
         self.stride = kernel_size if stride is None else stride
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
@@ -197,15 +230,19 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
                  dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.num_embeddings = _size(self, "num_embeddings", num_embeddings)
+        self.embedding_dim = _size(self, "embedding_dim", embedding_dim)
         if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                _fail(self, f"padding_idx {padding_idx} is out of range")
-            padding_idx %= num_embeddings
+            padding_idx = arguments.int_argument(padding_idx, "padding_idx", type(self).__name__)
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                _fail(self, f"padding_idx {padding_idx} is out of range for "
+                            f"{self.num_embeddings} embeddings", ArgumentError)
+            padding_idx %= self.num_embeddings
         self.padding_idx = padding_idx
         if max_norm is not None:
             _fail(self, "max_norm is not supported", GraphcError)
-        weight = init.normal_(np.empty((num_embeddings, embedding_dim), module_dtype(dtype)))
+        shape = (self.num_embeddings, self.embedding_dim)
+        weight = init.normal_(_array(self, shape, module_dtype(dtype)))
         if padding_idx is not None:
             weight[padding_idx] = 0
         self.weight = variable(weight, name="weight")
@@ -233,18 +270,20 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=None):
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.num_features = _size(self, "num_features", num_features)
+        self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if momentum is None:
             _fail(self, "momentum=None (a cumulative average) is not supported", GraphcError)
-        dtype = module_dtype(dtype)
-        self.weight = variable(np.ones(num_features, dtype), name="weight") if affine else None
-        self.bias = variable(np.zeros(num_features, dtype), name="bias") if affine else None
-        self.running_mean = self.running_var = None
+        dtype, shape = module_dtype(dtype), (self.num_features,)
+        self.weight = self.bias = self.running_mean = self.running_var = None
+        if affine:
+            self.weight = variable(_array(self, shape, dtype, 1.0), name="weight")
+            self.bias = variable(_array(self, shape, dtype, 0.0), name="bias")
         if track_running_stats:
-            self.running_mean = variable(np.zeros(num_features, dtype), name="running_mean",
+            self.running_mean = variable(_array(self, shape, dtype, 0.0), name="running_mean",
                                          trainable=False)
-            self.running_var = variable(np.ones(num_features, dtype), name="running_var",
+            self.running_var = variable(_array(self, shape, dtype, 1.0), name="running_var",
                                         trainable=False)
 
     def forward(self, input):
@@ -274,15 +313,15 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  dtype=None):
         super().__init__()
-        self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
-                                 else tuple(normalized_shape))
+        self.normalized_shape = arguments.shape_argument(normalized_shape, "normalized_shape",
+                                                 type(self).__name__)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        dtype = module_dtype(dtype)
+        dtype, shape = module_dtype(dtype), self.normalized_shape
         self.weight = self.bias = None
         if elementwise_affine:
-            self.weight = variable(np.ones(self.normalized_shape, dtype), name="weight")
+            self.weight = variable(_array(self, shape, dtype, 1.0), name="weight")
             if bias:
-                self.bias = variable(np.zeros(self.normalized_shape, dtype), name="bias")
+                self.bias = variable(_array(self, shape, dtype, 0.0), name="bias")
 
     def forward(self, input):
         count = len(self.normalized_shape)
@@ -302,8 +341,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not 0 <= p <= 1:
-            _fail(self, f"dropout probability must be in [0, 1], got {p}", GraphcError)
+        arguments.probability_argument(p, "p", type(self).__name__)
         self.p, self.inplace = p, inplace
 
     def forward(self, input):

@@ -14,8 +14,9 @@ nodes inside `name_scope(<attribute name>)` (the root: its class name), so
 visualizations collapse by module.
 """
 import weakref
+from collections.abc import Mapping
 
-from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import default_graph
 from graphc.ops.source import VariableState
 from graphc.tensor import Tensor
@@ -196,6 +197,9 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Set variables from {name: array}; checks every entry before writing any."""
         loc = user_location()
+        if not isinstance(state, Mapping):
+            raise ArgumentError(f"state must be a dict of arrays, got a {type(state).__name__}",
+                                op="load_state_dict", loc=loc)
         own = dict(self.named_variables())
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if strict and (missing or unexpected):
@@ -203,7 +207,11 @@ class Module:
                              op="load_state_dict", loc=loc)
         for name in set(own) & set(state):
             holder = own[name].node.attrs["state"]
-            VariableState(holder.value, holder.name, holder.trainable).assign(state[name], loc)
+            trial = VariableState(holder.value, name, holder.trainable)   # errors name the key
+            try:
+                trial.assign(state[name])
+            except GraphcError as error:
+                raise type(error)(error.message, op="load_state_dict", loc=loc) from None
         for name in set(own) & set(state):
             own[name].node.attrs["state"].assign(state[name], loc)
         return missing, unexpected
@@ -232,10 +240,16 @@ class _ModuleSequence(Module):
         items = modules.items() if isinstance(modules, dict) else (
             (str(i), module) for i, module in enumerate(modules))
         for name, module in items:
-            setattr(self, name, module)
+            self._register(name, module)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        return self._register(str(len(self._modules)), module)
+
+    def _register(self, name, module):
+        if not isinstance(module, Module):
+            raise ArgumentError(f"item {name} is of type {type(module).__name__}, not a Module",
+                                op=type(self).__name__, loc=user_location())
+        setattr(self, name, module)
         return self
 
     def __len__(self):

@@ -20,6 +20,7 @@ import numpy as np
 from graphc.errors import GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.nn import functional as F
+from graphc.nn.arguments import int_argument, probability_argument
 from graphc.nn import init
 from graphc.nn.module import Module, module_dtype
 from graphc.ops.elementwise import relu, sigmoid, tanh
@@ -36,14 +37,14 @@ class _RNNBase(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=None):
         super().__init__()
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        name = type(self).__name__
+        self.input_size = int_argument(input_size, "input_size", name, minimum=1)
+        self.hidden_size = int_argument(hidden_size, "hidden_size", name, minimum=1)
+        self.num_layers = int_argument(num_layers, "num_layers", name, minimum=1)
+        self.dropout = probability_argument(dropout, "dropout", name)
+        self.bias, self.batch_first = bias, batch_first
         if bidirectional:
             self._fail("bidirectional=True is not supported", GraphcError)
-        if num_layers < 1 or hidden_size < 1:
-            self._fail("num_layers and hidden_size must be positive")
-        if not 0 <= self.dropout <= 1:
-            self._fail(f"dropout must be in [0, 1], got {dropout}", GraphcError)
         self._make_weights(module_dtype(dtype))
 
     def _make_weights(self, dtype):

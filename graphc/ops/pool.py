@@ -8,7 +8,7 @@ when count_include_pad=False, or by divisor_override.
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DtypeError, ShapeError
+from graphc.errors import ArgumentError, DtypeError, ShapeError
 from graphc.graph import format_shape
 from graphc.ops.conv import _pad_hw, _window, output_size
 from graphc.ops.registry import OPAQUE, register_op
@@ -20,8 +20,11 @@ def _pool_shape(x, kernel, stride, padding, dilation):
         raise ShapeError(f"input must be 4-D (NCHW), got shape {format_shape(x.shape)}")
     if not dtypes.is_float(x.dtype):
         raise DtypeError(f"input must be floating-point, got {x.dtype}")
+    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
+        raise ArgumentError(f"kernel {kernel}, stride {stride} and dilation {dilation} must "
+                            f"be positive and padding {padding} non-negative")
     if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ShapeError(f"padding {padding} must be at most half the kernel {kernel}")
+        raise ArgumentError(f"padding {padding} must be at most half the kernel {kernel}")
     hw = tuple(output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
                for i in (0, 1))
     if any(d is not None and d < 1 for d in hw):
@@ -105,7 +108,7 @@ class MaxPool2dSelect:
 
 
 def _divisor(shape, kernel, stride, padding, count_include_pad, divisor_override):
-    if divisor_override:
+    if divisor_override is not None:
         return divisor_override
     if count_include_pad:
         return kernel[0] * kernel[1]
@@ -126,6 +129,10 @@ def _window_sums(x, kernel, stride, padding):
 class AvgPool2d:
     """Mean of each window."""
     def infer(x, *, kernel, stride, padding, count_include_pad, divisor_override):
+        if divisor_override is not None and (not isinstance(divisor_override, int)
+                                             or divisor_override < 1):
+            raise ArgumentError(f"divisor_override must be a positive int, got "
+                                f"{divisor_override!r}")
         return _pool_shape(x, kernel, stride, padding, (1, 1))
 
     def reference(x, *, kernel, stride, padding, count_include_pad, divisor_override):

@@ -293,15 +293,91 @@ def test_avg_pool2d_divisor_override_divides_every_window_by_it(xs, kernel, stri
 
 
 def test_pool_padding_larger_than_half_kernel_is_refused():
-    with pytest.raises(gc.ShapeError, match="max_pool2d.*padding"):
+    with pytest.raises(gc.ArgumentError, match="max_pool2d.*padding"):
         gc.nn.max_pool2d(gc.placeholder((1, 1, 6, 6)), 2, 2, 2)
-    with pytest.raises(gc.ShapeError, match="avg_pool2d.*padding"):
+    with pytest.raises(gc.ArgumentError, match="avg_pool2d.*padding"):
         gc.nn.avg_pool2d(gc.placeholder((1, 1, 6, 6)), 3, 1, 2)
 
 
 def test_pool_of_3d_input_raises_shape_error_with_shape():
     with pytest.raises(gc.ShapeError, match=r"max_pool2d.*\(3, 6, 6\)"):
         gc.nn.max_pool2d(gc.placeholder((3, 6, 6)), 2)
+
+
+
+# -- argument checks (kernel, stride, padding, dilation, groups, divisor) ------------------
+
+X4 = (1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda x: gc.nn.max_pool2d(x, 2, dilation=0), r"max_pool2d: dilation must be positive, got 0"),
+    (lambda x: gc.nn.max_pool2d(x, 2, stride=0), r"max_pool2d: stride must be positive, got 0"),
+    (lambda x: gc.nn.max_pool2d(x, 0), r"max_pool2d: kernel_size must be positive, got 0"),
+    (lambda x: gc.nn.max_pool2d(x, 2, padding=-1), r"max_pool2d: padding must be non-negative"),
+    (lambda x: gc.nn.max_pool2d(x, 2.0), r"max_pool2d: kernel_size must be an int or a pair"),
+    (lambda x: gc.nn.avg_pool2d(x, (2, 0)), r"avg_pool2d: kernel_size must be positive"),
+    (lambda x: gc.nn.avg_pool2d(x, 2, divisor_override=0),
+     r"avg_pool2d: divisor_override must be positive, got 0"),
+    (lambda x: gc.nn.avg_pool2d(x, 2, divisor_override=-2),
+     r"avg_pool2d: divisor_override must be positive, got -2"),
+    (lambda x: gc.nn.avg_pool2d(x, 2, divisor_override=1.5),
+     r"avg_pool2d: divisor_override must be an int, got 1.5"),
+    (lambda x: gc.nn.conv2d(x, gc.placeholder((1, 1, 3, 3)), stride=0),
+     r"conv2d: stride must be positive, got 0"),
+    (lambda x: gc.nn.conv2d(x, gc.placeholder((1, 1, 3, 3)), padding=-1),
+     r"conv2d: padding must be non-negative, got -1"),
+    (lambda x: gc.nn.conv2d(x, gc.placeholder((1, 1, 3, 3)), groups=1.0),
+     r"conv2d: groups must be an int, got 1.0"),
+])
+def test_functional_pool_and_conv_arguments_are_checked(call, words):
+    with pytest.raises(gc.ArgumentError, match=words) as info:
+        call(gc.placeholder(X4))
+    assert info.value.loc.file == __file__
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: gc.nn.MaxPool2d(2, dilation=0), r"MaxPool2d: dilation must be positive, got 0"),
+    (lambda: gc.nn.MaxPool2d(2, stride=0), r"MaxPool2d: stride must be positive, got 0"),
+    (lambda: gc.nn.MaxPool2d(2, padding=-1), r"MaxPool2d: padding must be non-negative"),
+    (lambda: gc.nn.MaxPool2d(2, padding=2),
+     r"MaxPool2d: padding \(2, 2\) must be at most half the kernel \(2, 2\)"),
+    (lambda: gc.nn.AvgPool2d(0), r"AvgPool2d: kernel_size must be positive, got 0"),
+    (lambda: gc.nn.AvgPool2d(2, divisor_override=0),
+     r"AvgPool2d: divisor_override must be positive, got 0"),
+    (lambda: gc.nn.Conv2d(1, 2, 0), r"Conv2d: kernel_size must be positive, got 0"),
+    (lambda: gc.nn.Conv2d(1, 2, 3, stride=0), r"Conv2d: stride must be positive, got 0"),
+    (lambda: gc.nn.Conv2d(1, 2, 3, dilation=0), r"Conv2d: dilation must be positive, got 0"),
+    (lambda: gc.nn.Conv2d(1, 2, 3, padding=-1), r"Conv2d: padding must be non-negative"),
+    (lambda: gc.nn.Conv2d(1, 2, 3, padding="full"), r"Conv2d: padding must be 'valid', 'same'"),
+    (lambda: gc.nn.Conv2d(1, 2, (3, 3, 3)), r"Conv2d: kernel_size must be an int or a pair"),
+])
+def test_pool_and_conv_modules_check_arguments_when_constructed(make, words):
+    with pytest.raises(gc.ArgumentError, match=words) as info:
+        make()
+    assert info.value.loc.file == __file__
+
+
+@pytest.mark.parametrize("op,attrs,words", [
+    ("max_pool2d", dict(dilation=(0, 1)), r"max_pool2d: .*dilation \(0, 1\) must be positive"),
+    ("avg_pool2d", dict(count_include_pad=True, divisor_override=0),
+     r"avg_pool2d: divisor_override must be a positive int, got 0"),
+])
+def test_pool_ops_refuse_bad_attributes_given_directly(op, attrs, words):
+    from graphc.tensor import apply
+    with pytest.raises(gc.ArgumentError, match=words):
+        apply(op, gc.placeholder(X4), kernel=(2, 2), stride=(2, 2), padding=(0, 0), **attrs)
+
+
+def test_numpy_integer_kernel_stride_and_dilation_are_accepted():
+    x = helpers.rng(8).standard_normal(X4)
+    y = gc.nn.MaxPool2d(np.int64(2))(gc.constant(x))
+    np.testing.assert_array_equal(helpers.evaluate(y), naive_max_pool2d(x, 2, 2, 0))
+    w = helpers.rng(9).standard_normal((1, 1, 3, 3))
+    z = gc.nn.conv2d(gc.constant(x), gc.constant(w), stride=np.int64(1),
+                     dilation=(np.int32(1), 1))
+    np.testing.assert_allclose(helpers.evaluate(z), naive_conv2d(x, w), rtol=1e-12)
+    assert gc.nn.Conv2d(1, 2, np.int64(3)).kernel_size == (3, 3)
 
 
 # -- max pool tie-breaking (hand values) -----------------------------------------------

@@ -1,6 +1,7 @@
 """gc.nn functions against NumPy float64 computations (PyTorch's formulas), the
 running statistics of batch norm, dropout's masks, and gradients."""
 import os
+import re
 import subprocess
 import sys
 
@@ -113,6 +114,30 @@ def test_cross_entropy_label_shape_mismatch_raises_shape_error():
         gc.nn.cross_entropy(gc.placeholder((4, 3)), gc.placeholder((4, 1), "int64"))
 
 
+@pytest.mark.parametrize("logits,labels,expected", [
+    ((5, 3), (2,), (5,)),
+    ((2, 3, 4), (2, 5), (2, 4)),
+])
+def test_cross_entropy_batch_mismatch_names_cross_entropy_and_both_shapes(logits, labels,
+                                                                         expected):
+    shapes = (re.escape(str(s)) for s in (logits, labels, expected))
+    want = r"cross_entropy: logits {} and labels {}: expected .* labels {}".format(*shapes)
+    with pytest.raises(gc.ShapeError, match=want) as info:
+        gc.nn.cross_entropy(gc.placeholder(logits), gc.placeholder(labels, "int64"))
+    assert info.value.loc.file == __file__
+
+
+def test_cross_entropy_float_labels_raise_dtype_error_naming_cross_entropy():
+    with pytest.raises(gc.DtypeError, match=r"cross_entropy: labels must be integer class "
+                                            r"indices, got float32"):
+        gc.nn.cross_entropy(gc.placeholder((4, 3)), gc.placeholder((4,), "float32"))
+
+
+def test_cross_entropy_accepts_labels_whose_batch_is_unknown():
+    loss = gc.nn.cross_entropy(gc.placeholder((None, 3)), gc.placeholder((None,), "int64"))
+    assert loss.shape == ()
+
+
 def test_cross_entropy_bad_reduction_is_refused():
     with pytest.raises(gc.GraphcError, match="cross_entropy.*reduction"):
         gc.nn.cross_entropy(gc.placeholder((4, 3)), gc.placeholder((4,), "int64"),
@@ -186,6 +211,23 @@ def test_mse_loss_matches_numpy(reduction):
     np.testing.assert_allclose(got, want, rtol=1e-13)
 
 
+LOSSES_OF_ONE_SHAPE = [gc.nn.mse_loss, gc.nn.binary_cross_entropy_with_logits,
+                       gc.nn.binary_cross_entropy]
+
+
+@pytest.mark.parametrize("loss", LOSSES_OF_ONE_SHAPE, ids=lambda f: f.__name__)
+def test_losses_refuse_to_broadcast_input_and_target(loss):
+    with pytest.raises(gc.ShapeError, match=rf"{loss.__name__}: input \(4, 1\) and target "
+                                            r"\(4,\) must have the same shape") as info:
+        loss(gc.placeholder((4, 1)), gc.placeholder((4,)))
+    assert info.value.loc.file == __file__
+
+
+@pytest.mark.parametrize("loss", LOSSES_OF_ONE_SHAPE, ids=lambda f: f.__name__)
+def test_losses_accept_an_unknown_size_against_a_known_one(loss):
+    assert loss(gc.placeholder((None, 3)), gc.placeholder((2, 3))).shape == ()
+
+
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_linear_is_input_times_weight_transposed_plus_bias(with_bias):
     r = helpers.rng(7)
@@ -241,6 +283,13 @@ def test_layer_norm_eps_is_added_to_the_variance():
     x = np.array([[1.0, 3.0]])               # mean 2, variance 1
     y = run(gc.nn.layer_norm(gc.constant(x), 2, eps=3.0))
     np.testing.assert_allclose(y, [[-0.5, 0.5]], rtol=1e-13)
+
+
+def test_layer_norm_accepts_a_numpy_integer_normalized_shape():
+    x = helpers.rng(40).standard_normal((2, 4))
+    got = run(gc.nn.layer_norm(gc.constant(x), np.int64(4)))
+    want = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_layer_norm_wrong_normalized_shape_raises_shape_error():
@@ -426,6 +475,12 @@ def test_dropout_probability_out_of_range_is_refused():
     with pytest.raises(gc.GraphcError, match="dropout.*1.5"):
         gc.nn.dropout(gc.placeholder((2,)), 1.5)
 
+
+
+@pytest.mark.parametrize("p", ["a", None, float("nan"), -0.1])
+def test_dropout_probability_that_is_not_a_number_in_range_is_an_argument_error(p):
+    with pytest.raises(gc.ArgumentError, match=r"dropout: p must be a probability in \[0, 1\]"):
+        gc.nn.dropout(gc.placeholder((2,)), p)
 
 _DROPOUT_SCRIPT = """
 import numpy as np, graphc as gc

@@ -386,6 +386,86 @@ def test_bad_constructor_arguments_raise_graphc_errors():
         nn.Linear(2, 2, dtype="int32")
 
 
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: nn.Linear(-1, 3), r"Linear: in_features must be non-negative, got -1"),
+    (lambda: nn.Linear("a", 3), r"Linear: in_features must be an int, got 'a'"),
+    (lambda: nn.Linear(None, 3), r"Linear: in_features must be an int, got None"),
+    (lambda: nn.Linear(3, 2.5), r"Linear: out_features must be an int, got 2.5"),
+    (lambda: nn.Conv2d(1, -2, 3), r"Conv2d: out_channels must be non-negative, got -2"),
+    (lambda: nn.Conv2d(1, 2, -1), r"Conv2d: kernel_size must be positive, got -1"),
+    (lambda: nn.Conv2d(1, 2, 2.5), r"Conv2d: kernel_size must be an int or a pair"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=2.0), r"Conv2d: groups must be an int, got 2.0"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=3), r"Conv2d: .*divisible by groups 3"),
+    (lambda: nn.Embedding(-1, 3), r"Embedding: num_embeddings must be non-negative"),
+    (lambda: nn.Embedding(2.5, 3), r"Embedding: num_embeddings must be an int, got 2.5"),
+    (lambda: nn.Embedding(5, 3, padding_idx=1.5), r"Embedding: padding_idx must be an int"),
+    (lambda: nn.Embedding(5, 3, padding_idx=5), r"Embedding: padding_idx 5 is out of range"),
+    (lambda: nn.BatchNorm1d(-3), r"BatchNorm1d: num_features must be non-negative, got -3"),
+    (lambda: nn.BatchNorm2d(2.5), r"BatchNorm2d: num_features must be an int, got 2.5"),
+    (lambda: nn.LayerNorm(-3), r"LayerNorm: normalized_shape must be non-negative"),
+    (lambda: nn.LayerNorm((2, "a")), r"LayerNorm: normalized_shape must be an int or a seq"),
+    (lambda: nn.Dropout("a"), r"Dropout: p must be a probability in \[0, 1\], got 'a'"),
+    (lambda: nn.Dropout(float("nan")), r"Dropout: p must be a probability"),
+])
+def test_constructor_arguments_of_the_wrong_kind_or_value_raise_argument_error(make, words):
+    with pytest.raises(gc.ArgumentError, match=words) as info:
+        make()
+    assert info.value.loc.file == __file__          # the user's line
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+
+
+def test_numpy_integers_are_accepted_wherever_ints_are():
+    linear = nn.Linear(np.int64(3), np.int32(2))
+    assert (linear.in_features, linear.out_features) == (3, 2)
+    assert type(linear.in_features) is int
+    conv = nn.Conv2d(np.int64(1), 2, np.int64(3), stride=(np.int64(1), 1), groups=np.int8(1))
+    assert conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+    assert nn.Embedding(np.int64(5), 2, padding_idx=np.int64(-1)).padding_idx == 4
+    assert nn.LayerNorm(np.int64(4)).normalized_shape == (4,)
+    assert nn.BatchNorm1d(np.int64(3)).weight.shape == (3,)
+
+
+def test_a_weight_larger_than_memory_is_an_argument_error_with_its_bytes():
+    with pytest.raises(gc.ArgumentError, match=r"Linear: a float32 array of shape "
+                                               r"\(1000000, 1000000\) needs "
+                                               r"4,000,000,000,000 bytes"):
+        nn.Linear(10**6, 10**6)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: nn.Sequential(nn.ReLU(), 3), r"Sequential: item 1 is of type int, not a Module"),
+    (lambda: nn.Sequential(OrderedDict(act=nn.ReLU(), fc=None)),
+     r"Sequential: item fc is of type NoneType, not a Module"),
+    (lambda: nn.ModuleList([nn.ReLU(), "relu"]), r"ModuleList: item 1 is of type str"),
+    (lambda: nn.ModuleList([nn.ReLU()]).append(3), r"ModuleList: item 1 is of type int"),
+])
+def test_containers_refuse_what_is_not_a_module(make, words):
+    with pytest.raises(gc.ArgumentError, match=words):
+        make()
+
+
+def test_a_refused_append_leaves_the_list_as_it_was():
+    layers = nn.ModuleList([nn.ReLU()])
+    with pytest.raises(gc.ArgumentError):
+        layers.append(3)
+    assert len(layers) == 1 and not hasattr(layers, "1")
+
+
+def test_load_state_dict_errors_name_the_state_dict_key():
+    layer = nn.Linear(3, 2)                         # root level: graph name 'weight_<n>'
+    state = {"weight": np.ones((3, 2)), "bias": np.zeros(2)}
+    with pytest.raises(gc.ShapeError, match=r"load_state_dict: .* variable 'weight' of "
+                                            r"shape \(2, 3\)") as info:
+        layer.load_state_dict(state)
+    assert info.value.loc.file == __file__
+
+
+def test_load_state_dict_of_a_list_is_an_argument_error():
+    with pytest.raises(gc.ArgumentError, match="load_state_dict: state must be a dict"):
+        nn.Linear(3, 2).load_state_dict([1, 2])
+
+
 # -- a compiled model on the CPU backend -------------------------------------------------
 
 def test_small_cnn_on_cpu_matches_reference_with_gradients():

@@ -305,11 +305,15 @@ def test_bad_gru_initial_state_names_the_module_shapes_and_line():
 @pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
 @pytest.mark.parametrize("arguments, words", [
     (dict(bidirectional=True), "bidirectional=True is not supported"),
-    (dict(dropout=1.5), "dropout must be in [0, 1]"),
-    (dict(num_layers=0), "must be positive")])
+    (dict(dropout=1.5), "dropout must be a probability in [0, 1]"),
+    (dict(num_layers=0), "num_layers must be positive"),
+    (dict(num_layers=1.5), "num_layers must be an int"),
+    (dict(hidden_size=4.5), "hidden_size must be an int"),
+    (dict(input_size=-3), "input_size must be positive")])
 def test_bad_constructor_arguments_name_the_module(cls, arguments, words):
+    arguments = dict(dict(input_size=3, hidden_size=4), **arguments)
     with pytest.raises(gc.GraphcError) as info:
-        cls(3, 4, **arguments)
+        cls(**arguments)
     assert cls.__name__ in str(info.value) and words in str(info.value)
     assert "test_nn_rnn.py" in str(info.value)
 
