@@ -23,6 +23,9 @@ def grad(y, xs, grad_y=None):
     """
     loc = user_location()
     single = isinstance(xs, Tensor)
+    if not single and not isinstance(xs, (list, tuple)):
+        raise GradError(f"xs must be a Tensor or a list of Tensors, got {type(xs).__name__}",
+                        op="grad", loc=loc)
     xs = [xs] if single else list(xs)
     y = _check_tensor(y, "y", loc)
     for i, x in enumerate(xs):

@@ -5,6 +5,8 @@ category the wider type wins. Unlike NumPy, an integer tensor combined with
 a float tensor keeps the float's dtype (as PyTorch does), and Python scalars
 are weak: `x * 2.0` keeps x's float32, `int_tensor * 2.5` is float32.
 """
+import numbers
+
 import numpy as np
 
 from graphc.errors import DtypeError
@@ -58,11 +60,15 @@ def promote(*dtypes):
 
 
 def of_python_scalar(value):
-    """The dtype a lone Python scalar gets (weak: see `weak_scalar_dtype`)."""
+    """The dtype a lone Python scalar gets (weak: see `weak_scalar_dtype`);
+    DtypeError for a complex one."""
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
         return DEFAULT_INT
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise DtypeError(f"complex value {value!r} is not supported: graphc has no complex "
+                         f"dtype (use one of {names()})")
     return DEFAULT_FLOAT
 
 
@@ -84,3 +90,36 @@ def of_array(array):
     if dtype.kind in "iu":
         return int64
     raise DtypeError(f"arrays of dtype {dtype} are not supported; use one of {names()}")
+
+
+def convert(values, dtype):
+    """An owned array of `values` (a scalar or an array) as `dtype`; DtypeError where
+    NumPy would silently wrap around or make garbage: integers outside an integer
+    dtype's range, and NaN or infinite floats converted to an integer dtype."""
+    check_fits(values, dtype)
+    return np.array(values, dtype=dtype)
+
+
+def check_fits(values, dtype):
+    """DtypeError unless every value converts to integer `dtype` without wrapping
+    (float and bool dtypes hold every value they are given, rounded)."""
+    array = values if isinstance(values, np.ndarray) else None
+    if not is_int(dtype) or (array is not None and (array.size == 0 or
+                                                    np.can_cast(array.dtype, dtype))):
+        return
+    bound = 2 ** (8 * dtype.itemsize - 1)           # the range is [-bound, bound)
+    low, high = (array.min(), array.max()) if array is not None else (values, values)
+    if isinstance(low, (float, np.floating)):
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise DtypeError(f"{dtype} cannot hold {_describe(values)} (NaN or infinity)")
+    else:
+        low, high = int(low), int(high)       # exact, also for uint64
+    if not -bound <= low <= high < bound:
+        raise DtypeError(f"{dtype} cannot hold {_describe(values)} "
+                         f"(its range is [{-bound}, {bound - 1}])")
+
+
+def _describe(values):
+    if np.ndim(values) == 0:
+        return f"value {np.asarray(values).item()!r}"
+    return f"an array of {values.dtype} values from {values.min()} to {values.max()}"

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from graphc import runtime
-from graphc.errors import CompileError, DtypeError, FeedError, GraphcError, ShapeError, user_location
+from graphc import dtypes, runtime
+from graphc.errors import (ArgumentError, CompileError, DtypeError, FeedError, GraphcError,
+                           ShapeError, user_location)
 from graphc.graph import format_shape
 from graphc.program import specialize
 from graphc.tensor import Tensor, as_node
@@ -34,6 +35,9 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
     """
     loc = user_location()
     single = isinstance(outputs, Tensor)
+    if not single and not isinstance(outputs, (list, tuple)):
+        raise CompileError(f"outputs must be a Tensor or a list of Tensors, got "
+                           f"{type(outputs).__name__}", op="compile", loc=loc)
     output_list = [outputs] if single else list(outputs)
     for i, out in enumerate(output_list):
         if not isinstance(out, Tensor):
@@ -55,12 +59,19 @@ def compile(outputs, inputs=None, updates=None, device=None, check_numerics=Fals
 
 
 def _update_pairs(updates, loc):
+    if not isinstance(updates, dict):
+        raise CompileError(f"updates must be a dict {{variable: new value}}, got "
+                           f"{type(updates).__name__}", op="compile", loc=loc)
     pairs = []
     for var, value in updates.items():
         if not isinstance(var, Tensor) or var.op != "variable":
             what = f"{var.name} is a {var.op} node" if isinstance(var, Tensor) else repr(var)
             raise CompileError(f"update of a non-variable: {what}", op="compile", loc=loc)
-        value = as_node(value, var.graph, like=var.node)
+        try:
+            value = as_node(value, var.graph, like=var.node)
+        except GraphcError as error:
+            error.message = f"the new value of variable '{var.name}': {error.message}"
+            raise error.located("compile", loc) from None
         if len(value.shape) != len(var.shape) or any(
                 d is not None and d != v for d, v in zip(value.shape, var.shape)):
             made = f" (the value is {value.name}, made at {value.loc})" if value.loc else ""
@@ -95,11 +106,18 @@ def _input_placeholders(inputs, nodes, loc):
     needed = sorted((n for n in nodes if n.op.name == "placeholder"), key=lambda n: n.id)
     if inputs is None:
         return needed
+    if not isinstance(inputs, (Tensor, list, tuple)):
+        raise CompileError(f"inputs must be a list of placeholders, got "
+                           f"{type(inputs).__name__}", op="compile", loc=loc)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, ph in enumerate(inputs):
         if not isinstance(ph, Tensor) or ph.op != "placeholder":
             what = f"a {ph.op} node ({ph.name})" if isinstance(ph, Tensor) else repr(ph)
             raise CompileError(f"inputs[{i}] must be a placeholder, got {what}",
+                               op="compile", loc=loc)
+        if any(other is ph for other in inputs[:i]):
+            raise CompileError(f"placeholder '{ph.name}' is listed twice in inputs "
+                               f"(inputs[{inputs.index(ph)}] and inputs[{i}])",
                                op="compile", loc=loc)
     given = {ph.node for ph in inputs}
     for ph in needed:
@@ -209,7 +227,12 @@ class Executable:
         if not kwargs and len(args) == len(self._inputs) and all(map(_ready, self._inputs,
                                                                       args)):
             return list(args)               # the per-call fast path: nothing to convert
-        if len(args) == 1 and isinstance(args[0], dict) and not kwargs:
+        if any(isinstance(a, dict) for a in args):
+            if len(args) > 1 or kwargs:
+                raise FeedError("feed either one dict or arrays (by position or name), not "
+                                f"both: got a dict and {len(args) - 1 + len(kwargs)} other "
+                                "feed(s); put every feed in the dict", op="call",
+                                loc=user_location())
             kwargs = {k.name if isinstance(k, Tensor) else k: v for k, v in args[0].items()}
             args = ()
         names = [p.name for p in self._inputs]
@@ -271,6 +294,10 @@ class Executable:
         """Set variables from {name: array}; checks every entry before writing any."""
         by_name = {v.name: v for v in self.variables}
         loc = user_location()
+        if not isinstance(state, dict):
+            raise ArgumentError(f"state must be a dict {{variable name: array}} (as "
+                                f"state_dict() returns), got {type(state).__name__}",
+                                op="load_state_dict", loc=loc)
         if strict:
             missing = sorted(set(by_name) - set(state))
             unknown = sorted(set(state) - set(by_name))
@@ -328,5 +355,17 @@ def _validate_feed(ph, value):
         raise FeedError(f"{_where(ph)} expects dtype {ph.dtype}, got {array.dtype}",
                         op="call", loc=loc)
     _check_shape(ph, array.shape, loc)
+    _check_range(ph, array, loc)
     # ascontiguousarray turns a 0-d array into shape (1,): reshape back
     return np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
+
+
+def _check_range(ph, array, loc):
+    """An integer feed of a dtype wider than the placeholder's (or unsigned) must hold
+    values its dtype can: no silent wrap-around. Feeds of a dtype that always fits
+    (int32 into int64, or the placeholder's own) are not scanned."""
+    try:
+        dtypes.check_fits(array, ph.dtype)
+    except GraphcError as error:
+        raise FeedError(f"{_where(ph)}: {error.message}",
+                        op="call", loc=loc) from None

@@ -12,7 +12,7 @@ import itertools
 import networkx as nx
 import numpy as np
 
-from graphc.errors import GraphcError, user_location
+from graphc.errors import ArgumentError, GraphcError, user_location
 
 _node_ids = itertools.count()
 
@@ -93,6 +93,8 @@ class Graph:
         """Create a node, inferring its type; errors name the op and the user's line."""
         attrs = attrs or {}
         loc = loc if loc is not None else user_location()
+        if name is not None and not isinstance(name, str):
+            raise ArgumentError(f"name must be a str, got {name!r}", op=op.name, loc=loc)
         for node in inputs:
             if node.graph is not self:
                 raise GraphcError(

@@ -1,10 +1,9 @@
 """`x[index]`: NumPy basic indexing (static slices, integers, Ellipsis, None)
 as slice / squeeze / expand_dims nodes, and `x[int_tensor]` as a gather.
 """
-import numpy as np
-
 from graphc.errors import ShapeError, user_location
 from graphc.graph import format_shape
+from graphc.ops.rules import is_integer
 from graphc.ops.shape import expand_dims, squeeze, take
 from graphc.tensor import Tensor, apply
 
@@ -22,7 +21,7 @@ def getitem(x, index):
         dim = x.shape[axis]
         if isinstance(item, slice):
             triples.append(_slice_triple(item))
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+        elif is_integer(item):
             triples.append(_integer_triple(int(item), dim, axis, x))
             dropped.append(axis)
         else:
@@ -41,21 +40,28 @@ def getitem(x, index):
 
 
 def _expand_ellipsis(x, items):
+    at = [k for k, item in enumerate(items) if item is Ellipsis]   # `is`: items may be Tensors
+    if len(at) > 1:
+        raise ShapeError(f"an index can have only one Ellipsis (...); got {len(at)} for shape "
+                         f"{format_shape(x.shape)}", op="getitem", loc=user_location())
     dims_used = sum(1 for i in items if i is not None and i is not Ellipsis)
     if dims_used > x.ndim:
         raise ShapeError(f"too many indices ({dims_used}) for shape {format_shape(x.shape)}",
                          op="getitem", loc=user_location())
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
-        items = items[:at] + [slice(None)] * (x.ndim - dims_used) + items[at + 1:]
+    if at:
+        items = items[:at[0]] + [slice(None)] * (x.ndim - dims_used) + items[at[0] + 1:]
     return items
 
 
 def _slice_triple(item):
-    start, stop, step = item.start, item.stop, item.step
-    if step == 1:
-        step = None
-    return (start, stop, step)
+    bounds = (item.start, item.stop, item.step)
+    for bound in bounds:
+        if bound is not None and not is_integer(bound):
+            hint = " (use gc.take for data-dependent indices)" if isinstance(bound, Tensor) else ""
+            raise ShapeError(f"slice bounds must be ints or None, got {bound!r} in "
+                             f"{item!r}{hint}", op="getitem", loc=user_location())
+    start, stop, step = (None if b is None else int(b) for b in bounds)
+    return (start, stop, None if step == 1 else step)
 
 
 def _integer_triple(i, dim, axis, x):

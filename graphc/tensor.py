@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import GraphcError, user_location
+from graphc.errors import ArgumentError, GraphcError, user_location
 from graphc.graph import default_graph, format_shape
 from graphc.ops.registry import OPS
 
@@ -45,6 +45,19 @@ class Tensor:
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
+
+    # -- NumPy: a symbolic tensor has no value to convert, and np.* functions cannot build
+    def __array__(self, dtype=None, copy=None):
+        raise ArgumentError(f"{self!r} is symbolic: it has no value for NumPy until it runs. "
+                            "Build on it with gc.* functions and run it with gc.compile "
+                            "(a variable's current value is .value)", loc=user_location())
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = func.__name__
+        instead = f"gc.{name}" if hasattr(_api, name) else "the gc.* functions"
+        raise ArgumentError(f"NumPy cannot compute symbolic tensor {self.name}: use "
+                            f"{instead} to build on it and gc.compile to run it",
+                            op=f"np.{name}", loc=user_location())
 
     # -- variables --------------------------------------------------------------------
     @property
@@ -113,25 +126,35 @@ def as_node(value, graph=None, like=None):
     """A graph node for a Tensor, NumPy array or Python scalar.
 
     A Python scalar next to a tensor `like` is weakly typed: it takes like's
-    dtype unless that would lose its kind (2.5 next to an int is float32).
+    dtype unless that would lose its kind (2.5 next to an int is float32); a
+    value that dtype cannot hold (2**40 next to an int32) is a DtypeError.
     """
     if isinstance(value, Tensor):
         return value.node
     graph = graph or default_graph()
     if isinstance(value, (numbers.Number, np.bool_)) and like is not None:
-        dtype = dtypes.weak_scalar_dtype(value, like.dtype)
-        array = np.asarray(value, dtype=dtype)
-    elif isinstance(value, (numbers.Number, np.bool_, list, tuple)):
-        array = np.asarray(value)
-        if array.dtype.kind == "f":
+        array = dtypes.convert(value, dtypes.weak_scalar_dtype(value, like.dtype))
+    elif isinstance(value, (numbers.Number, np.bool_, list, tuple, np.ndarray)):
+        array = asarray(value)
+        if array.dtype.kind == "f" and not isinstance(value, np.ndarray):
             array = array.astype(dtypes.DEFAULT_FLOAT)
-    elif isinstance(value, np.ndarray):
-        array = value
+        array = dtypes.convert(array, dtypes.of_array(array))
     else:
-        raise GraphcError(f"cannot use a {type(value).__name__} as a tensor",
-                          loc=user_location())
-    array = np.array(array, dtype=dtypes.of_array(array))   # owned copy
+        raise ArgumentError(f"cannot use a {type(value).__name__} as a tensor")
     return graph.add(OPS["constant"], (), {"value": array})
+
+
+def asarray(value):
+    """np.asarray(value), with an ArgumentError (not NumPy's ValueError) for a ragged list."""
+    try:
+        return np.asarray(value)
+    except GraphcError:             # a Tensor inside the list (Tensor.__array__)
+        raise
+    except ValueError:
+        text = repr(value)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise ArgumentError(f"cannot make a tensor of {text}: its nested lists differ "
+                            "in length") from None
 
 
 def apply(op_name, *operands, **attrs):
@@ -142,12 +165,21 @@ def apply(op_name, *operands, **attrs):
     tensors = [o for o in operands if isinstance(o, Tensor)]
     graph = tensors[0].graph if tensors else default_graph()
     like = tensors[0].node if tensors else None
-    nodes = [as_node(o, graph, like) for o in operands]
+    try:
+        nodes = [as_node(o, graph, like) for o in operands]
+    except GraphcError as error:
+        raise error.located(op_name, user_location()) from None
     return graph.add(OPS[op_name], nodes, attrs).tensor
 
 
 def as_tensor(value):
-    return value if isinstance(value, Tensor) else as_node(value).tensor
+    """value as a Tensor (a constant unless it is one); errors point at the user's line."""
+    if isinstance(value, Tensor):
+        return value
+    try:
+        return as_node(value).tensor
+    except GraphcError as error:
+        raise error.located(None, user_location()) from None
 
 
 from graphc import api as _api  # noqa: E402  (operators call the public functions)

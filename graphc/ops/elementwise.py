@@ -10,9 +10,11 @@ import numpy as np
 from scipy import special
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GraphcError, user_location
+from graphc.errors import ArgumentError, DtypeError
+from graphc.graph import format_shape
 from graphc.ops.registry import ELEMENTWISE, register_op
-from graphc.ops.rules import broadcast_shapes, float_unary, same_as_input
+from graphc.ops.rules import (blamed_on, broadcast_shapes, constant_value, float_unary, real_number,
+                              same_as_input)
 from graphc.tensor import apply
 
 SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
@@ -265,9 +267,23 @@ class Divide:
 
 @register_op("power", ELEMENTWISE)
 class Power:
-    """y = a ** b; the exponent's gradient is taken as 0 where a <= 0."""
-    infer = arithmetic
-    reference = np.power
+    """y = a ** b; the exponent's gradient is taken as 0 where a <= 0. Integers to a
+    negative power truncate as PyTorch's do (1 ** -n = 1, (-1) ** -n = +-1, else 0);
+    a negative constant integer exponent is refused when the graph is built."""
+    def infer(a, b):
+        shape, dtype = arithmetic(a, b)
+        exponent = constant_value(b)
+        if dtypes.is_int(dtype) and exponent is not None and (exponent < 0).any():
+            raise DtypeError(f"integer base ({a.dtype}, shape {format_shape(a.shape)}) to the "
+                             f"negative exponent {exponent.min()}: the result is not an "
+                             "integer; cast the base to a float dtype first")
+        return shape, dtype
+
+    def reference(a, b):
+        if not dtypes.is_int(np.result_type(a, b)) or (b >= 0).all():
+            return np.power(a, b)
+        inverse = np.where(a == -1, 1 - 2 * (b & 1), a == 1)      # a ** b for b < 0
+        return np.where(b < 0, inverse, np.power(a, np.maximum(b, 0)))
 
     def grad(y, dy, a, b):
         safe_log = log(where(a > 0, a, 1))
@@ -376,6 +392,7 @@ def where(condition, x, y):
     return apply("where", condition, x, y)
 
 
+@blamed_on("cast")
 def cast(x, dtype):
     dtype = dtypes.as_dtype(dtype)
     if hasattr(x, "dtype") and x.dtype == dtype:
@@ -383,21 +400,26 @@ def cast(x, dtype):
     return apply("cast", x, dtype=dtype)
 
 
+@blamed_on("leaky_relu")
 def leaky_relu(x, negative_slope=0.01):
-    return apply("leaky_relu", x, negative_slope=float(negative_slope))
+    return apply("leaky_relu", x, negative_slope=real_number(negative_slope, "negative_slope"))
 
 
+@blamed_on("gelu")
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise GraphcError(f"approximate must be 'none' or 'tanh', got {approximate!r}",
-                          op="gelu", loc=user_location())
+        raise ArgumentError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return apply("gelu", x, approximate=approximate)
 
 
+@blamed_on("softplus")
 def softplus(x, beta=1.0, threshold=20.0):
-    return apply("softplus", x, beta=float(beta), threshold=float(threshold))
+    return apply("softplus", x, beta=real_number(beta, "beta"),
+                 threshold=real_number(threshold, "threshold"))
 
 
 def clip(x, a_min, a_max):
-    """NumPy's clip, as maximum then minimum."""
-    return minimum(maximum(x, a_min), a_max)
+    """NumPy's clip, as maximum then minimum; a bound of None is no bound."""
+    if a_min is not None:
+        x = maximum(x, a_min)
+    return x if a_max is None else minimum(x, a_max)

@@ -6,7 +6,7 @@ from graphc import dtypes
 from graphc.errors import DtypeError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.ops.registry import OPAQUE, register_op
-from graphc.ops.rules import broadcast_shapes
+from graphc.ops.rules import blamed_on, broadcast_shapes
 from graphc.ops.shape import expand_dims, squeeze, swapaxes
 from graphc.tensor import apply, as_tensor
 
@@ -37,6 +37,7 @@ class Matmul:
         return [matmul(dy, swapaxes(b, -1, -2)), matmul(swapaxes(a, -1, -2), dy)]
 
 
+@blamed_on("matmul")
 def matmul(x1, x2):
     """NumPy's matmul: 1-D operands are promoted to matrices and the added axis removed."""
     x1, x2 = as_tensor(x1), as_tensor(x2)

@@ -8,10 +8,11 @@ import numpy as np
 from scipy import special
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import DtypeError, ShapeError
 from graphc.graph import format_shape
 from graphc.ops.registry import REDUCE, register_op
-from graphc.ops.rules import broadcasts_to, normalize_axes, normalize_axis, reduced_shape
+from graphc.ops.rules import (blamed_on, broadcasts_to, normalize_axes, normalize_axis,
+                              reduced_shape)
 from graphc.tensor import apply, as_tensor
 
 
@@ -158,17 +159,11 @@ class SumTo:
 
 # -- public functions -----------------------------------------------------------------
 
-def _axes(x, axis, name):
-    try:
-        return normalize_axes(axis, x.ndim, x.shape)
-    except GraphcError as error:
-        raise error.located(name, user_location()) from None
-
-
 def _public(name):
+    @blamed_on(name)
     def function(a, axis=None, keepdims=False):
         a = as_tensor(a)
-        return apply(name, a, axis=_axes(a, axis, name), keepdims=bool(keepdims))
+        return apply(name, a, axis=normalize_axes(axis, a.ndim, a.shape), keepdims=bool(keepdims))
     function.__name__ = name
     function.__doc__ = f"NumPy's {name} over `axis` (None: all), with keepdims."
     return function
@@ -180,13 +175,11 @@ amax, amin = max, min
 
 
 def _arg_public(name):
+    @blamed_on(name)
     def function(a, axis=None, keepdims=False):
         a = as_tensor(a)
         if axis is not None:
-            try:
-                axis = normalize_axis(axis, a.ndim, a.shape)
-            except GraphcError as error:
-                raise error.located(name, user_location()) from None
+            axis = normalize_axis(axis, a.ndim, a.shape)
         return apply(name, a, axis=axis, keepdims=bool(keepdims))
     function.__name__ = name
     function.__doc__ = f"NumPy's {name} along `axis` (None: flattened), int64."

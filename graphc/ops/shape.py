@@ -8,11 +8,11 @@ only), which is how gradients get shapes that are unknown until run time.
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GradError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, DtypeError, GradError, ShapeError
 from graphc.graph import format_shape
 from graphc.ops.registry import INJECTIVE, OPAQUE, register_op
-from graphc.ops.rules import (broadcast_shapes, broadcasts_to, normalize_axes, normalize_axis,
-                               num_elements)
+from graphc.ops.rules import (as_tuple, blamed_on, broadcast_shapes, broadcasts_to, is_integer,
+                              normalize_axes, normalize_axis, num_elements, positive_int)
 from graphc.tensor import apply, as_tensor
 
 
@@ -179,6 +179,9 @@ class Pad:
     def infer(x, *, pad_width, value):
         if len(pad_width) != len(x.shape):
             raise ShapeError(f"{len(pad_width)} pad widths for shape {format_shape(x.shape)}")
+        if any(w < 0 for pair in pad_width for w in pair):
+            raise ArgumentError(f"pad widths must be non-negative, got {pad_width} "
+                                f"for shape {format_shape(x.shape)}")
         return tuple(None if d is None else d + a + b for d, (a, b) in zip(x.shape, pad_width)), x.dtype
     def reference(x, *, pad_width, value): return np.pad(x, pad_width, constant_values=value)
 
@@ -192,7 +195,7 @@ class OneHot:
     def infer(indices, *, num_classes, dtype):
         if not dtypes.is_int(indices.dtype):
             raise DtypeError(f"indices must be integers, got {indices.dtype}")
-        return indices.shape + (num_classes,), dtype
+        return indices.shape + (positive_int(num_classes, "num_classes"),), dtype
 
     def reference(indices, *, num_classes, dtype):
         bad = (indices < 0) | (indices >= num_classes)
@@ -229,22 +232,24 @@ class TakeGrad:
 
 # -- public functions -----------------------------------------------------------------
 
-def _located(name, build):
-    """Run `build`, blaming errors on op `name` at the user's line."""
-    try:
-        return build()
-    except GraphcError as error:
-        raise error.located(name, user_location()) from None
-
-
+@blamed_on("reshape")
 def reshape(a, newshape):
     """NumPy's reshape; one dimension may be -1, also when the batch dimension is None."""
     a = as_tensor(a)
-    newshape = (newshape,) if isinstance(newshape, int) else tuple(newshape)
-    newshape = tuple(None if d is None else int(d) for d in newshape)
+    if newshape is None:
+        raise ArgumentError("newshape must be an int or a tuple of ints, got None")
+    newshape = tuple(_dimension(d, newshape) for d in as_tuple(newshape))
     if newshape == a.shape and None not in newshape:
         return a
     return apply("reshape", a, newshape=newshape)
+
+
+def _dimension(d, shape):
+    """One entry of a shape argument as an int (or None); ArgumentError naming it."""
+    if d is not None and not is_integer(d):
+        where = "" if d is shape else f" in {shape!r}"
+        raise ArgumentError(f"a shape holds ints (or -1 or None), got {d!r}{where}")
+    return None if d is None else int(d)
 
 
 def reshape_like(a, like):
@@ -252,76 +257,108 @@ def reshape_like(a, like):
     return a if a.shape == like.shape and None not in a.shape else apply("reshape", a, like, newshape=None)
 
 
+@blamed_on("transpose")
 def transpose(a, axes=None):
     a = as_tensor(a)
     axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(
-        _located("transpose", lambda: [normalize_axis(x, a.ndim, a.shape) for x in axes]))
+        normalize_axis(x, a.ndim, a.shape) for x in as_tuple(axes))
     return apply("transpose", a, axes=axes)
 
 
+@blamed_on("swapaxes")
 def swapaxes(a, axis1, axis2):
+    a = as_tensor(a)
     perm = list(range(a.ndim))
+    axis1, axis2 = (normalize_axis(x, a.ndim, a.shape) for x in (axis1, axis2))
     perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
     return transpose(a, perm)
 
 
+@blamed_on("broadcast_to")
 def broadcast_to(a, shape):
-    return apply("broadcast_to", a, shape=tuple(shape))
+    return apply("broadcast_to", a, shape=tuple(_dimension(d, shape) for d in as_tuple(shape)))
 
 
+@blamed_on("expand_dims")
 def expand_dims(a, axis):
     a = as_tensor(a)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    ndim = a.ndim + len(axes)
-    axes = _located("expand_dims", lambda: normalize_axes(axes, ndim))
-    return apply("expand_dims", a, axis=tuple(axes))
+    axes = as_tuple(axis)
+    return apply("expand_dims", a, axis=normalize_axes(axes, a.ndim + len(axes)))
 
 
+@blamed_on("squeeze")
 def squeeze(a, axis=None):
     """Remove size-1 axes (axis=None: every axis known to be 1)."""
     a = as_tensor(a)
     if axis is None:
         axes = tuple(i for i, d in enumerate(a.shape) if d == 1)
     else:
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        axes = _located("squeeze", lambda: normalize_axes(axes, a.ndim, a.shape))
+        axes = normalize_axes(axis, a.ndim, a.shape)
     return apply("squeeze", a, axis=axes) if axes else a
 
 
+@blamed_on("concatenate")
 def concatenate(arrays, axis=0):
     arrays = [as_tensor(x) for x in arrays]
     if not arrays:
-        raise ShapeError("need at least one array", op="concatenate", loc=user_location())
-    axis = _located("concatenate", lambda: normalize_axis(axis, arrays[0].ndim, arrays[0].shape))
+        raise ShapeError("need at least one array")
+    axis = normalize_axis(axis, arrays[0].ndim, arrays[0].shape)
     return apply("concatenate", *arrays, axis=axis)
 
 
+@blamed_on("stack")
 def stack(arrays, axis=0):
-    arrays = list(arrays)
+    """Join tensors of one shape along a new axis."""
+    arrays = [as_tensor(x) for x in arrays]
+    if not arrays:
+        raise ShapeError("need at least one array")
+    first = arrays[0].shape
+    if any(len(x.shape) != len(first) or any(a is not None and b is not None and a != b
+                                             for a, b in zip(first, x.shape)) for x in arrays):
+        raise ShapeError("shapes " + ", ".join(format_shape(x.shape) for x in arrays)
+                         + " differ: stacked tensors need one shape")
+    axis = normalize_axis(axis, len(first) + 1, first)
     return concatenate([expand_dims(x, axis) for x in arrays], axis=axis)
 
 
+@blamed_on("pad")
 def pad(array, pad_width, mode="constant", constant_values=0):
     """NumPy's pad, constant mode: pad_width is an int, a (before, after) pair, or one per axis."""
     array = as_tensor(array)
     if mode != "constant":
-        raise GraphcError(f"only mode='constant' is supported, got {mode!r}", op="pad",
-                          loc=user_location())
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (array.ndim, 2))
-    widths = tuple((int(a), int(b)) for a, b in widths)
-    return apply("pad", array, pad_width=widths, value=constant_values)
+        raise ArgumentError(f"only mode='constant' is supported, got {mode!r}")
+    return apply("pad", array, pad_width=_pad_widths(pad_width, array), value=constant_values)
 
 
+def _pad_widths(pad_width, array):
+    """pad_width as one (before, after) pair of ints per axis of `array`."""
+    try:
+        widths = np.asarray(pad_width)
+    except ValueError:                              # ragged nested lists
+        widths = None
+    if widths is None or widths.dtype.kind not in "iu":
+        raise ArgumentError(f"pad_width must be ints (an int, a (before, after) pair or one "
+                            f"pair per axis), got {pad_width!r}")
+    try:
+        widths = np.broadcast_to(widths, (array.ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad_width {pad_width!r} does not fit shape "
+                         f"{format_shape(array.shape)}: give one (before, after) pair per "
+                         "axis") from None
+    return tuple((int(a), int(b)) for a, b in widths)
+
+
+@blamed_on("take")
 def take(a, indices, axis=None):
     """Gather a's entries along `axis` (None: from the flattened array)."""
     a = as_tensor(a)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    axis = _located("take", lambda: normalize_axis(axis, a.ndim, a.shape))
+    axis = normalize_axis(axis, a.ndim, a.shape)
     return apply("take", a, as_tensor(indices), axis=axis)
 
 
+@blamed_on("one_hot")
 def one_hot(indices, num_classes, dtype="float32"):
     """y[..., c] = (indices == c), of `dtype`; an index outside the classes is an error."""
-    return apply("one_hot", indices, num_classes=int(num_classes), dtype=dtypes.as_dtype(dtype))
-
+    return apply("one_hot", indices, num_classes=num_classes, dtype=dtypes.as_dtype(dtype))

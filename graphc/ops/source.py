@@ -7,11 +7,11 @@ that uses it, as TF1 variables are.
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import default_graph, format_shape
 from graphc.ops.registry import SOURCE, register_op
-from graphc.ops.rules import num_elements
-from graphc.tensor import Tensor, apply
+from graphc.ops.rules import blamed_on, normalize_axes, num_elements, real_number
+from graphc.tensor import Tensor, apply, asarray
 
 
 class VariableState:
@@ -53,7 +53,10 @@ class VariableState:
         if array.dtype.kind not in "fiub" or (array.dtype.kind == "f") != (self.value.dtype.kind == "f"):
             raise DtypeError(f"cannot assign {array.dtype} to variable '{self.name}' of "
                              f"dtype {self.value.dtype}", op="assign", loc=loc)
-        self.value = np.array(array, dtype=self.value.dtype)
+        try:
+            self.value = dtypes.convert(array, self.value.dtype)
+        except GraphcError as error:
+            raise error.located("assign", loc) from None
 
     def __repr__(self):
         return f"<variable {self.name} {format_shape(self.value.shape)} {self.value.dtype}>"
@@ -84,6 +87,7 @@ class Constant:
 class Full:
     """An array filled with one value; its shape static or taken from an operand."""
     def infer(*like, shape, value, dtype):
+        _check_fill(value, dtype)
         return (like[0].shape if like else shape), dtype
     def reference(*like, shape, value, dtype):
         return np.full(like[0].shape if like else shape, value, dtype)
@@ -96,6 +100,14 @@ class Size:
     def infer(x, *, axes, dtype): return (), dtype
     def reference(x, *, axes, dtype): return np.prod([x.shape[a] for a in axes], dtype=dtype)
     def grad(y, dy, x, *, axes, dtype): return [None]
+
+
+def _check_fill(value, dtype):
+    """A fill value is a real number that `dtype` can hold."""
+    if not isinstance(value, (bool, np.bool_)):
+        dtypes.of_python_scalar(value)          # a DtypeError for a complex value
+        real_number(value, "fill value")
+    dtypes.check_fits(value, dtype)
 
 
 # -- public functions ---------------------------------------------------------------
@@ -114,41 +126,39 @@ def _check_shape(shape, allow_none, what):
     return tuple(None if d is None else int(d) for d in shape)
 
 
+@blamed_on("placeholder")
 def placeholder(shape, dtype="float32", name=None):
     """A value fed at each call, e.g. `placeholder((None, 784), "float32", name="x")`."""
     shape = _check_shape(shape, True, "placeholder")
-    try:
-        dtype = dtypes.as_dtype(dtype)
-    except GraphcError as error:
-        raise error.located("placeholder", user_location()) from None
-    return default_graph().add(Placeholder, (), {"shape": shape, "dtype": dtype},
+    return default_graph().add(Placeholder, (), {"shape": shape, "dtype": dtypes.as_dtype(dtype)},
                                name=name or "placeholder").tensor
 
 
+@blamed_on("variable")
 def variable(value, name=None, trainable=True, dtype=None):
     """State held between calls, initialised to a copy of `value`."""
-    array = np.asarray(value)
-    try:
-        dtype = dtypes.as_dtype(dtype) if dtype is not None else dtypes.of_array(array)
-    except GraphcError as error:
-        raise error.located("variable", user_location()) from None
-    state = VariableState(np.array(array, dtype=dtype), name, trainable)
+    array = asarray(value)
+    natural = dtypes.of_array(array)            # refuses complex, str and object arrays
+    dtype = natural if dtype is None else dtypes.as_dtype(dtype)
+    state = VariableState(dtypes.convert(array, dtype), name, trainable)
     node = default_graph().add(Variable, (), {"state": state}, name=name or "variable")
     state.name = node.name
     return node.tensor
 
 
+@blamed_on("constant")
 def constant(value, dtype=None):
     """A fixed value; Python floats become float32, NumPy arrays keep their dtype."""
-    array = np.asarray(value)
+    array = asarray(value)
+    target = dtypes.of_array(array)             # refuses complex, str and object arrays
     if dtype is not None:
-        array = array.astype(dtypes.as_dtype(dtype))
+        target = dtypes.as_dtype(dtype)
     elif array.dtype == np.float64 and not isinstance(value, np.ndarray):
-        array = array.astype(dtypes.DEFAULT_FLOAT)
-    array = np.array(array, dtype=dtypes.of_array(array))
-    return default_graph().add(Constant, (), {"value": array}).tensor
+        target = dtypes.DEFAULT_FLOAT
+    return default_graph().add(Constant, (), {"value": dtypes.convert(array, target)}).tensor
 
 
+@blamed_on("full")
 def full(shape, fill_value, dtype="float32"):
     shape = _check_shape(shape, False, "full")
     return apply("full", shape=shape, value=fill_value, dtype=dtypes.as_dtype(dtype))
@@ -162,6 +172,7 @@ def ones(shape, dtype="float32"):
     return full(shape, 1, dtype)
 
 
+@blamed_on("full_like")
 def full_like(x, fill_value, dtype=None):
     dtype = x.dtype if dtype is None else dtypes.as_dtype(dtype)
     return apply("full", x, shape=None, value=fill_value, dtype=dtype)
@@ -175,18 +186,21 @@ def ones_like(x, dtype=None):
     return full_like(x, 1, dtype)
 
 
+@blamed_on("arange")
 def arange(start, stop=None, step=1, dtype=None):
-    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    return constant(values, dtype=dtype)
+    """NumPy's arange, as a constant."""
+    for what, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is not None:
+            real_number(value, what)
+    if step == 0:
+        raise ArgumentError(f"step must not be zero (start {start}, stop {stop})")
+    return constant(np.arange(start, stop, step), dtype=dtype)
 
 
+@blamed_on("size")
 def size(x, axis=None, dtype="float32"):
     """Number of elements of x (along `axis`), known once x's shape is: a scalar tensor."""
-    from graphc.ops.rules import normalize_axes
-    try:
-        axes = normalize_axes(axis, x.ndim, x.shape)
-    except GraphcError as error:
-        raise error.located("size", user_location()) from None
+    axes = normalize_axes(axis, x.ndim, x.shape)
     count = num_elements([x.shape[a] for a in axes])
     if count is not None:
         return constant(np.asarray(count, dtype=dtypes.as_dtype(dtype)))

@@ -5,6 +5,7 @@ the bytes it reads and writes and, given a profile (`executable.profile(...)`),
 its share of the step's time. A device that runs node by node (the
 reference interpreter) lists its nodes instead.
 """
+from graphc.errors import ArgumentError, user_location
 from graphc.graph import format_shape
 from graphc.passes.kernels import VIEW_OPS
 from graphc.viz.model import format_bytes, nbytes
@@ -14,6 +15,11 @@ HEADER = ("#", "kernel", "ops", "shape", "reads", "writes", "time")
 
 def summary(executable, profile=None):
     """The table as text; `profile` is what `executable.profile(...)` returned."""
+    from graphc.executable import Executable
+    if not isinstance(executable, Executable):
+        raise ArgumentError(f"expects a compiled executable (what gc.compile returns), "
+                            f"got {executable!r}: compile it and call it once first",
+                            op="summary", loc=user_location())
     if executable.program is None:
         return "not compiled yet: call the executable once (or profile it) first"
     return program_summary(executable.program, executable.stats, profile)
