@@ -7,6 +7,7 @@ output and new value is computed from the old values first, then all are
 written, so a failed call leaves every variable as it was.
 """
 import logging
+import numbers
 import time
 
 import numpy as np
@@ -209,6 +210,9 @@ class Executable:
 
         Variables are not updated. Returns a `Profile` (print it for a table).
         """
+        if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
+            raise ArgumentError(f"repeats must be a positive int, got {repeats!r}",
+                                op="profile", loc=user_location())
         feeds = self._bind(args, kwargs)
         plan = self._plan(tuple(tuple(a.shape) for a in feeds))
         with np.errstate(all="ignore"):

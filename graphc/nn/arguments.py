@@ -61,6 +61,14 @@ def probability_argument(value, name, op):
     return float(value)
 
 
+def non_negative_number(value, name, op):
+    """A finite real number >= 0, as a float."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
+            not 0 <= value < float("inf"):
+        _refuse(f"{name} must be a finite number >= 0, got {value!r}", op)
+    return float(value)
+
+
 def conv_arguments(op, stride, padding, dilation, groups):
     """conv2d's stride and dilation (positive int pairs), padding (a non-negative
     int pair, or 'valid' or 'same', left to resolve) and groups (a positive int)."""

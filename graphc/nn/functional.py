@@ -7,10 +7,10 @@ dropout, linear), so they differentiate to any order and fuse like any graph.
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.nn.arguments import (conv_arguments, divisor_argument, pool_arguments,
-                                 probability_argument, shape_argument)
+                                 non_negative_number, probability_argument, shape_argument)
 from graphc.ops.elementwise import (gelu, leaky_relu, relu, rsqrt, sigmoid, softplus, tanh,
                                     where)
 from graphc.ops.linalg import matmul
@@ -225,6 +225,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim not in (2, 3, 4):
         raise ShapeError(f"input must be 2-D, 3-D or 4-D, got {format_shape(input.shape)}",
                          op="batch_norm", loc=user_location())
+    _check_batch_norm_arguments(running_mean, running_var, training, momentum, eps)
     axes = (0,) + tuple(range(2, input.ndim))
     param_shape = (1, -1) + (1,) * (input.ndim - 2)
     if training:
@@ -238,6 +239,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if weight is not None:
         y = y * reshape(weight, param_shape)
     return y if bias is None else y + reshape(bias, param_shape)
+
+
+def _check_batch_norm_arguments(running_mean, running_var, training, momentum, eps):
+    if not training and (running_mean is None or running_var is None):
+        raise ArgumentError("evaluation (training=False) needs running_mean and running_var",
+                            op="batch_norm", loc=user_location())
+    if (running_mean is None) != (running_var is None):
+        raise ArgumentError("running_mean and running_var are given together or not at all",
+                            op="batch_norm", loc=user_location())
+    probability_argument(momentum, "momentum", "batch_norm")
+    non_negative_number(eps, "eps", "batch_norm")
 
 
 def _check_more_than_one_value_per_channel(x, axes):

@@ -271,10 +271,11 @@ class _BatchNorm(Module):
                  track_running_stats=True, dtype=None):
         super().__init__()
         self.num_features = _size(self, "num_features", num_features)
-        self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if momentum is None:
             _fail(self, "momentum=None (a cumulative average) is not supported", GraphcError)
+        self.eps = arguments.non_negative_number(eps, "eps", type(self).__name__)
+        self.momentum = arguments.probability_argument(momentum, "momentum", type(self).__name__)
         dtype, shape = module_dtype(dtype), (self.num_features,)
         self.weight = self.bias = self.running_mean = self.running_var = None
         if affine:

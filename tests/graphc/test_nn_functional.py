@@ -659,3 +659,23 @@ def test_embedding_gradient_wrt_table(shape):
     r = helpers.rng(33)
     ids = r.integers(0, 4, shape)
     helpers.check_grad(lambda i, w: gc.nn.embedding(i, w), [ids, r.standard_normal((4, 3))])
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (dict(running_mean=None, running_var=None), "needs running_mean and running_var"),
+    (dict(running_var=None, training=True), "together or not at all"),
+    (dict(eps=-1e-3), "eps must be a finite number >= 0"),
+    (dict(momentum=1.5), "momentum must be a probability")])
+def test_batch_norm_refuses_arguments_it_cannot_use(arguments, words):
+    x = gc.placeholder((4, 3), name="x")
+    stats = dict(running_mean=gc.variable(np.zeros(3, np.float32)),
+                 running_var=gc.variable(np.ones(3, np.float32)))
+    with pytest.raises(gc.ArgumentError, match=words) as info:
+        gc.nn.functional.batch_norm(x, **dict(stats, **arguments))
+    assert "batch_norm" in str(info.value) and "test_nn_functional.py" in str(info.value)
+
+
+@pytest.mark.parametrize("arguments", [dict(eps=-1e-5), dict(momentum=2.0)])
+def test_batch_norm_modules_refuse_bad_eps_and_momentum(arguments):
+    with pytest.raises(gc.ArgumentError, match="BatchNorm2d"):
+        gc.nn.BatchNorm2d(3, **arguments)

@@ -217,3 +217,10 @@ def test_a_failing_checked_training_step_leaves_every_variable_unchanged(device)
     np.testing.assert_allclose(after["w"], w0 - 0.1 * x.T @ upstream, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(after["b"], b0 - 0.1 * upstream.sum(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(after["s"], 1.0 + np.log(z.astype(np.float64)).sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("repeats", [0, -1, 2.5, True])
+def test_profile_refuses_a_repeat_count_that_is_not_a_positive_int(repeats):
+    w, step = mlp_step()
+    with pytest.raises(gc.ArgumentError, match="repeats must be a positive int"):
+        step.profile(*w.feeds, repeats=repeats)
