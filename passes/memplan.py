@@ -70,7 +70,8 @@ when all of:
         - and, for ROW and ELEMENT, no read of v through an alias at step k;
   (c) no kernel that can fail at run time runs at step >= k, so a failed call
       leaves the variables as they were. A kernel can fail when it checks
-      index data (take, take_grad: indices in [-size, size); one_hot: labels
+      index data (take, take_grad: indices in [-size, size), or [0, size) without
+      wrap_negative; one_hot: labels
       in [0, classes)), unless a kernel strictly before it already checked the
       same indices node (through aliases) against a range no wider;
   (d) reads of u after step k (kernels, outputs, copies to other variables)
@@ -423,7 +424,8 @@ def _index_checks(kernel, base):
             source = node.inputs[0] if name == "take" else node
             axis = node.attrs["axis"] % len(source.shape)
             size = source.shape[axis]
-            checks.append((base(node.inputs[1]), -size, size))
+            lowest = -size if node.attrs["wrap_negative"] else 0
+            checks.append((base(node.inputs[1]), lowest, size))
     return checks
 
 

@@ -88,8 +88,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 def embedding(input, weight):
-    """Rows of `weight` (num_embeddings, dim) picked by integer ids; gradient scatter-adds."""
-    return take(weight, input, axis=0)
+    """Rows of `weight` (num_embeddings, dim) picked by integer ids in [0, num_embeddings)
+    (a negative id is an error, as PyTorch's); the gradient scatter-adds."""
+    return take(weight, input, axis=0, wrap_negative=False)
 
 
 def one_hot(tensor, num_classes):

@@ -8,7 +8,7 @@ only), which is how gradients get shapes that are unknown until run time.
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import ArgumentError, DtypeError, GradError, ShapeError
+from graphc.errors import ArgumentError, DtypeError, GradError, RuntimeFailure, ShapeError
 from graphc.graph import format_shape
 from graphc.ops.registry import INJECTIVE, OPAQUE, register_op
 from graphc.ops.rules import (as_tuple, blamed_on, broadcast_shapes, broadcasts_to, is_integer,
@@ -207,27 +207,45 @@ class OneHot:
 
 @register_op("take", OPAQUE)
 class Take:
-    """Gather along an axis: a.shape[:axis] + indices.shape + a.shape[axis+1:]."""
-    def infer(a, indices, *, axis):
+    """Gather along an axis: a.shape[:axis] + indices.shape + a.shape[axis+1:]. Indices
+    lie in [-size, size) (negatives wrap, as NumPy's), or in [0, size) when
+    wrap_negative is False (as PyTorch's embedding); others fail at run time."""
+    def infer(a, indices, *, axis, wrap_negative):
         if not dtypes.is_int(indices.dtype):
             raise DtypeError(f"indices must be integers, got {indices.dtype}")
         return a.shape[:axis] + indices.shape + a.shape[axis + 1:], a.dtype
-    def reference(a, indices, *, axis): return np.take(a, indices, axis=axis)
-    def grad(y, dy, a, indices, *, axis): return [apply("take_grad", dy, indices, a, axis=axis), None]
+
+    def reference(a, indices, *, axis, wrap_negative):
+        _check_indices(indices, a.shape[axis], axis, wrap_negative)
+        return np.take(a, indices, axis=axis)
+
+    def grad(y, dy, a, indices, *, axis, wrap_negative):
+        return [apply("take_grad", dy, indices, a, axis=axis, wrap_negative=wrap_negative), None]
+
+
+def _check_indices(indices, size, axis, wrap_negative):
+    """RuntimeFailure at the first index outside take's range (see Take)."""
+    flat = np.asarray(indices).reshape(-1)
+    bad = np.flatnonzero((flat < (-size if wrap_negative else 0)) | (flat >= size))
+    if bad.size:
+        raise RuntimeFailure(f"index {flat[bad[0]]} is out of range for axis {axis} of size "
+                             f"{size}")
 
 
 @register_op("take_grad", OPAQUE, shape_only=(2,))
 class TakeGrad:
     """Scatter-add dy into zeros of an operand's shape (the adjoint of take)."""
-    def infer(dy, indices, like, *, axis): return like.shape, dy.dtype
+    def infer(dy, indices, like, *, axis, wrap_negative): return like.shape, dy.dtype
 
-    def reference(dy, indices, like, *, axis):
+    def reference(dy, indices, like, *, axis, wrap_negative):
+        _check_indices(indices, like.shape[axis], axis, wrap_negative)
         out = np.zeros(like.shape, dy.dtype)
         moved = np.moveaxis(dy, list(range(axis, axis + indices.ndim)), list(range(indices.ndim)))
         np.add.at(np.moveaxis(out, axis, 0), indices, moved)
         return out
 
-    def grad(y, g, dy, indices, like, *, axis): return [apply("take", g, indices, axis=axis), None, None]
+    def grad(y, g, dy, indices, like, *, axis, wrap_negative):
+        return [apply("take", g, indices, axis=axis, wrap_negative=wrap_negative), None, None]
 
 
 # -- public functions -----------------------------------------------------------------
@@ -349,13 +367,14 @@ def _pad_widths(pad_width, array):
 
 
 @blamed_on("take")
-def take(a, indices, axis=None):
-    """Gather a's entries along `axis` (None: from the flattened array)."""
+def take(a, indices, axis=None, wrap_negative=True):
+    """Gather a's entries along `axis` (None: from the flattened array). A negative
+    index counts from the end, as NumPy's, or is an error if not wrap_negative."""
     a = as_tensor(a)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
     axis = normalize_axis(axis, a.ndim, a.shape)
-    return apply("take", a, as_tensor(indices), axis=axis)
+    return apply("take", a, as_tensor(indices), axis=axis, wrap_negative=bool(wrap_negative))
 
 
 @blamed_on("one_hot")

@@ -127,7 +127,7 @@ class Library:
 
     def _checked(self, node, kernel, arrays, out):
         values, indices = (np.ascontiguousarray(a) for a in arrays[:2])
-        code = kernel(values, indices, out, node.attrs["axis"])
+        code = kernel(values, indices, out, node.attrs["axis"], int(node.attrs["wrap_negative"]))
         if code:
             axis = node.attrs["axis"]
             size = (values if node.op.name == "take" else out).shape[axis]

@@ -291,7 +291,7 @@ class _Renderer:
             code = self.fresh("code")
             self.emit(f"{code} = " + self.call(f"_lib.{name}", [
                 self.contiguous(values), self.contiguous(indices), out_name,
-                self.int_args([node.attrs["axis"]])]))
+                self.int_args([node.attrs["axis"], int(node.attrs["wrap_negative"])])]))
             self.sites.append(("take", node))
             self.emit(f"if {code} != 0:")
             self.emit(f"    return {len(self.sites)}, {code}")

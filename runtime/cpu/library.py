@@ -315,21 +315,24 @@ def _split(shape, axis):
 
 
 @njit(cache=True)
-def _check_indices(flat, size):
-    """0, or 1 + the position of the first index outside [-size, size)."""
+def _check_indices(flat, size, wrap_negative):
+    """0, or 1 + the position of the first index outside [-size, size) (outside
+    [0, size) when not wrap_negative)."""
+    lowest = -size if wrap_negative else 0
     for t in range(flat.size):
-        if flat[t] < -size or flat[t] >= size:
+        if flat[t] < lowest or flat[t] >= size:
             return t + 1
     return 0
 
 
 @njit(cache=True)
-def take(a, indices, out, axis):
-    """out = np.take(a, indices, axis); negative indices wrap. Returns 0, or 1 + the
-    position (in flattened `indices`) of the first out-of-range index, writing nothing."""
+def take(a, indices, out, axis, wrap_negative):
+    """out = np.take(a, indices, axis); negative indices wrap (or are out of range when
+    not wrap_negative). Returns 0, or 1 + the position (in flattened `indices`) of the
+    first out-of-range index, writing nothing."""
     before, size, after = _split(a.shape, axis)
     flat = indices.reshape(indices.size)
-    bad = _check_indices(flat, size)
+    bad = _check_indices(flat, size, wrap_negative)
     if bad:
         return bad
     a3 = a.reshape((before, size, after))
@@ -342,12 +345,12 @@ def take(a, indices, out, axis):
 
 
 @njit(cache=True)
-def take_grad(dy, indices, out, axis):
+def take_grad(dy, indices, out, axis, wrap_negative):
     """The adjoint of take: out = 0, then out[.., indices[t], ..] += dy[.., t, ..]
     (repeated indices accumulate). Returns take's error code."""
     before, size, after = _split(out.shape, axis)
     flat = indices.reshape(indices.size)
-    bad = _check_indices(flat, size)
+    bad = _check_indices(flat, size, wrap_negative)
     if bad:
         return bad
     y3 = out.reshape((before, size, after))

@@ -24,14 +24,14 @@ NO_INDEX_ERROR = np.iinfo(np.int64).max
 
 
 @cuda.jit(device=True)
-def take_position(i, indices, size, after, err, kernel):
+def take_position(i, indices, size, lowest, after, err, kernel):
     """Element i of take's (before, n, after) space, n = indices.shape[0]: the offset of
     its element in the (before, size, after) operand, or -1 (err flagged) when its index
-    is out of range."""
+    is outside [lowest, size) (lowest: -size, or 0 without wrap_negative)."""
     n = indices.shape[0]
     t = (i // after) % n
     k = indices[t]
-    if k < -size or k >= size:
+    if k < lowest or k >= size:
         err[0] = 1
         err[1] = kernel
         cuda.atomic.min(err, 2, t + 1)
@@ -42,26 +42,26 @@ def take_position(i, indices, size, after, err, kernel):
 
 
 @cuda.jit
-def take(a, indices, out, size, after, err, kernel):
+def take(a, indices, out, size, lowest, after, err, kernel):
     """out (before, n, after) = a (before, size, after) gathered along axis 1."""
     if err[0] != 0:
         return
     i = cuda.grid(1)
     while i < out.shape[0]:
-        source = take_position(i, indices, size, after, err, kernel)
+        source = take_position(i, indices, size, lowest, after, err, kernel)
         if source >= 0:
             out[i] = a[source]
         i += cuda.gridsize(1)
 
 
 @cuda.jit
-def scatter_add(dy, indices, out, size, after, err, kernel):
+def scatter_add(dy, indices, out, size, lowest, after, err, kernel):
     """out (before, size, after) += dy (before, n, after) scattered along axis 1."""
     if err[0] != 0:
         return
     i = cuda.grid(1)
     while i < dy.shape[0]:
-        target = take_position(i, indices, size, after, err, kernel)
+        target = take_position(i, indices, size, lowest, after, err, kernel)
         if target >= 0:
             cuda.atomic.add(out, target, dy[i])
         i += cuda.gridsize(1)
@@ -103,7 +103,7 @@ def take_op(ctx, node, operands, out, err, index):
     if out.size == 0:
         return []
     return [(take, *_threads_for(out.size),
-             (a.flat, indices.flat, out, size, after, err, index + 1))]
+             (a.flat, indices.flat, out, size, _lowest(node, size), after, err, index + 1))]
 
 
 def take_grad_op(ctx, node, operands, out, err, index):
@@ -114,7 +114,13 @@ def take_grad_op(ctx, node, operands, out, err, index):
     if size_of(dy.shape) == 0:
         return launches
     return launches + [(scatter_add, *_threads_for(size_of(dy.shape)),
-                        (dy.flat, indices.flat, out, size, after, err, index + 1))]
+                        (dy.flat, indices.flat, out, size, _lowest(node, size), after, err,
+                         index + 1))]
+
+
+def _lowest(node, size):
+    """The smallest index take accepts: -size (negatives wrap) or 0."""
+    return -size if node.attrs["wrap_negative"] else 0
 
 
 def arg_reduce_op(ctx, node, operands, out, err, index):

@@ -187,6 +187,17 @@ def test_take_and_take_grad_scatter_add_repeated_and_negative_indices():
         step(feeds[table], np.array([[0, 1, 7, 2, 9], [0, 0, 0, 0, 0]]))
 
 
+def test_embedding_refuses_a_negative_id_in_take_and_its_gradient():
+    table = gc.placeholder((7, 3), name="table")
+    ids = gc.placeholder((4,), "int64", name="ids")
+    picked = gc.nn.functional.embedding(ids, table)
+    (grad,) = gc.grad(gc.sum(picked * picked), [table])
+    for outputs in ([picked], [grad]):
+        step = gc.compile(outputs, inputs=[table, ids], device="cuda")
+        with pytest.raises(RuntimeFailure, match="index -2 is out of range for axis 0 of size 7"):
+            step(data(7, 3), np.array([0, 6, -2, 1]))
+
+
 @pytest.mark.skipif(GPU, reason="this machine has a GPU: device='cuda' does not fail here")
 def test_without_gpu_or_simulator_cuda_raises_and_names_the_simulator():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}

@@ -679,3 +679,25 @@ def test_batch_norm_refuses_arguments_it_cannot_use(arguments, words):
 def test_batch_norm_modules_refuse_bad_eps_and_momentum(arguments):
     with pytest.raises(gc.ArgumentError, match="BatchNorm2d"):
         gc.nn.BatchNorm2d(3, **arguments)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_embedding_refuses_negative_ids_and_changes_no_weight(device):
+    """PyTorch's embedding refuses a negative id (gc.take wraps it, as NumPy does); the
+    failed training step leaves the table as it was, even though its update is planned
+    in place."""
+    with gc.Graph(device):
+        ids = gc.placeholder((None,), "int64", name="ids")
+        table = gc.variable(np.arange(10, dtype=np.float32).reshape(5, 2), name="table")
+        loss = gc.sum(gc.nn.functional.embedding(ids, table) ** 2)
+        (g,) = gc.grad(loss, [table])
+        step = gc.compile([loss], inputs=[ids], updates={table: table - 0.1 * g}, device=device)
+        before = table.value.copy()
+        with pytest.raises(gc.RuntimeFailure, match="index -1 is out of range for axis 0 of size 5"):
+            step(np.array([0, -1]))
+        np.testing.assert_array_equal(table.value, before)
+        (wrapped,) = gc.compile([gc.take(table, ids, axis=0)], inputs=[ids], device=device)(
+            np.array([-1]))
+        np.testing.assert_array_equal(wrapped, before[[4]])
+        step(np.array([0, 4]))
+        assert not np.array_equal(table.value, before)

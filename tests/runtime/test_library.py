@@ -288,20 +288,28 @@ INDICES = np.array([[0, 3, -1], [3, 3, 1]])     # repeated and negative
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_take_and_take_grad_match_references(axis, dtype):
     a = random((4, 5, 6), dtype)
-    ref = OPS["take"].reference(a, INDICES, axis=axis)
+    ref = OPS["take"].reference(a, INDICES, axis=axis, wrap_negative=True)
     out = nans(ref.shape, dtype)
-    assert L.take(a, INDICES, out, axis) == 0
+    assert L.take(a, INDICES, out, axis, 1) == 0
     assert_close(out, ref, dtype)
     dy, da = random(ref.shape, dtype, 3), nans(a.shape, dtype)
-    assert L.take_grad(dy, INDICES, da, axis) == 0
-    assert_close(da, OPS["take_grad"].reference(dy, INDICES, a, axis=axis), dtype)
+    assert L.take_grad(dy, INDICES, da, axis, 1) == 0
+    assert_close(da, OPS["take_grad"].reference(dy, INDICES, a, axis=axis, wrap_negative=True),
+                 dtype)
 
 
 def test_take_and_take_grad_report_the_first_out_of_range_index():
     a, indices = random((4, 3), np.float64), np.array([1, -4, 4, 9])
-    assert L.take(a, indices, nans((4, 3), np.float64), 0) == 3
-    assert L.take_grad(random((4, 3), np.float64), indices, nans((4, 3), np.float64), 0) == 3
-    assert L.take(a, np.array([0, -5]), nans((2, 3), np.float64), 0) == 2
+    assert L.take(a, indices, nans((4, 3), np.float64), 0, 1) == 3
+    assert L.take_grad(random((4, 3), np.float64), indices, nans((4, 3), np.float64), 0, 1) == 3
+    assert L.take(a, np.array([0, -5]), nans((2, 3), np.float64), 0, 1) == 2
+
+
+def test_without_wrap_negative_a_negative_index_is_out_of_range():
+    a, indices = random((4, 3), np.float64), np.array([1, 3, -1])
+    assert L.take(a, indices, nans((3, 3), np.float64), 0, 0) == 3
+    assert L.take_grad(random((3, 3), np.float64), indices, nans((4, 3), np.float64), 0, 0) == 3
+    assert L.take(a, indices, nans((3, 3), np.float64), 0, 1) == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
