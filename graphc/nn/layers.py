@@ -160,7 +160,8 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding, dilation, ceil_mode)
+        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding, dilation,
+                                 ceil_mode)
         self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
         self.stride = kernel_size if stride is None else stride
         self.ceil_mode = ceil_mode
@@ -183,7 +184,8 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
-        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding, ceil_mode=ceil_mode)
+        arguments.pool_arguments(type(self).__name__, kernel_size, stride, padding,
+                                 ceil_mode=ceil_mode)
         arguments.divisor_argument(divisor_override, type(self).__name__)
         self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
         self.stride = kernel_size if stride is None else stride

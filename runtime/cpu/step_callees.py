@@ -12,8 +12,8 @@ a Numba type: each view intrinsic gives the type its own typing rule gives
 compiles from the start.
 
 A construct the stand-ins do not model (`Unmodelled`, or a type Numba's
-typing refuses) ends the list: it is then the calls before it. A wrong guess costs only the helper's time: the step
-compiles for the types it really has.
+typing refuses) ends the list: it is then the calls before it. A wrong guess
+costs only the helper's time: the step compiles for the types it really has.
 """
 import operator
 import types as pytypes
