@@ -265,6 +265,18 @@ class Divide:
     scalar = "({0} / {1})"
 
 
+def integer_power(a, b):
+    """Power's scalar for two integers, as the compiled kernels compute it: a negative
+    exponent truncates as the reference's does (Numba's own gives INT_MIN for 0)."""
+    if b >= 0:
+        return a ** b
+    if a == 1:
+        return a
+    if a == -1:
+        return a if b & 1 else -a
+    return a - a
+
+
 @register_op("power", ELEMENTWISE)
 class Power:
     """y = a ** b; the exponent's gradient is taken as 0 where a <= 0. Integers to a
@@ -289,7 +301,7 @@ class Power:
         safe_log = log(where(a > 0, a, 1))
         return [dy * b * a ** (b - 1), dy * y * safe_log]
 
-    scalar = "({0} ** {1})"
+    scalar = "power({0}, {1})"
 
 
 @register_op("maximum", ELEMENTWISE)

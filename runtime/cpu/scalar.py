@@ -15,6 +15,8 @@ from numba import types
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
+from graphc.ops.elementwise import integer_power
+
 try:                                    # the float32 approximations, when present
     from graphc.runtime.cpu import approx as _approx
 except ImportError:                     # pragma: no cover
@@ -79,8 +81,8 @@ for _name, _stubfn in (("exp", exp), ("log", log), ("tanh", tanh), ("erf", erf),
 
 # -- elementwise helpers -------------------------------------------------------------------
 
-relu, maximum, minimum, sign, where, rsqrt = (
-    _stub(n) for n in ("relu", "maximum", "minimum", "sign", "where", "rsqrt"))
+relu, maximum, minimum, sign, where, rsqrt, power = (
+    _stub(n) for n in ("relu", "maximum", "minimum", "sign", "where", "rsqrt", "power"))
 leaky_relu, gelu_none, gelu_tanh, softplus = (
     _stub(n) for n in ("leaky_relu", "gelu_none", "gelu_tanh", "softplus"))
 
@@ -110,6 +112,15 @@ def _maximum(a, b):
 @overload(minimum)
 def _minimum(a, b):
     return lambda a, b: a if (a <= b or a != a) else b
+
+
+@overload(power)
+def _power(a, b):
+    if isinstance(a, types.Integer) and isinstance(b, types.Integer):
+        from numba import njit
+        exact = njit(inline="always")(integer_power)
+        return lambda a, b: exact(a, b)
+    return lambda a, b: a ** b
 
 
 @overload(sign)

@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 
+from graphc.ops.elementwise import integer_power
 from graphc.runtime.cuda.device import simulated
 
 NAMES = ["exp", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu", "maximum",
-         "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh", "softplus"]
+         "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh", "softplus", "power"]
 __all__ = NAMES
 
 
@@ -38,6 +39,13 @@ def maximum(a, b): return a if (a >= b or a != a) else b
 def minimum(a, b): return a if (a <= b or a != a) else b
 def where(c, a, b): return a if c else b
 def leaky_relu(x, slope): return x if x > 0 else x * slope
+
+
+def power(a, b):
+    """a ** b; integers to a negative power truncate (graphc.ops.elementwise.integer_power)."""
+    if isinstance(a, np.integer) and isinstance(b, np.integer):
+        return integer_power(a, b)
+    return a ** b
 
 
 def sigmoid(x):
@@ -124,6 +132,13 @@ def _register_overloads():
 
     @overload(where)
     def _where(c, a, b): return lambda c, a, b: a if c else b
+
+    @overload(power)
+    def _power(a, b):
+        from numba import types
+        if isinstance(a, types.Integer) and isinstance(b, types.Integer):
+            return integer_power
+        return lambda a, b: a ** b
 
     @overload(leaky_relu)
     def _leaky_relu(x, slope): return lambda x, slope: x if x > 0 else x * slope

@@ -67,6 +67,10 @@ with gc.Graph("embedding"):
                                  {table: table - 0.1 * grad}))
 with gc.Graph("ops"):
     compiled.update(compile_step("ops_", *every_other_library_op()))
+with gc.Graph("power"):                 # float power, and integers to negative powers
+    x, b = gc.placeholder((4,), name="x"), gc.placeholder((4,), "int64", name="b")
+    compiled.update(compile_step("pow_", [x ** x, b ** (b - 3)], [x, b],
+                                 [np.ones(4, "float32"), np.ones(4, np.int64)]))
 f64 = sorted(name for name, ptx in compiled.items() if re.search(r"\.f64\b", ptx))
 print(f"compiled {len(compiled)} kernels, {len(f64)} using float64: {f64}")
 print("\n".join(sorted(compiled)))

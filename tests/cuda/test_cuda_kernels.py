@@ -53,6 +53,13 @@ def test_unary_activations_and_transcendentals():
     assert plan.stats()["kernels"] == 1
 
 
+def test_power_of_floats_and_of_integers_to_negative_powers():
+    x, y = gc.placeholder((5,), name="x"), gc.placeholder((5,), name="y")
+    b, e = gc.placeholder((6,), "int64", name="b"), gc.placeholder((6,), "int64", name="e")
+    check([x ** y, b ** e], {x: np.abs(data(5)) + 0.5, y: data(5) * 3,
+                             b: np.array([0, 2, 1, -1, -1, 3]), e: np.array([-1, -1, -3, -3, -2, 2])})
+
+
 def test_binary_comparisons_where_and_casts_keep_dtypes_and_nan():
     a, b = gc.placeholder((6, 5), name="a"), gc.placeholder((5,), name="b")
     fa, fb = data(6, 5), data(5)
@@ -223,7 +230,8 @@ def test_every_kernel_of_training_steps_and_library_ops_compiles_for_sm90():
     """The simulator runs Python, which accepts code numba.cuda rejects: compile the real
     thing (PTX for an H100/H200) without a GPU: W1 and W2 steps, an embedding, and every
     other library op (ptx_step.py). Only the random draws use float64 (as the reference
-    does). Needs NVVM (cuda-toolkit[nvvm])."""
+    does), and an integer power (Numba's int ** int goes through float64 pow, as it
+    did before power() had its own scalar). Needs NVVM (cuda-toolkit[nvvm])."""
     missing = _nvvm_missing()
     if missing:
         pytest.skip(f"NVVM unavailable for compile_ptx ({missing}); "
@@ -233,6 +241,6 @@ def test_every_kernel_of_training_steps_and_library_ops_compiles_for_sm90():
     out = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "compiled 98 kernels, 2 using float64: ['ops_k13_random_uniform_greater_equal_" \
-        "where_multiply:random_uniform', 'ops_k4_random_normal:random_normal']" in out.stdout, \
-        out.stdout
+    assert "compiled 100 kernels, 3 using float64: ['ops_k13_random_uniform_greater_equal_" \
+        "where_multiply:random_uniform', 'ops_k4_random_normal:random_normal', " \
+        "'pow_k1_power']" in out.stdout, out.stdout

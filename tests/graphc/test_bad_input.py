@@ -147,13 +147,13 @@ def test_integers_to_negative_tensor_powers_truncate_on_both_devices(device):
     np.testing.assert_array_equal(out, [0, 1, -1, 1, 9])
 
 
-@pytest.mark.xfail(strict=True, reason="runtime/cpu computes 0 ** -n with Numba's int "
-                   "power (INT_MIN); the reference gives 0. Needs a runtime scalar helper.")
-def test_zero_to_a_negative_tensor_power_is_zero_on_the_cpu_device():
-    base = gc.placeholder((1,), "int64", name="base")
-    exponent = gc.placeholder((1,), "int64", name="exponent")
-    out = run(base ** exponent, np.array([0]), np.array([-1]), device="cpu")
-    np.testing.assert_array_equal(out, [0])
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_zero_to_a_negative_tensor_power_is_zero_on_both_devices(device):
+    """(Numba's own integer power gives INT_MIN for 0 ** -n.)"""
+    base = gc.placeholder((2,), "int64", name="base")
+    exponent = gc.placeholder((2,), "int64", name="exponent")
+    out = run(base ** exponent, np.array([0, 0]), np.array([-1, 0]), device=device)
+    np.testing.assert_array_equal(out, [0, 1])
 
 
 # -- one_hot, full, complex values (A8, A14) -------------------------------------------------
