@@ -2,8 +2,9 @@
 
 Guarantees: afterwards the program has no softmax, log_softmax, logsumexp,
 mean or sum_to node, each became max/sum reductions (keepdims), elementwise
-ops and reshapes, computed stably (the row maximum is subtracted before exp);
-and no sum/prod/max/min over no axes (that is x).
+ops and reshapes, computed stably (the row maximum is subtracted before exp),
+or, over a zero-size axis, one fill (-inf for logsumexp; the softmaxes are
+empty); and no sum/prod/max/min over no axes (that is x).
 Meaning unchanged up to float rounding: the result is what the NumPy
 references compute, in a different order of operations.
 """
@@ -61,17 +62,28 @@ def _stats(b, x, axes):
     return m, shifted, b.reduce("sum", b("exp", shifted), axes)
 
 
+def _empty(x, axes):
+    """Whether a reduced axis has no elements (its max would not exist)."""
+    return any(x.shape[a] == 0 for a in axes)
+
+
 def lower_log_softmax(b, x, *, axis):
+    if _empty(x, (axis,)):      # no element to normalize: the (empty) result as such
+        return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
     _, shifted, s = _stats(b, x, (axis,))
     return b("subtract", shifted, b("log", s))
 
 
 def lower_softmax(b, x, *, axis):
+    if _empty(x, (axis,)):
+        return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
     _, shifted, s = _stats(b, x, (axis,))
     return b("divide", b("exp", shifted), s)
 
 
 def lower_logsumexp(b, x, *, axis, keepdims):
+    if _empty(x, axis):         # log of an empty sum, as NumPy's and PyTorch's
+        return b("full", shape=b.node.shape, value=-np.inf, dtype=b.node.dtype)
     m = b.reduce("max", x, axis)
     # shift by 0 where the max is infinite (m - m is 0 only for finite m), so an all
     # -inf row gives -inf and a +inf element gives +inf, not NaN

@@ -7,6 +7,9 @@ from graphc.tensor import apply
 
 
 def _shifted(x, axis):
+    """x minus its max along axis (x itself, empty, when the axis is)."""
+    if x.shape[axis] == 0:
+        return x
     return x - np.max(x, axis=axis, keepdims=True)
 
 

@@ -127,6 +127,18 @@ def test_logsumexp_over_an_empty_axis_is_minus_inf():
     np.testing.assert_array_equal(value, [-np.inf] * 3)
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_softmaxes_and_logsumexp_over_an_empty_axis_agree_on_every_device(device):
+    x = gc.placeholder((None, 3), name="x")
+    outputs = [gc.logsumexp(x, axis=0), gc.logsumexp(x, axis=0, keepdims=True),
+               gc.nn.softmax(x, axis=0), gc.nn.log_softmax(x, axis=0), gc.nn.softmax(x, axis=1)]
+    got = gc.compile(outputs, inputs=[x], device=device)(np.zeros((0, 3), np.float32))
+    np.testing.assert_array_equal(got[0], np.full(3, -np.inf, np.float32))
+    np.testing.assert_array_equal(got[1], np.full((1, 3), -np.inf, np.float32))
+    assert [g.shape for g in got[2:]] == [(0, 3)] * 3
+    assert all(g.dtype == np.float32 for g in got)
+
+
 def test_sum_and_prod_of_empty_are_the_identities():
     _, s = run(gc.sum, np.zeros((0, 3), np.float32))
     _, p = run(gc.prod, np.zeros((0, 3), np.float32))

@@ -1,5 +1,6 @@
 """lower: softmax, log_softmax, logsumexp, mean and sum_to become max/sum
-reductions with keepdims, elementwise ops and reshapes (nothing else), and the
+reductions with keepdims, elementwise ops and reshapes (nothing else; a fill
+over a zero-size axis), and the
 program computes what the NumPy references compute, extreme logits included."""
 import numpy as np
 import pytest
@@ -118,6 +119,19 @@ def test_logsumexp_of_an_all_minus_inf_row_is_minus_inf_not_nan():
     (value,) = assert_same_values(before, after, [data], rtol=1e-6, atol=1e-6)
     assert value[1] == -np.inf
     assert np.isfinite(value[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("build", [lambda x: gc.logsumexp(x, axis=0),
+                                   lambda x: gc.nn.softmax(x, axis=0),
+                                   lambda x: gc.nn.log_softmax(x, axis=0)],
+                         ids=["logsumexp", "softmax", "log_softmax"])
+def test_a_zero_size_axis_lowers_to_a_fill_without_a_max(build):
+    """A max over no elements does not exist: the result (-inf for logsumexp, an empty
+    array for the softmaxes) is filled instead."""
+    x = gc.placeholder((0, 3), name="x")
+    before, after, _ = lowered(build(x), [x])
+    assert ops(after) == {"full": 1}
+    assert_same_values(before, after, [np.zeros((0, 3), np.float32)])
 
 
 def test_logsumexp_with_a_plus_inf_element_is_plus_inf():
