@@ -98,3 +98,15 @@ def load_workloads():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def small_workloads():
+    """W1-W5 at test sizes: {name: a function building the workload in the current graph}."""
+    w = load_workloads()
+    return {
+        "W1 mlp": lambda: w.mlp(batch=8),
+        "W2 cnn": lambda: w.cnn(batch=2),
+        "W3 rnn": lambda: w.rnn(batch=2, steps=3),
+        "W4 fusion": lambda: w.fusion(n=4096),
+        "W5 latency": lambda: w.mlp(batch=1, train=False),
+    }

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from graphc.data.errors import DataError
+from graphc.ops.rules import is_count
 
 __all__ = ["ArrayDataset", "Subset", "random_split", "DataLoader", "as_dataset"]
 
@@ -44,11 +45,6 @@ def _as_array(values, index):
     except ValueError:
         raise DataError(f"dataset array {index} is ragged: its rows have different lengths "
                         f"(every sample needs the same shape)") from None
-
-
-def _is_count(value):
-    """An int >= 0 (NumPy ints too; not a bool)."""
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
 
 
 def as_dataset(dataset):
@@ -244,7 +240,7 @@ class DataLoader:
         for key, may_be_none in (("epoch", False), ("batches_done", False), ("seed", True),
                                  ("num_samples", True)):
             value = state.get(key)
-            if not (_is_count(value) or (value is None and may_be_none)):
+            if not (is_count(value) or (value is None and may_be_none)):
                 raise DataError(f"DataLoader state '{key}' must be an int >= 0, got "
                                 f"{value!r:.60}")
         if state.get("num_samples", len(self.dataset)) != len(self.dataset):

@@ -35,6 +35,11 @@ def is_integer(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def is_count(value):
+    """An integer >= 0 (a size, an epoch, a seed)."""
+    return is_integer(value) and value >= 0
+
+
 def positive_int(value, what):
     """`value` as an int; ArgumentError unless it is a positive integer."""
     if not is_integer(value) or value <= 0:

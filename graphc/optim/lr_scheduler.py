@@ -17,6 +17,7 @@ import math
 import numbers
 
 from graphc.errors import user_location
+from graphc.ops.rules import is_count
 from graphc.optim.optimizer import FLOAT32_MAX, Optimizer, OptimizerError, is_valid_lr
 
 
@@ -50,7 +51,7 @@ class LRScheduler:
         loc = user_location()
         if epoch is None:
             epoch = self.last_epoch + 1
-        elif not _is_count(epoch):
+        elif not is_count(epoch):
             self._fail(f"step(epoch): epoch must be an int >= 0, got {epoch!r}", loc)
         lrs = [self._next_lr(base, int(epoch), loc) for base in self.base_lrs]
         self.last_epoch, self._last_lr = int(epoch), lrs
@@ -110,10 +111,6 @@ def _is_number(value):
     return not isinstance(value, bool) and isinstance(value, numbers.Real)
 
 
-def _is_count(value):
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
-
-
 def _is_list_of(value, ok, length=None):
     return (isinstance(value, (list, tuple)) and all(ok(v) for v in value)
             and length in (None, len(value)))
@@ -127,8 +124,8 @@ def _in_range(low, high, closed_low=True, closed_high=True):
     return ok
 
 
-_COUNT = (_is_count, "an int >= 0")
-_POSITIVE_COUNT = (lambda v: _is_count(v) and v > 0, "an int > 0")
+_COUNT = (is_count, "an int >= 0")
+_POSITIVE_COUNT = (lambda v: is_count(v) and v > 0, "an int > 0")
 _POSITIVE = (_in_range(0, math.inf, closed_low=False), "a number > 0")
 _NONNEGATIVE = (_in_range(0, math.inf), "a number >= 0")
 _RATE_LISTS = ("base_lrs", "_last_lr", "min_lrs")
@@ -142,7 +139,7 @@ _STATE_RULES = {        # what load_state_dict accepts for each scheduler's entr
     "end_factor": (_in_range(0, 1), "a number in [0, 1]"),
     "factor": (_in_range(0, 1, closed_high=False), "a number in [0, 1)"),
     "best": (lambda v: _is_number(v) and not math.isnan(v), "a number"),
-    "milestones": (lambda v: _is_list_of(v, _is_count), "a list of ints >= 0"),
+    "milestones": (lambda v: _is_list_of(v, is_count), "a list of ints >= 0"),
     "mode": (lambda v: isinstance(v, str) and v in ("min", "max"), "'min' or 'max'"),
     "threshold_mode": (lambda v: isinstance(v, str) and v in ("rel", "abs"), "'rel' or 'abs'"),
 }

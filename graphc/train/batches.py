@@ -4,13 +4,12 @@ A batch is a tuple of arrays from a loader: the model's inputs, then the
 labels. Every check names the batch and the array, so a bad loader fails
 with one clear `TrainError` before anything runs.
 """
-import numbers
-
 import numpy as np
 
 from graphc import dtypes
 from graphc.errors import user_location
 from graphc.graph import format_shape
+from graphc.ops.rules import is_count
 from graphc.tensor import Tensor
 from graphc.train.errors import TrainError
 
@@ -37,11 +36,6 @@ class InputSpec:
 
 def fail(message, op):
     raise TrainError(message, op=op, loc=user_location())
-
-
-def is_count(value):
-    """An int >= 0 (NumPy ints too; not a bool)."""
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
 
 
 def specs_from_argument(inputs, op="Trainer"):

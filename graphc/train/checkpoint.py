@@ -28,7 +28,8 @@ import numpy as np
 
 from graphc.errors import GraphcError, user_location
 from graphc.graph import format_shape
-from graphc.train.batches import InputSpec, is_count
+from graphc.ops.rules import is_count
+from graphc.train.batches import InputSpec
 from graphc.train.callbacks import History
 from graphc.train.errors import CheckpointError
 

@@ -29,6 +29,7 @@ from graphc.nn import functional as F
 from graphc.nn.module import Module
 from graphc.nn.utils import check_clip_bound
 from graphc.ops.elementwise import cast
+from graphc.ops.rules import is_count
 from graphc.ops.shape import reshape
 from graphc.ops.source import placeholder
 from graphc.optim.lr_scheduler import ReduceLROnPlateau
@@ -72,7 +73,7 @@ class Trainer:
             raise TrainError(f"task must be one of {TASKS} or None, got {task!r}",
                              op="Trainer", loc=loc)
         _check_metrics(metrics, loc)
-        if seed is not None and not batches.is_count(seed):
+        if seed is not None and not is_count(seed):
             raise TrainError(f"seed must be an int >= 0, got {seed!r:.60}", op="Trainer", loc=loc)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.device, self.scheduler, self.extra_metrics = device, scheduler, dict(metrics or {})

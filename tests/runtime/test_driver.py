@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from helpers import load_workloads
+from helpers import load_workloads, small_workloads
 from graphc.runtime.cpu import backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 workloads = load_workloads()
 
-WORKLOADS = {
-    "W1 mlp": lambda: workloads.mlp(batch=8),
-    "W2 cnn": lambda: workloads.cnn(batch=2),
-    "W3 rnn": lambda: workloads.rnn(batch=2, steps=3),
-    "W4 fusion": lambda: workloads.fusion(n=4096),
-    "W5 latency": lambda: workloads.mlp(batch=1, train=False),
-}
+WORKLOADS = small_workloads()
 
 
 def _plan(step):

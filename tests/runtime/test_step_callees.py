@@ -11,7 +11,7 @@ import pytest
 import graphc as gc
 from graphc.runtime.cpu import native_call, precompile
 from graphc.runtime.cpu.step_callees import Typed, step_callees
-from helpers import load_workloads
+from helpers import load_workloads, small_workloads
 from numba import types
 
 workloads = load_workloads()
@@ -45,15 +45,9 @@ def _dropout():
                               {w: w - 0.1 * g})
 
 
-GRAPHS = {
-    "W1 mlp": lambda: workloads.mlp(batch=8),
-    "W2 cnn": lambda: workloads.cnn(batch=2),
-    "W3 rnn (take, concatenate)": lambda: workloads.rnn(batch=2, steps=3),
-    "W4 fusion": lambda: workloads.fusion(n=4096),
-    "W5 forward": lambda: workloads.mlp(batch=1, train=False),
-    "slices with steps, concatenate": _slices_and_concat,
-    "dropout (random draws)": _dropout,
-}
+GRAPHS = {**small_workloads(),      # (W3: take and concatenate)
+          "slices with steps, concatenate": _slices_and_concat,
+          "dropout (random draws)": _dropout}
 
 
 def _predicted_and_recorded(build, monkeypatch, **options):
