@@ -6,6 +6,12 @@ within each round, and the table gives medians over rounds and the ratio
 graphc / peer (below 1: graphc is faster). graphc's first step is measured
 cold (empty cache folder) and warm (the same folder again, a new process).
 
+Speed is worth nothing without the right numbers: in the first round the
+hand-written NumPy implementation of peers.py also runs each workload, and every
+system's loss after three updates (W5: its output) is compared with it. A
+system that differs by more than 1e-4 relative is marked "wrong" in the table
+(torch.compile's W2 once returned zero conv gradients: its first loss was right).
+
     python benchmarks/run.py                                  # graphc alone
     python benchmarks/run.py --peers-python /path/venv/bin/python --systems torch,jax
 
@@ -23,6 +29,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, "shared", "bench", "peers.py"))
 WORKLOADS = ["mlp", "cnn", "rnn", "fusion", "latency"]
+AGREEMENT = 1e-4    # relative; correct float32 systems agree to about 1e-6 after three updates
 
 
 def run_one(python, system, workload, cache_dir, timeout):
@@ -55,9 +62,11 @@ def main():
     peers = [s for s in args.systems.split(",") if s]
     times = {}          # (system, workload) -> [step times]
     firsts = {}         # (system or graphc-warm, workload) -> [first step seconds]
+    deviations = {}     # (system, workload) -> [relative deviation from NumPy's numbers]
     for round_ in range(args.rounds):
         for workload in workloads:
             cache = tempfile.mkdtemp(prefix="graphc-bench-")
+            judge = run_one(args.peers_python, "numpy", workload, cache, args.timeout) if round_ == 0 else None
             for system, python in [("graphc", sys.executable)] + [(p, args.peers_python) for p in peers]:
                 result = run_one(python, system, workload, cache, args.timeout)
                 if result.get("status") != "ok":
@@ -65,11 +74,26 @@ def main():
                     continue
                 times.setdefault((system, workload), []).append(step_time(result))
                 firsts.setdefault((system, workload), []).append(result.get("first_step_s"))
+                deviation = deviation_from(result, judge)
+                if deviation is not None:
+                    deviations.setdefault((system, workload), []).append(deviation)
             warm = run_one(sys.executable, "graphc", workload, cache, args.timeout)
             if warm.get("status") == "ok":
                 firsts.setdefault(("graphc warm", workload), []).append(warm["first_step_s"])
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
-    print_table(workloads, peers, times, firsts, args.rounds)
+    print_table(workloads, peers, times, firsts, args.rounds, deviations)
+
+
+def deviation_from(result, judge):
+    """Relative deviation of a run's loss after three updates (W5: its output) from the judge's."""
+    if not judge or judge.get("status") != "ok":
+        return None
+    if "losses" in result and "losses" in judge:
+        return abs(result["losses"][3] - judge["losses"][3]) / abs(judge["losses"][3])
+    if "out" in result and "out" in judge:
+        scale = max(abs(v) for v in judge["out"])
+        return max(abs(a - b) for a, b in zip(result["out"], judge["out"])) / scale
+    return None
 
 
 def _median(values):
@@ -77,21 +101,29 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
-def print_table(workloads, peers, times, firsts, rounds):
+def print_table(workloads, peers, times, firsts, rounds, deviations):
     print(f"median over {rounds} rounds; step ms (latency: us per call); first step s in ()")
+    wrong = {key for key, values in deviations.items() if max(values) > AGREEMENT}
     header = f"{'workload':10} {'graphc':>18} " + " ".join(f"{p:>18} {'ratio':>6}" for p in peers)
     print(header)
     for workload in workloads:
         ours = _median(times.get(("graphc", workload)))
         cold, warm = _median(firsts.get(("graphc", workload))), _median(firsts.get(("graphc warm", workload)))
         cells = [f"{workload:10}", f"{_fmt(ours)} ({_fmt(cold)}/{_fmt(warm)})".rjust(18)]
+        if ("graphc", workload) in wrong:
+            cells[1] += " WRONG"
         for peer in peers:
             theirs = _median(times.get((peer, workload)))
             first = _median(firsts.get((peer, workload)))
             ratio = f"{ours / theirs:.2f}" if ours and theirs else "-"
+            if (peer, workload) in wrong:
+                ratio = "wrong"
             cells.append(f"{_fmt(theirs)} ({_fmt(first)})".rjust(18) + f" {ratio:>6}")
         print(" ".join(cells))
     print("graphc's first step: (cold / warm cache); ratio = graphc / peer")
+    print(f"wrong: loss after three updates (latency: output) off NumPy's by more than {AGREEMENT:g} relative")
+    for (system, workload), values in sorted(deviations.items()):
+        print(f"  {system:15} {workload:8} deviation {max(values):.1e}" + ("  WRONG" if (system, workload) in wrong else ""))
 
 
 def _fmt(value):
