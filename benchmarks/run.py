@@ -19,8 +19,10 @@ The peers live in their own virtual environment (pip install torch==2.13.0 jax
 jaxlib pytensor); they are never dependencies of graphc.
 """
 import argparse
+import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,8 +34,18 @@ WORKLOADS = ["mlp", "cnn", "rnn", "fusion", "latency"]
 AGREEMENT = 1e-4    # relative; correct float32 systems agree to about 1e-6 after three updates
 
 
+def _peers_module():
+    spec = importlib.util.spec_from_file_location("peers", PEERS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_one(python, system, workload, cache_dir, timeout):
-    env = dict(os.environ, GRAPHC_CACHE_DIR=cache_dir)
+    """One (system, workload) in a fresh process, with peers.py's environment for it:
+    every compile cache (graphc's, Numba's, inductor's, PyTensor's) under cache_dir,
+    and PyTensor in float32."""
+    env = _peers_module().child_env(system, workload, cache_dir)
     done = subprocess.run([python, PEERS, "run", system, workload], env=env, timeout=timeout,
                           capture_output=True, text=True)
     for line in done.stdout.splitlines():
@@ -65,23 +77,33 @@ def main():
     deviations = {}     # (system, workload) -> [relative deviation from NumPy's numbers]
     for round_ in range(args.rounds):
         for workload in workloads:
-            cache = tempfile.mkdtemp(prefix="graphc-bench-")
-            judge = run_one(args.peers_python, "numpy", workload, cache, args.timeout) if round_ == 0 else None
-            for system, python in [("graphc", sys.executable)] + [(p, args.peers_python) for p in peers]:
-                result = run_one(python, system, workload, cache, args.timeout)
-                if result.get("status") != "ok":
-                    print(f"{system} {workload}: {result.get('error', result)}", file=sys.stderr)
-                    continue
-                times.setdefault((system, workload), []).append(step_time(result))
-                firsts.setdefault((system, workload), []).append(result.get("first_step_s"))
-                deviation = deviation_from(result, judge)
-                if deviation is not None:
-                    deviations.setdefault((system, workload), []).append(deviation)
-            warm = run_one(sys.executable, "graphc", workload, cache, args.timeout)
-            if warm.get("status") == "ok":
-                firsts.setdefault(("graphc warm", workload), []).append(warm["first_step_s"])
+            one_round(workload, peers, args, (times, firsts, deviations), judged=round_ == 0)
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
     print_table(workloads, peers, times, firsts, args.rounds, deviations)
+
+
+def one_round(workload, peers, args, record, judged):
+    """Every system once on `workload`, each with its own empty caches, then graphc
+    again on its now warm cache; with `judged`, NumPy's numbers first."""
+    times, firsts, deviations = record
+    cache = tempfile.mkdtemp(prefix="graphc-bench-")
+    try:
+        judge = run_one(args.peers_python, "numpy", workload, cache, args.timeout) if judged else None
+        for system, python in [("graphc", sys.executable)] + [(p, args.peers_python) for p in peers]:
+            result = run_one(python, system, workload, os.path.join(cache, system), args.timeout)
+            if result.get("status") != "ok":
+                print(f"{system} {workload}: {result.get('error', result)}", file=sys.stderr)
+                continue
+            times.setdefault((system, workload), []).append(step_time(result))
+            firsts.setdefault((system, workload), []).append(result.get("first_step_s"))
+            deviation = deviation_from(result, judge)
+            if deviation is not None:
+                deviations.setdefault((system, workload), []).append(deviation)
+        warm = run_one(sys.executable, "graphc", workload, os.path.join(cache, "graphc"), args.timeout)
+        if warm.get("status") == "ok":
+            firsts.setdefault(("graphc warm", workload), []).append(warm["first_step_s"])
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def deviation_from(result, judge):

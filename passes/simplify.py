@@ -16,7 +16,9 @@ afterwards none of these patterns remains:
 - stable forms: log(softmax(x)) -> log_softmax(x), log(sigmoid(x)) -> -softplus(-x);
 - powers by 2, 0.5 and -0.5 become square, sqrt and rsqrt;
 - matmuls shaped for one GEMM: a batched operand times a matrix is one matmul
-  of the batch's rows (x @ W with x (B, T, K)); the sum over the batch of
+  of the batch's rows (x @ W with x (B, T, K)); a product over several batch
+  axes (attention's (B, H, T, D) @ (B, H, D, T)) or of operands of different
+  ranks is one batched matmul over the flattened batch; the sum over the batch of
   a^T @ d (that product's weight gradient) is one matmul of the rows; the
   transpose of a matrix product is the product of the transposes the other way
   round (W.T's gradient, written in W's own layout by the GEMM itself); a sum
@@ -242,6 +244,31 @@ def batch_rows_of_matmul(node, graph):
     return _add(graph, "reshape", [product], {"newshape": node.shape}, node)
 
 
+def batch_axes_of_matmul(node, graph):
+    """a @ b over several batch axes, or with operands of different ranks: one
+    (P, M, K) @ (P, K, N) product over the flattened batch P, reshaped back. An
+    operand whose batch axes are all 1 stays a batch of one (the product broadcasts
+    it); other partial broadcasts are left as they are."""
+    if node.op.name != "matmul" or len(node.shape) < 3 or None in node.shape:
+        return None
+    a, b = node.inputs
+    if len(b.shape) == 2 or len(a.shape) == len(b.shape) == 3:
+        return None             # batch_rows_of_matmul's, or already one batched product
+    if any(user.op.name == "sum_to" and len(user.shape) == 2 for user in graph.users(node)):
+        return None             # batch_sum_of_matmul makes it one GEMM
+    batch = tuple(node.shape[:-2])
+    operands = []
+    for x in (a, b):
+        own = tuple(x.shape[:-2])
+        own = (1,) * (len(batch) - len(own)) + own
+        if own != batch and any(d != 1 for d in own):
+            return None
+        size = int(np.prod(own, dtype=np.int64))
+        operands.append(_add(graph, "reshape", [x], {"newshape": (size,) + tuple(x.shape[-2:])}, node))
+    product = _add(graph, "matmul", operands, {}, node)
+    return _add(graph, "reshape", [product], {"newshape": node.shape}, node)
+
+
 def batch_sum_of_matmul(node, graph):
     """sum over the batch of swapaxes(a) @ d, a (..., T, K) and d (..., T, N): the
     contraction runs over the batch and T together, so it is one (K, B T) @ (B T, N)."""
@@ -401,6 +428,6 @@ def sum_of_matmuls(node, graph):
 
 RULES = [static_shapes, identity, double_negation, transpose_of_transpose,
          reshape_of_reshape, expand_dims_of_squeeze, concatenate_of_slices, log_of_exp, log_of_softmax, log_of_sigmoid, power_by_constant,
-         batch_rows_of_matmul, batch_sum_of_matmul, matmuls_of_slices, concatenate_of_matmuls,
+         batch_rows_of_matmul, batch_axes_of_matmul, batch_sum_of_matmul, matmuls_of_slices, concatenate_of_matmuls,
          transpose_of_matmul,
          sum_of_matmuls]

@@ -269,6 +269,29 @@ def test_batched_operand_times_a_matrix_becomes_one_matmul_of_rows():
     assert_same_values(before, after, [floats(4, 3, 5), floats(5, 6, seed=1)], rtol=1e-5)
 
 
+@pytest.mark.parametrize("a_shape, b_shape, flat", [
+    ((2, 3, 4, 5), (2, 3, 5, 6), ((6, 4, 5), (6, 5, 6))),      # attention's scores
+    ((2, 3, 4, 5), (1, 1, 5, 6), ((6, 4, 5), (1, 5, 6))),      # a broadcast batch of one
+    ((4, 5), (2, 5, 6), ((1, 4, 5), (2, 5, 6))),               # a matrix times a batch
+], ids=["two batch axes", "batch of one", "matrix times batch"])
+def test_product_over_batch_axes_becomes_one_batched_matmul(a_shape, b_shape, flat):
+    a = gc.placeholder(a_shape, name="a")
+    b = gc.placeholder(b_shape, name="b")
+    before, after, report = simplified(gc.tanh(a @ b), [a, b])
+    (product,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert tuple(i.shape for i in product.inputs) == flat
+    assert report.get("batch_axes_of_matmul") == 1
+    assert_same_values(before, after, [floats(*a_shape), floats(*b_shape, seed=1)], rtol=1e-5)
+
+
+def test_product_with_a_partly_broadcast_batch_stays():
+    a = gc.placeholder((2, 1, 4, 5), name="a")
+    b = gc.placeholder((1, 3, 5, 6), name="b")
+    _, after, report = simplified(gc.tanh(a @ b), [a, b])
+    (product,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
+    assert product.shape == (2, 3, 4, 6) and report == {}
+
+
 def test_batch_sum_of_a_transposed_product_becomes_one_matmul():
     """The weight gradient of x @ W for a batched x: sum_b x_b^T @ dy_b."""
     x = gc.placeholder((4, 3, 5), name="x")

@@ -789,6 +789,25 @@ def test_matmul_shapes_and_epilogues():
           {p: arrays[k] for k, p in ph.items()})
 
 
+def test_attention_products_over_two_batch_axes_run_in_the_njit_step():
+    """Multi-head attention's (B, H, T, D) products, forward and backward, are batched
+    GEMMs over B * H (simplify's batch_axes_of_matmul), so the step keeps its njit
+    driver; values and gradients are the reference's."""
+    batch, steps, heads, width = 2, 5, 3, 4
+    r = rng(29)
+    arrays = {n: r.standard_normal((batch, steps, heads * width)).astype(np.float32) for n in "qkv"}
+    ph = {n: gc.placeholder(a.shape, name=n) for n, a in arrays.items()}
+    q, k, v = (gc.transpose(gc.reshape(ph[n], (batch, steps, heads, width)), (0, 2, 1, 3))
+               for n in "qkv")
+    scores = gc.matmul(q, gc.swapaxes(k, -1, -2)) / np.sqrt(width)
+    attention = gc.matmul(gc.nn.softmax(scores, axis=-1), v)
+    step = check(with_grads({"attention": attention}, ph), {ph[n]: arrays[n] for n in "qkv"})
+    plan = plan_of(step)
+    products = [n for n in plan.program.graph.ancestors(plan.program.roots()) if n.op.name == "matmul"]
+    assert len(products) == 6 and all(len(n.shape) == 3 for n in products)
+    assert plan.driver is not None
+
+
 CONV_CASES = {
     "plain": dict(stride=1, padding=0, dilation=1, groups=1),
     "stride 2 padding 1": dict(stride=2, padding=1, dilation=1, groups=1),
