@@ -25,7 +25,7 @@ from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.columns import ColumnsInside
-from graphc.runtime.cpu.index_maps import affine, operand_ids, signature
+from graphc.runtime.cpu.index_maps import Ids, affine, identity, operand_ids, signature
 from graphc.runtime.cpu.scalar import cast_name
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -119,20 +119,21 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         return {ELEMENT: tuple(range(len(self.domain))), ROW: self.kept, SCALAR: ()}[level]
 
     def identity_ids(self, level):
-        shape = tuple(self.domain[a] for a in self.axes_of(level))
-        return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+        return identity(tuple(self.domain[a] for a in self.axes_of(level)))
 
     def index_expr(self, ids, level, block):
         """An expression for ids at the current loop point; a gather table if not affine."""
-        axes = self.axes_of(level)
         found = affine(ids)
         if found is None:
             table = self.fresh("tbl")
-            self.tables.append((table, np.ascontiguousarray(ids.reshape(-1), np.int64)))
+            self.tables.append((table, ids.materialize().reshape(-1)))
             return f"{table}[{self.subscript(self.identity_ids(level), level, block)}]"
+        return self.affine_expr(found, level)
+
+    def affine_expr(self, found, level):
         offset, strides = found
         terms = [str(offset)] if offset else []
-        terms += self.axis_terms(axes, strides)
+        terms += self.axis_terms(self.axes_of(level), strides)
         return " + ".join(terms) or "0"
 
     def read(self, node, ids, level, block):
@@ -147,7 +148,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
             offsets.append(0)
             return f"{arg}[{self.subscript(ids, level, block)}]"
         offsets.append(found[0])
-        index = self.index_expr(np.asarray(ids) - found[0], level, block)
+        index = self.affine_expr((0, found[1]), level)
         return f"{arg}[{self.INDEX_CAST}(<<{arg}:{found[0]}>>{index})]"
 
     def resolve_offsets(self, lines):
@@ -168,7 +169,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         """Expression for node's elements `ids` (over the level's loop point)."""
         if node in self.kernel.level and node not in self.inlined:
             if level == ELEMENT == self.kernel.level[node] and \
-                    not np.array_equal(ids, self.identity_ids(ELEMENT)):
+                    not ids.same_as(self.identity_ids(ELEMENT)):
                 # a view (transpose) reads this point's value elsewhere: compute it there
                 return self.recompute(node, level, ids, block)
             return self.var(node)
@@ -214,8 +215,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
     def at_same_point(self, node, slot, level, ids):
         operand = node.inputs[slot]
         own = self.identity_ids(self.kernel.level[operand])
-        return level == self.kernel.level[operand] and \
-            np.array_equal(operand_ids(node, slot, ids), own)
+        return level == self.kernel.level[operand] and operand_ids(node, slot, ids).same_as(own)
 
     def recompute(self, node, level, ids, block):
         """A per-element value of this kernel needed at another point (an inlined view
@@ -244,8 +244,8 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
 
     def one_hot(self, node, level, ids, block):
         classes = node.attrs["num_classes"]
-        label = self.value(node.inputs[0], level, ids // classes, block)
-        klass = self.index_expr(ids % classes, level, block)
+        label = self.value(node.inputs[0], level, Ids.of(ids.materialize() // classes), block)
+        klass = self.index_expr(Ids.of(ids.materialize() % classes), level, block)
         self.error_checks.append(node)
         name = self.fresh("lab")
         block.emit(f"{name} = {label}")
