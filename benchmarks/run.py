@@ -31,7 +31,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, "shared", "bench", "peers.py"))
 WORKLOADS = ["mlp", "cnn", "rnn", "fusion", "latency"]
-AGREEMENT = 1e-4    # relative; correct float32 systems agree to about 1e-6 after three updates
+AGREEMENT = 1e-4    # relative; correct float32 systems agree within about 4e-6 after three updates
 
 
 def _peers_module():
