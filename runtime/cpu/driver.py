@@ -83,6 +83,7 @@ class _Renderer:
         self.plan, self.fusion, self.memory = plan, plan.fusion, plan.memory
         self.lines = []
         self.names = {}             # node -> (local name, layout "C" | "F")
+        self.flats = {}             # array's local name -> local name of its 1-D view
         self.feeds = list(plan.program.inputs)
         self.variables, self.constants, self.statics = [], [], []
         self.static_names = []
@@ -164,7 +165,16 @@ class _Renderer:
         return name if layout == "C" else f"np.ascontiguousarray({name})"
 
     def flat(self, node):
-        return f"_flat({self.contiguous(node)})"
+        """A 1-D view of node's array, emitted once and reused by every later kernel
+        (each statement of the step costs Numba compile time); a non-contiguous
+        value is copied at each use instead, since its base may change between uses."""
+        name, layout = self.value(node)
+        if layout != "C":
+            return f"_flat(np.ascontiguousarray({name}))"
+        if name not in self.flats:
+            self.flats[name] = self.fresh("f")
+            self.emit(f"{self.flats[name]} = _flat({name})")
+        return self.flats[name]
 
     # -- kernels -----------------------------------------------------------------------
     def render(self):

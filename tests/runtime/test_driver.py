@@ -5,6 +5,8 @@ buffers, so every output and every variable must be bit-identical.
 Each workload is compiled twice (backend.NJIT_DRIVER on, then off) in separate
 graphs built from the same seed, and trained for 3 steps.
 """
+import collections
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,16 @@ def _random_graph():
     (g,) = gc.grad(loss, [w])
     feeds = [np.arange(2 * 16, dtype=np.float32).reshape(2, 16) / 7]
     return workloads.Workload("argmax", [x], feeds, [loss, h], [w], {w: w - 0.01 * g})
+
+
+def test_each_buffer_is_flattened_once_and_its_view_reused(monkeypatch):
+    """Every statement of the step costs Numba compile time: a buffer that several
+    loop kernels read gets one 1-D view, passed to each."""
+    source = _train(WORKLOADS["W3 rnn"], True, monkeypatch, steps=1)[0].driver.source
+    flattened = re.findall(r"_flat\((\w+)\)", source)
+    assert flattened and len(flattened) == len(set(flattened))
+    uses = collections.Counter(re.findall(r"\b(f\d+)\b", source))
+    assert max(uses.values()) >= 3         # defined once, passed to two kernels or more
 
 
 def test_fallback_op_keeps_the_python_driver(monkeypatch):
