@@ -248,7 +248,8 @@ def batch_axes_of_matmul(node, graph):
     """a @ b over several batch axes, or with operands of different ranks: one
     (P, M, K) @ (P, K, N) product over the flattened batch P, reshaped back. An
     operand whose batch axes are all 1 stays a batch of one (the product broadcasts
-    it); other partial broadcasts are left as they are."""
+    it); one broadcast over only some batch axes is broadcast to the whole batch
+    first, unless that copy would be larger than the product and both operands."""
     if node.op.name != "matmul" or len(node.shape) < 3 or None in node.shape:
         return None
     a, b = node.inputs
@@ -257,16 +258,28 @@ def batch_axes_of_matmul(node, graph):
     if any(user.op.name == "sum_to" and len(user.shape) == 2 for user in graph.users(node)):
         return None             # batch_sum_of_matmul makes it one GEMM
     batch = tuple(node.shape[:-2])
+    largest = max(_size(node.shape), _size(a.shape), _size(b.shape))
+    partial = [x for x in (a, b) if _batch_of(x, batch) not in (batch, (1,) * len(batch))]
+    if any(_size(batch + tuple(x.shape[-2:])) > largest for x in partial):
+        return None
     operands = []
     for x in (a, b):
-        own = tuple(x.shape[:-2])
-        own = (1,) * (len(batch) - len(own)) + own
-        if own != batch and any(d != 1 for d in own):
-            return None
-        size = int(np.prod(own, dtype=np.int64))
-        operands.append(_add(graph, "reshape", [x], {"newshape": (size,) + tuple(x.shape[-2:])}, node))
+        if x in partial:
+            x = _add(graph, "broadcast_to", [x], {"shape": batch + tuple(x.shape[-2:])}, node)
+        flat = (_size(_batch_of(x, batch)),) + tuple(x.shape[-2:])
+        operands.append(_add(graph, "reshape", [x], {"newshape": flat}, node))
     product = _add(graph, "matmul", operands, {}, node)
     return _add(graph, "reshape", [product], {"newshape": node.shape}, node)
+
+
+def _batch_of(x, batch):
+    """x's batch axes, padded with leading 1s to len(batch)."""
+    own = tuple(x.shape[:-2])
+    return (1,) * (len(batch) - len(own)) + own
+
+
+def _size(shape):
+    return int(np.prod(shape, dtype=np.int64))
 
 
 def batch_sum_of_matmul(node, graph):

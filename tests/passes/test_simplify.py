@@ -273,7 +273,8 @@ def test_batched_operand_times_a_matrix_becomes_one_matmul_of_rows():
     ((2, 3, 4, 5), (2, 3, 5, 6), ((6, 4, 5), (6, 5, 6))),      # attention's scores
     ((2, 3, 4, 5), (1, 1, 5, 6), ((6, 4, 5), (1, 5, 6))),      # a broadcast batch of one
     ((4, 5), (2, 5, 6), ((1, 4, 5), (2, 5, 6))),               # a matrix times a batch
-], ids=["two batch axes", "batch of one", "matrix times batch"])
+    ((2, 4, 5, 7), (4, 7, 3), ((8, 5, 7), (8, 7, 3))),         # b broadcast over axis 0
+], ids=["two batch axes", "batch of one", "matrix times batch", "partly broadcast"])
 def test_product_over_batch_axes_becomes_one_batched_matmul(a_shape, b_shape, flat):
     a = gc.placeholder(a_shape, name="a")
     b = gc.placeholder(b_shape, name="b")
@@ -284,7 +285,8 @@ def test_product_over_batch_axes_becomes_one_batched_matmul(a_shape, b_shape, fl
     assert_same_values(before, after, [floats(*a_shape), floats(*b_shape, seed=1)], rtol=1e-5)
 
 
-def test_product_with_a_partly_broadcast_batch_stays():
+def test_product_whose_broadcast_copy_would_be_its_largest_array_stays():
+    """b (1, 3, 5, 6) broadcast to (2, 3, 5, 6) would be larger than the product."""
     a = gc.placeholder((2, 1, 4, 5), name="a")
     b = gc.placeholder((1, 3, 5, 6), name="b")
     _, after, report = simplified(gc.tanh(a @ b), [a, b])

@@ -808,6 +808,19 @@ def test_attention_products_over_two_batch_axes_run_in_the_njit_step():
     assert plan.driver is not None
 
 
+def test_a_partly_broadcast_batched_product_runs_in_the_njit_step():
+    """b (4, 7, 3) is broadcast over a's first batch axis, then one batched GEMM."""
+    r = rng(30)
+    arrays = {"a": r.standard_normal((2, 4, 5, 7)), "b": r.standard_normal((4, 7, 3))}
+    ph = {k: gc.placeholder(v.shape, name=k) for k, v in arrays.items()}
+    step = check(with_grads({"a @ b": gc.tanh(ph["a"] @ ph["b"])}, ph),
+                 {ph[k]: v.astype(np.float32) for k, v in arrays.items()})
+    plan = plan_of(step)
+    products = [n for n in plan.program.graph.ancestors(plan.program.roots()) if n.op.name == "matmul"]
+    assert products and all(len(n.shape) <= 3 for n in products)
+    assert plan.driver is not None
+
+
 CONV_CASES = {
     "plain": dict(stride=1, padding=0, dilation=1, groups=1),
     "stride 2 padding 1": dict(stride=2, padding=1, dilation=1, groups=1),
