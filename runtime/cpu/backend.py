@@ -8,6 +8,7 @@ A step the njit driver cannot express (a library op only NumPy's reference
 runs) runs through the Python driver here instead: one Python call per
 kernel, same kernels, same arena. The generated module is cached by runtime/cache.py.
 """
+import contextlib
 import hashlib
 import os
 import time
@@ -22,7 +23,7 @@ from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver
-from graphc.runtime.cpu.native_call import bind_callees, save_callees
+from graphc.runtime.cpu.native_call import bind_callees, compiled_not_loaded, save_callees
 from graphc.runtime.cpu.step_callees import step_callees
 from graphc.runtime.cpu.views import aligned_empty
 
@@ -248,11 +249,13 @@ class CpuPlan:
         recorded = bind_callees(self.module, self.symbols)
         if not recorded:        # (the kernels' own code needs no symbols: the helper's stays)
             purge_compiled(self.module, "step")
-        try:
-            return self.step(*args), recorded
-        except Exception:
-            purge_compiled(self.module)
-            return self.step(*args), recorded
+        # without a record, code another process caches meanwhile must not be loaded
+        with contextlib.nullcontext() if recorded else compiled_not_loaded(self.step):
+            try:
+                return self.step(*args), recorded
+            except Exception:
+                purge_compiled(self.module)
+                return self.step(*args), recorded
 
     def _driver_failure(self, site, code, feeds):
         if site[0] == "check":

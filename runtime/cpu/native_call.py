@@ -14,8 +14,12 @@ from Numba's cache in a fresh process therefore needs its symbols bound first:
 `save_callees` writes, beside the generated module, which kernel and argument
 types each symbol stands for, and `bind_callees` binds them before the first
 call. No record (or an unreadable one) means the step's cached code cannot be
-trusted: the caller purges it and the step compiles again.
+trusted: the caller purges it and the step compiles again, inside
+`compiled_not_loaded`: another process compiling the same step may write its
+code to the cache at any moment, and code loaded without its record would call
+unbound symbols (a segmentation fault).
 """
+import contextlib
 import hashlib
 import importlib
 import os
@@ -101,3 +105,28 @@ def bind_callees(module, prefix):
     except Exception:       # missing, truncated, stale: compile the step again
         return False
     return True
+
+
+class _NeverLoads:
+    """A dispatcher's Numba cache that never loads cached code; saves still go through."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def load_overload(self, *args, **kwargs):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self.cache, name)
+
+
+@contextlib.contextmanager
+def compiled_not_loaded(dispatcher):
+    """Within: `dispatcher` compiles new signatures instead of loading them from the
+    cache, so that compiling binds the symbols its code calls."""
+    cache = dispatcher._cache
+    dispatcher._cache = _NeverLoads(cache)
+    try:
+        yield
+    finally:
+        dispatcher._cache = cache

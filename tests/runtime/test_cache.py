@@ -273,6 +273,24 @@ def test_two_processes_compiling_at_once_both_succeed_and_leave_one_valid_module
     assert later["cache_hit"] is True and later["result"] == expected(k)
 
 
+def test_a_step_cached_by_another_process_after_the_purge_is_compiled_not_loaded(folder):
+    """A process that finds no record of the step's symbols purges the step's cached
+    code and compiles it; another process compiling the same step may write its code
+    to the cache right after that purge. Loading it would call unbound symbols (a
+    segmentation fault, seen once in CI), so the step compiles. The child skips its
+    purge to stand for that write."""
+    k = 37.0
+    module = Path(run_child(k)["module"])
+    Path(str(module) + ".callees").unlink()
+    skip_purge = "from graphc.runtime.cpu import backend\n" \
+                 "backend.purge_compiled = lambda *args, **kwargs: None\n"
+    done = subprocess.run([sys.executable, "-c", skip_purge + CHILD, repr(k), str(N)],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["result"] == expected(k)
+    assert Path(str(module) + ".callees").exists()
+
+
 # -- the runtime's own compiled code -------------------------------------------------
 
 def test_generated_modules_name_the_runtime_they_were_compiled_against(folder):
