@@ -19,6 +19,7 @@ The peers live in their own virtual environment (pip install torch==2.13.0 jax
 jaxlib pytensor); they are never dependencies of graphc.
 """
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ WORKLOADS = ["mlp", "cnn", "rnn", "fusion", "latency"]
 AGREEMENT = 1e-4    # relative; correct float32 systems agree within about 4e-6 after three updates
 
 
+@functools.lru_cache(maxsize=None)
 def _peers_module():
     spec = importlib.util.spec_from_file_location("peers", PEERS)
     module = importlib.util.module_from_spec(spec)

@@ -110,6 +110,7 @@ import itertools
 import numpy as np
 
 from graphc.ops.registry import ELEMENTWISE
+from graphc.ops.shape import lowest_index
 from graphc.passes.kernels import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR
 
 ALIGNMENT = 64
@@ -424,7 +425,7 @@ def _index_checks(kernel, base):
             source = node.inputs[0] if name == "take" else node
             axis = node.attrs["axis"] % len(source.shape)
             size = source.shape[axis]
-            lowest = -size if node.attrs["wrap_negative"] else 0
+            lowest = lowest_index(size, node.attrs["wrap_negative"])
             checks.append((base(node.inputs[1]), lowest, size))
     return checks
 

@@ -223,10 +223,15 @@ class Take:
         return [apply("take_grad", dy, indices, a, axis=axis, wrap_negative=wrap_negative), None]
 
 
+def lowest_index(size, wrap_negative):
+    """The smallest index take and take_grad accept along an axis of `size`."""
+    return -size if wrap_negative else 0
+
+
 def _check_indices(indices, size, axis, wrap_negative):
     """RuntimeFailure at the first index outside take's range (see Take)."""
     flat = np.asarray(indices).reshape(-1)
-    bad = np.flatnonzero((flat < (-size if wrap_negative else 0)) | (flat >= size))
+    bad = np.flatnonzero((flat < lowest_index(size, wrap_negative)) | (flat >= size))
     if bad.size:
         raise RuntimeFailure(f"index {flat[bad[0]]} is out of range for axis {axis} of size "
                              f"{size}")

@@ -25,7 +25,7 @@ from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.columns import ColumnsInside
-from graphc.runtime.cpu.index_maps import Ids, affine, identity, operand_ids, signature
+from graphc.runtime.cpu.index_maps import Ids, identity, operand_ids
 from graphc.runtime.cpu.scalar import cast_name
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -123,7 +123,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
 
     def index_expr(self, ids, level, block):
         """An expression for ids at the current loop point; a gather table if not affine."""
-        found = affine(ids)
+        found = ids.affine()
         if found is None:
             table = self.fresh("tbl")
             self.tables.append((table, ids.materialize().reshape(-1)))
@@ -142,7 +142,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         resolves) and the caller passes the buffer from that element on, so kernels
         that differ only in where they read (an unrolled loop's x[:, t]) compile once."""
         arg = self.arg(node)
-        found = affine(ids) if self.OFFSET_VIEWS else None
+        found = ids.affine() if self.OFFSET_VIEWS else None
         offsets = self.read_offsets.setdefault(arg, [])
         if found is None:
             offsets.append(0)
@@ -176,7 +176,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         if node.op.name == "constant" and node.attrs["value"].size == 1:
             return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
         transparent = node in self.inlined or node in self.fusion.aliases
-        key = (node, signature(ids), level)
+        key = (node, ids.signature(), level)
         if key in block.memo:
             return block.memo[key]
         if not transparent:
@@ -223,7 +223,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         if self.kernel.level[node] != ELEMENT or self.is_reduction(node):
             raise AssertionError(f"fusion placed a reader of {node.name} in {self.name} "
                                  "that needs it at another point")
-        key = ("recompute", node, signature(ids), level)
+        key = ("recompute", node, ids.signature(), level)
         if key not in block.memo:
             self.recomputing += 1
             if node.op.name in VIEW_OPS:

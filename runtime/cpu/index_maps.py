@@ -84,14 +84,6 @@ def identity(shape):
     return Ids(shape, shape)
 
 
-def affine(ids):
-    return ids.affine()
-
-
-def signature(ids):
-    return ids.signature()
-
-
 def operand_ids(node, slot, ids):
     """The Ids into operand `slot` of `node` for node's elements `ids`."""
     operand = node.inputs[slot]

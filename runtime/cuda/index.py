@@ -17,6 +17,7 @@ adjoint, a scatter-add) and argmax/argmin.
 import numpy as np
 from numba import cuda
 
+from graphc.ops.shape import lowest_index
 from graphc.runtime.cuda.device import LIMITS, grid_for
 from graphc.runtime.cuda.layout import fill_launch, size_of, strided_offset
 
@@ -102,8 +103,9 @@ def take_op(ctx, node, operands, out, err, index):
     size, after = a.shape[axis], size_of(a.shape[axis + 1:])
     if out.size == 0:
         return []
+    lowest = lowest_index(size, node.attrs["wrap_negative"])
     return [(take, *_threads_for(out.size),
-             (a.flat, indices.flat, out, size, _lowest(node, size), after, err, index + 1))]
+             (a.flat, indices.flat, out, size, lowest, after, err, index + 1))]
 
 
 def take_grad_op(ctx, node, operands, out, err, index):
@@ -113,14 +115,9 @@ def take_grad_op(ctx, node, operands, out, err, index):
     launches = [fill_launch(out, np.dtype(node.dtype).type(0), err)]
     if size_of(dy.shape) == 0:
         return launches
+    lowest = lowest_index(size, node.attrs["wrap_negative"])
     return launches + [(scatter_add, *_threads_for(size_of(dy.shape)),
-                        (dy.flat, indices.flat, out, size, _lowest(node, size), after, err,
-                         index + 1))]
-
-
-def _lowest(node, size):
-    """The smallest index take accepts: -size (negatives wrap) or 0."""
-    return -size if node.attrs["wrap_negative"] else 0
+                        (dy.flat, indices.flat, out, size, lowest, after, err, index + 1))]
 
 
 def arg_reduce_op(ctx, node, operands, out, err, index):
