@@ -3,7 +3,8 @@
 A plain call from one njit function to another makes Numba link the callee's
 code into the caller and optimize and compile the whole again: the step of
 W2 compiled every conv and matmul kernel a second time (its cold compile went
-from 5 s to 10 s). `call_native(kernel, symbol, (args...))` instead compiles
+from 5 s to 10 s). `call_with_views(kernel, symbol, "<arguments>", bases...)`
+(arguments: runtime/cpu/step_views.py) instead compiles
 (or loads from the cache) the kernel on its own, binds its machine code's
 address to a process-wide symbol (llvmlite's `add_symbol`), and emits a call
 of that symbol with Numba's calling convention; the step's own module holds
@@ -31,6 +32,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from graphc.runtime.cpu.step_views import (argument_type, base_fields, build_argument,
+                                            parse_arguments)
+
 _bound = {}     # symbol -> (module name, function name, argument types)
 
 
@@ -51,16 +55,22 @@ def bind(symbol, dispatcher, argtypes):
 
 
 @intrinsic
-def call_native(typingctx, kernel, prefix, args):
-    """kernel(*args) through the symbol `prefix_<hash of the argument types>`."""
-    if not isinstance(prefix, types.StringLiteral) or not isinstance(kernel, types.Dispatcher):
+def call_with_views(typingctx, kernel, prefix, arguments, *bases):
+    """kernel(*<the arguments the text names>) through the symbol `prefix_<hash of the
+    argument types>`; the views of `bases` are built here (runtime/cpu/step_views.py)."""
+    if not isinstance(prefix, types.StringLiteral) or not isinstance(arguments, types.StringLiteral) \
+            or not isinstance(kernel, types.Dispatcher):
         return None
-    argtypes = tuple(args.types)
+    parsed = parse_arguments(arguments.literal_value)
+    argtypes = tuple(argument_type(a, bases) for a in parsed)
     symbol = _symbol(prefix.literal_value, argtypes)
     restype = bind(symbol, kernel.dispatcher, argtypes)
 
     def codegen(context, builder, signature, llargs):
-        values = [builder.extract_value(llargs[2], i) for i in range(len(argtypes))]
+        base_values = [builder.extract_value(llargs[3], i) for i in range(len(bases))]
+        fields = base_fields(context, builder, bases, base_values)
+        values = [build_argument(context, builder, a, base_values, bases, fields)
+                  for a in parsed]
         function_type = context.call_conv.get_function_type(restype, argtypes)
         callee = cgutils.get_or_insert_function(builder.module, function_type, symbol)
         status, result = context.call_conv.call_function(builder, callee, restype, argtypes,
@@ -69,7 +79,7 @@ def call_native(typingctx, kernel, prefix, args):
             context.call_conv.return_status_propagate(builder, status)
         return result
 
-    return restype(kernel, prefix, args), codegen
+    return restype(kernel, prefix, arguments, types.StarArgTuple.from_types(bases)), codegen
 
 
 def callees_path(module):

@@ -5,7 +5,6 @@ buffers, so every output and every variable must be bit-identical.
 Each workload is compiled twice (backend.NJIT_DRIVER on, then off) in separate
 graphs built from the same seed, and trained for 3 steps.
 """
-import collections
 import re
 from pathlib import Path
 
@@ -96,14 +95,20 @@ def _random_graph():
     return workloads.Workload("argmax", [x], feeds, [loss, h], [w], {w: w - 0.01 * g})
 
 
-def test_each_buffer_is_flattened_once_and_its_view_reused(monkeypatch):
-    """Every statement of the step costs Numba compile time: a buffer that several
-    loop kernels read gets one 1-D view, passed to each."""
-    source = _train(WORKLOADS["W3 rnn"], True, monkeypatch, steps=1)[0].driver.source
-    flattened = re.findall(r"_flat\((\w+)\)", source)
-    assert flattened and len(flattened) == len(set(flattened))
-    uses = collections.Counter(re.findall(r"\b(f\d+)\b", source))
-    assert max(uses.values()) >= 3         # defined once, passed to two kernels or more
+def test_each_kernel_call_is_one_statement_without_array_variables(monkeypatch):
+    """Every statement of the step costs Numba compile time (W3's step, with a
+    statement per view, took 8.4 s): each kernel is one `_k` call whose views are
+    written in its arguments' text; the step's other statements are the failure
+    checks."""
+    plan = _train(WORKLOADS["W3 rnn"], True, monkeypatch, steps=1)[0]
+    body = plan.driver.source.split("def step(")[1].splitlines()[1:]
+    statements = [line.strip() for line in body if line.strip()]
+    calls = [s for s in statements if re.match(r"(code\d+ = )?_k\(", s)]
+    kernels = len(plan.loops) + sum(k.library is not None for k in plan.fusion.kernels)
+    assert len(calls) >= kernels
+    others = [s for s in statements if s not in calls]
+    assert all(s.startswith(("if ", "return ", "err[0] = 0")) for s in others), others
+    assert all('"@0+' in call for call in calls if call.endswith(", arena)"))
 
 
 def test_fallback_op_keeps_the_python_driver(monkeypatch):

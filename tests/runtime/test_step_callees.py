@@ -92,9 +92,9 @@ def test_a_construct_the_stand_ins_do_not_model_ends_the_list_there():
     kernel.py_func = kernel
 
     def step(arena, err):
-        _call(kernel, "s", (arena,))            # noqa: F821 (bound by step_callees)
+        _k(kernel, "s", "$0", arena)            # noqa: F821 (bound by step_callees)
         arena[0.5]
-        _call(kernel, "s", (err,))              # noqa: F821
+        _k(kernel, "s", "$0", err)              # noqa: F821
     step.py_func = step
     Module.step = step
     arena = types.Array(types.uint8, 1, "C")
