@@ -5,7 +5,7 @@ argmin, logsumexp, and sum_to (the reduction that undoes broadcasting).
 int, or None for the flattened array).
 """
 import numpy as np
-from scipy import special
+import scipy     # scipy.special loads on first use: it was a quarter of `import graphc`
 
 from graphc import dtypes
 from graphc.errors import DtypeError, ShapeError
@@ -104,7 +104,7 @@ class LogSumExp:
     def reference(x, *, axis, keepdims):
         if axis == ():          # over no axes: x itself (scipy gives a 0-d input shape (1,))
             return x
-        return special.logsumexp(x, axis=axis, keepdims=keepdims)
+        return scipy.special.logsumexp(x, axis=axis, keepdims=keepdims)
 
     def grad(y, dy, x, *, axis, keepdims):
         from graphc.ops.elementwise import exp
