@@ -58,8 +58,9 @@ def bind(symbol, dispatcher, argtypes):
 def call_with_views(typingctx, kernel, prefix, arguments, *bases):
     """kernel(*<the arguments the text names>) through the symbol `prefix_<hash of the
     argument types>`; the views of `bases` are built here (runtime/cpu/step_views.py)."""
-    if not isinstance(prefix, types.StringLiteral) or not isinstance(arguments, types.StringLiteral) \
-            or not isinstance(kernel, types.Dispatcher):
+    literal = (isinstance(prefix, types.StringLiteral)
+               and isinstance(arguments, types.StringLiteral))
+    if not literal or not isinstance(kernel, types.Dispatcher):
         return None
     parsed = parse_arguments(arguments.literal_value)
     argtypes = tuple(argument_type(a, bases) for a in parsed)
