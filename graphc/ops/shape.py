@@ -223,6 +223,15 @@ class Take:
         return [apply("take_grad", dy, indices, a, axis=axis, wrap_negative=wrap_negative), None]
 
 
+def c_strides(shape, itemsize=1):
+    """The strides of a C-ordered array of `shape` (in elements, or bytes of `itemsize`)."""
+    strides, step = [], itemsize
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return tuple(reversed(strides))
+
+
 def lowest_index(size, wrap_negative):
     """The smallest index take and take_grad accept along an axis of `size`."""
     return -size if wrap_negative else 0

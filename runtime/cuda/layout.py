@@ -23,6 +23,8 @@ kernel failed).
 import numpy as np
 from numba import cuda
 
+from graphc.ops.shape import c_strides
+
 from graphc.runtime.cuda.device import LIMITS, grid_for
 
 
@@ -35,14 +37,6 @@ class Operand:
     @property
     def contiguous(self):
         return self.strides == c_strides(self.shape)
-
-
-def c_strides(shape):
-    strides, step = [], 1
-    for dim in reversed(shape):
-        strides.append(step)
-        step *= dim
-    return tuple(reversed(strides))
 
 
 def size_of(shape):

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from numba import njit, types
 
 from graphc.runtime.cpu.native_call import call_with_views
-from graphc.runtime.cpu.step_views import Base, View, layout_of, parse_arguments
+from graphc.runtime.cpu.step_views import (Base, View, argument_type, layout_of,
+                                            parse_arguments)
 
 BASE = np.zeros(4096, np.uint8)
 
@@ -133,7 +134,6 @@ def test_a_kernel_called_with_views_writes_where_numpy_views_point():
 
 
 def test_argument_types_come_from_the_text():
-    from graphc.runtime.cpu.step_views import argument_type
     bases = [types.Array(types.uint8, 1, "C"), types.Array(types.int64, 1, "C")]
     view, base, pieces, code, scale = parse_arguments(
         "@0+4:float32:5:8:A $1 (@0+0:float64:2:8:C|@0+16:float64:2:8:C) #7 %0.5")
