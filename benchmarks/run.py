@@ -66,13 +66,17 @@ def step_time(result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated, of " + ",".join(WORKLOADS) + " (W1-W5)")
     parser.add_argument("--systems", default="", help="peers, e.g. torch,jax,torch_compile")
     parser.add_argument("--peers-python", default=sys.executable)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=int, default=600)
     args = parser.parse_args()
     workloads = [w for w in args.workloads.split(",") if w]
+    unknown = sorted(set(workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {','.join(unknown)}; choose from {','.join(WORKLOADS)}")
     peers = [s for s in args.systems.split(",") if s]
     times = {}          # (system, workload) -> [step times]
     firsts = {}         # (system or graphc-warm, workload) -> [first step seconds]

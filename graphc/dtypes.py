@@ -95,9 +95,13 @@ def of_array(array):
 def convert(values, dtype):
     """An owned array of `values` (a scalar or an array) as `dtype`; DtypeError where
     NumPy would silently wrap around or make garbage: integers outside an integer
-    dtype's range, and NaN or infinite floats converted to an integer dtype."""
+    dtype's range, NaN or infinite floats converted to an integer dtype, and finite
+    floats past a narrower float dtype's range (float64 1e39 as float32: inf)."""
     check_fits(values, dtype)
-    return np.array(values, dtype=dtype)
+    with np.errstate(over="ignore"):        # refused just below, by name
+        converted = np.array(values, dtype=dtype)
+    check_no_overflow(values, converted)
+    return converted
 
 
 def check_fits(values, dtype):
@@ -117,6 +121,17 @@ def check_fits(values, dtype):
     if not -bound <= low <= high < bound:
         raise DtypeError(f"{dtype} cannot hold {_describe(values)} "
                          f"(its range is [{-bound}, {bound - 1}])")
+
+
+def check_no_overflow(values, converted):
+    """DtypeError if converting `values` to the float array `converted` made a finite
+    value infinite (NaN and infinities themselves pass: they are values, not garbage)."""
+    if converted.dtype.kind != "f" or np.isfinite(converted).all():
+        return
+    source = np.asarray(values)
+    if source.dtype.kind == "f" and (np.isinf(converted) & np.isfinite(source)).any():
+        raise DtypeError(f"{converted.dtype} cannot hold {_describe(source)} (its largest "
+                         f"finite value is {np.finfo(converted.dtype).max:.7g})")
 
 
 def _describe(values):

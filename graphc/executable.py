@@ -359,17 +359,25 @@ def _validate_feed(ph, value):
         raise FeedError(f"{_where(ph)} expects dtype {ph.dtype}, got {array.dtype}",
                         op="call", loc=loc)
     _check_shape(ph, array.shape, loc)
-    _check_range(ph, array, loc)
+    _check_range(ph, array, None, loc)
     # ascontiguousarray turns a 0-d array into shape (1,): reshape back
-    return np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
+    with np.errstate(over="ignore"):        # an overflow is refused just below, by name
+        converted = np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
+    if converted.dtype != array.dtype:
+        _check_range(ph, array, converted, loc)
+    return converted
 
 
-def _check_range(ph, array, loc):
-    """An integer feed of a dtype wider than the placeholder's (or unsigned) must hold
-    values its dtype can: no silent wrap-around. Feeds of a dtype that always fits
-    (int32 into int64, or the placeholder's own) are not scanned."""
+def _check_range(ph, array, converted, loc):
+    """A feed of a dtype wider than the placeholder's (or unsigned) must hold values
+    its dtype can: no silent wrap-around of integers (checked before converting) and
+    no finite float64 value that became inf as float32 (checked after). Feeds of the
+    placeholder's own dtype or one that always fits (int32 into int64) are not scanned."""
     try:
-        dtypes.check_fits(array, ph.dtype)
+        if converted is None:
+            dtypes.check_fits(array, ph.dtype)
+        else:
+            dtypes.check_no_overflow(array, converted)
     except GraphcError as error:
         raise FeedError(f"{_where(ph)}: {error.message}",
                         op="call", loc=loc) from None

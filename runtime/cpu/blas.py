@@ -20,7 +20,9 @@ $GRAPHC_BLAS=openblas forces the fallback; =mkl fails loudly without MKL.
 import ctypes
 import functools
 import glob
+import importlib.metadata
 import os
+import re
 import sys
 
 import llvmlite.binding as llvm
@@ -43,19 +45,36 @@ _cblas_sgemm = types.ExternalFunction(SYMBOL, types.void(
 
 
 def _mkl_library():
-    names = ("libmkl_rt.so.2", "libmkl_rt.so", "libmkl_rt.2.dylib", "mkl_rt.2.dll")
+    """MKL's single dynamic library (libmkl_rt), or None: first the files the `mkl`
+    package lists (whatever their version suffix: MKL 2025 ships libmkl_rt.so.2,
+    2026 libmkl_rt.so.3), then the lib folders of the venv, the base install and the
+    user site (conda and other installs without pip's metadata)."""
+    for path in _mkl_runtime_paths():
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _mkl_runtime_paths():
+    try:
+        listed = [str(f.locate()) for f in importlib.metadata.files("mkl") or ()
+                  if _is_mkl_runtime(f.name)]
+    except importlib.metadata.PackageNotFoundError:
+        listed = []
     import site
     prefixes = [sys.prefix, sys.base_prefix, site.getuserbase()]     # venv, base, --user
     folders = [os.path.join(p, sub) for p in dict.fromkeys(prefixes)
                for sub in ("lib", os.path.join("Library", "bin"))]
-    for folder in folders:
-        for name in names:
-            for path in glob.glob(os.path.join(folder, name)):
-                try:
-                    return ctypes.CDLL(path)
-                except OSError:
-                    continue
-    return None
+    found = [os.path.join(folder, name) for folder in folders if os.path.isdir(folder)
+             for name in os.listdir(folder) if _is_mkl_runtime(name)]
+    return sorted(listed, reverse=True) + sorted(found, reverse=True)    # newest first
+
+
+def _is_mkl_runtime(name):
+    return re.fullmatch(r"libmkl_rt\.so(\.\d+)*|libmkl_rt(\.\d+)*\.dylib|mkl_rt(\.\d+)*\.dll",
+                        name) is not None
 
 
 @functools.lru_cache(maxsize=None)

@@ -81,6 +81,33 @@ def test_assigning_values_too_big_for_an_int32_variable_is_a_dtype_error():
 
 # -- compile and call (A6, B5) ----------------------------------------------------------
 
+# -- floats past float32's range ---------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_float64_feed_past_float32s_range_is_a_feed_error_not_inf(device):
+    """NumPy's default dtype is float64: a value above 3.4e38 would become inf as
+    float32 and poison every parameter after one update. NaN and inf feeds pass."""
+    x = gc.placeholder((3,), name="x")
+    step = gc.compile(x * 1, device=device)
+    with refused(gc.FeedError, r"'x'.*float32 cannot hold an array of float64 values "
+                               r"from -1e\+39 to 2\.0 \(its largest finite value is "
+                               r"3\.402823e\+38\)"):
+        step(np.array([2.0, -1e39, 1.0]))
+    got = step(np.array([np.inf, np.nan, -3e38]))
+    np.testing.assert_array_equal(got, np.array([np.inf, np.nan, -3e38], np.float32))
+
+
+def test_a_float64_variable_past_float32s_range_is_a_dtype_error():
+    with refused(gc.DtypeError, r"variable: float32 cannot hold an array of float64 "
+                                r"values from 0\.0 to 1e\+300"):
+        gc.variable(np.array([0.0, 1e300]), dtype="float32")
+    v = gc.variable(np.zeros(2, np.float32), name="v")
+    with refused(gc.DtypeError, r"assign: float32 cannot hold"):
+        v.assign(np.array([1.0, -1e39]))
+    np.testing.assert_array_equal(v.value, [0, 0])
+    assert gc.variable(np.array([np.inf, 1.0]), dtype="float32").value[0] == np.inf
+
+
 def test_a_placeholder_listed_twice_in_inputs_is_a_compile_error():
     x = gc.placeholder((3,), name="x")
     with refused(gc.CompileError, r"compile: placeholder 'x' is listed twice in inputs"):

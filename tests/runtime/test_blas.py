@@ -1,4 +1,6 @@
 """runtime/cpu/blas.py: the sgemm every float32 GEMM calls, on strided operands."""
+import importlib.metadata
+import os
 import subprocess
 import sys
 
@@ -94,12 +96,31 @@ print(blas.BLAS, float(np.abs(out - a.astype(np.float64) @ b).max()))
 
 def test_openblas_can_be_forced_and_agrees():
     """GRAPHC_BLAS picks the library in a fresh process (the symbol is bound at import)."""
-    import os
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
                           env=dict(os.environ, GRAPHC_BLAS="openblas"), timeout=300)
     name, error = done.stdout.split()
     assert name == "openblas" and float(error) < 1e-4, done.stderr[-2000:]
 
 
-def test_the_default_is_mkl_exactly_when_it_is_installed():
-    assert blas.BLAS == ("mkl" if blas._mkl_library() is not None else "openblas")
+def _mkl_installed():
+    try:
+        importlib.metadata.distribution("mkl")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(os.environ.get("GRAPHC_BLAS", "auto") != "auto",
+                    reason="GRAPHC_BLAS forces the choice in this environment")
+def test_the_default_is_mkl_exactly_when_the_mkl_package_is_installed():
+    """Whatever version suffix its libmkl_rt has (MKL 2026 ships .so.3): a loader that
+    looked only for .so.2 fell back to OpenBLAS without a word."""
+    assert blas.BLAS == ("mkl" if _mkl_installed() else "openblas")
+
+
+@pytest.mark.parametrize("name, runtime", [
+    ("libmkl_rt.so", True), ("libmkl_rt.so.2", True), ("libmkl_rt.so.3", True),
+    ("libmkl_rt.2.dylib", True), ("mkl_rt.3.dll", True),
+    ("libmkl_rt.a", False), ("mkl_rt.lib", False), ("libmkl_rt_ilp64.so.3", False)])
+def test_mkl_runtime_library_names(name, runtime):
+    assert blas._is_mkl_runtime(name) is runtime
