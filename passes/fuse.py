@@ -11,7 +11,7 @@ A row's elements may be visited in several passes (x - max(x) needs the max
 first); a SCALAR value computed by the kernel feeds only SCALAR nodes.
 
 Rules (after TVM's FuseOps and Inductor's scheduler), legality kept apart
-from profitability:
+from profitability (the legality rules: passes/fusion_legality.py):
 - a node joins the kernel of an operand when its level and shape fit there
   (elementwise and view epilogues, reductions absorbing their producers,
   library ops absorbing an elementwise epilogue over their output);
@@ -28,9 +28,9 @@ Guarantees: every non-source node is in exactly one kernel or is an alias;
 kernels are listed in an order that runs each after every kernel it reads;
 the graph's meaning is unchanged (only free nodes are cloned).
 """
-import numpy as np
-
 from graphc.ops.registry import ELEMENTWISE
+from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, reduction_level,
+                                           safe_inlining, would_cycle, writer_of)
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
     ALIAS_OPS, BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion, Kernel)
 
@@ -115,7 +115,7 @@ def _start_loop_kernel(fusion, node):
     if node.op.name in LOOP_REDUCTIONS:
         source = node.inputs[0]
         kernel = _new_kernel(fusion, source.shape)
-        level = _reduction_level(kernel, source, node)
+        level = reduction_level(kernel, source, node)
         if source in fusion.free:
             _inline(fusion, kernel, source)
     else:
@@ -129,7 +129,7 @@ def _materialize(fusion, node, why, consumer=None):
     fusion.free.discard(node)
     owner = fusion.kernel_of.get(node)
     if owner is not None and node in owner.inlined:
-        if node.shape == owner.domain and _safe_inlining(fusion, owner, node) \
+        if node.shape == owner.domain and safe_inlining(fusion, owner, node) \
                 and _promote(fusion, owner, node):
             fusion.reasons.setdefault((node, None), why)
             return
@@ -220,7 +220,7 @@ def _share_instead(fusion, kernel, node):
     same bits under fast-math, which broke max's gradient: x == max(x) must hold.)"""
     owner = fusion.kernel_of[node]
     if _cheap(fusion, node) or node not in owner.inlined or node.shape != owner.domain \
-            or not _safe_inlining(fusion, owner, node) or _depends_on(owner, kernel):
+            or not safe_inlining(fusion, owner, node) or depends_on(owner, kernel):
         return False
     if not _promote(fusion, owner, node):
         return False
@@ -236,7 +236,7 @@ def _promote(fusion, owner, node):
         return False                            # it would read its operand at other points
     owner.inlined.discard(node)
     owner.level[node] = ELEMENT
-    if all(_safe_inlining(fusion, owner, n) for n in list(owner.level)):
+    if all(safe_inlining(fusion, owner, n) for n in list(owner.level)):
         return True
     del owner.level[node]
     owner.inlined.add(node)
@@ -271,16 +271,9 @@ def _place(fusion, kernel, node, level):
     _note_reads(fusion, kernel, node, None)
 
 
-def _owner(fusion, node):
-    """The kernel that writes node's buffer (through aliases), or None for sources."""
-    while node in fusion.aliases:
-        node = node.inputs[0]
-    return fusion.kernel_of.get(node) if node not in fusion.free else None
-
-
 def _note_reads(fusion, kernel, node, why):
     for operand in node.inputs:
-        owner = _owner(fusion, operand)
+        owner = writer_of(fusion, operand)
         if owner is not None and owner is not kernel:
             kernel.deps.add(owner)
             fusion.reasons.setdefault((operand, node), why or _refusal(fusion, owner, node))
@@ -291,19 +284,19 @@ def _join_sibling_kernel(fusion, node):
     kernel that loops over the same domain and reads some of the same buffers."""
     reduction = node.op.name in LOOP_REDUCTIONS
     domain = node.inputs[0].shape if reduction else node.shape
-    leaves = _buffer_leaves(fusion, node)
+    leaves = buffer_leaves(fusion, node)
     for kernel in reversed(fusion.kernels):
         if kernel.domain != domain or not leaves & (_kernel_leaves(fusion, kernel)
                                                     | set(kernel.level)):
             continue
-        if _would_cycle(fusion, kernel, node):
+        if would_cycle(fusion, kernel, node):
             continue
-        if not _safe_inlining(fusion, kernel, node):
+        if not safe_inlining(fusion, kernel, node):
             continue
         if reduction and fusion.kernel_of.get(node.inputs[0]) is not kernel:
-            level = _reduction_level(kernel, node.inputs[0], node)
+            level = reduction_level(kernel, node.inputs[0], node)
         else:
-            level, _ = _fit(fusion, kernel, node)
+            level, _ = fit(fusion, kernel, node)
         if level is not None:
             source = node.inputs[0]
             if reduction and source in fusion.free:
@@ -311,21 +304,6 @@ def _join_sibling_kernel(fusion, node):
             _place(fusion, kernel, node, level)
             return True
     return False
-
-
-def _buffer_leaves(fusion, node):
-    """The buffers a node reads, looking through free nodes."""
-    leaves, stack, seen = set(), list(node.inputs), set()
-    while stack:
-        operand = stack.pop()
-        if operand in seen:
-            continue
-        seen.add(operand)
-        if operand in fusion.free:
-            stack.extend(operand.inputs)
-        else:
-            leaves.add(operand)
-    return leaves
 
 
 def _kernel_leaves(fusion, kernel):
@@ -346,7 +324,7 @@ def _join_operand_kernel(fusion, node):
         if kernel is not None and operand not in fusion.free and kernel not in candidates:
             candidates.append(kernel)
     for kernel in sorted(candidates, key=lambda k: -k.index):
-        level, why = _fit(fusion, kernel, node)
+        level, why = fit(fusion, kernel, node)
         if level is not None:
             _place(fusion, kernel, node, level)
             return True
@@ -358,131 +336,6 @@ def _join_operand_kernel(fusion, node):
 def _refusal(fusion, owner, node):
     why = fusion.refusals.get(node, {}).get(owner)
     return why or f"{node.op.name} joined the kernel of another operand"
-
-
-def _fit(fusion, kernel, node):
-    """(level, None) if `node` may join `kernel`, else (None, reason)."""
-    if _would_cycle(fusion, kernel, node):
-        return None, "joining would create a cycle between kernels"
-    levels = [_level_in(kernel, i) for i in node.inputs if fusion.kernel_of.get(i) is kernel
-              and i not in kernel.inlined]
-    if not _safe_inlining(fusion, kernel, node):
-        return None, "an inlined operand would read this kernel's values at other points"
-    if node.op.name in LOOP_REDUCTIONS:
-        source = node.inputs[0]
-        if fusion.kernel_of.get(source) is not kernel:
-            return None, "reduces a buffer"
-        return _reduction_fit(kernel, source, node, _level_in(kernel, source))
-    if _is_single(node.shape) and levels and (SCALAR in levels or not kernel.domain
-                                               or _is_single(kernel.domain)):
-        return SCALAR, None
-    if SCALAR in levels:
-        return None, "reads a full reduction of its own kernel, which must finish first"
-    if node.shape == kernel.domain:
-        for operand, level in zip(node.inputs, [_level_in(kernel, i) for i in node.inputs]):
-            if level == ROW and not _broadcasts_as_row(kernel, operand.shape):
-                return None, f"reads row value {operand.name} with a shape that is not per-row"
-        if node.op.name in VIEW_OPS and ROW not in levels:
-            return None, "a view that changes the indexing of the kernel's values"
-        return ELEMENT, None
-    if node.shape in kernel.row_shapes() and ELEMENT not in levels:
-        if node.op.name in VIEW_OPS and ROW in levels and not _keeps_order(node):
-            return None, "a view that reads the kernel's row values at other rows"
-        return ROW, None
-    return None, (f"shape {node.shape} does not fit kernel domain {kernel.domain}"
-                  + (f" (rows over axes {kernel.reduce_axes})" if kernel.reduce_axes else ""))
-
-
-def _reduction_fit(kernel, source, node, level):
-    axes = node.attrs["axis"]
-    if level == ELEMENT:
-        result = _reduction_level(kernel, source, node)
-        return (result, None) if result else (None, f"reduces axes {axes} but the kernel "
-                                                    f"reduces rows over {kernel.reduce_axes}")
-    if level == ROW and _is_single(node.shape):
-        return SCALAR, None
-    return None, "reduces a value that is not per-element or per-row"
-
-
-def _reduction_level(kernel, source, node):
-    """The level of a reduction of an ELEMENT value of `kernel`, or None if it does not fit."""
-    axes = tuple(node.attrs["axis"])
-    if len(axes) == len(source.shape):
-        return SCALAR
-    return ROW if kernel.reduce_axes in (None, axes) else None
-
-
-def _safe_inlining(fusion, kernel, node):
-    """Inlined nodes are recomputed at the point being evaluated, so one may read the
-    kernel's own values only through elementwise ops at the domain's shape."""
-    stack = [(i, True) for i in node.inputs
-             if i in fusion.free or (i in kernel.inlined and fusion.kernel_of.get(i) is kernel)]
-    seen = set()
-    while stack:
-        current, same_point = stack.pop()
-        if (current, same_point) in seen:
-            continue
-        seen.add((current, same_point))
-        if current in fusion.free or current in kernel.inlined:
-            keeps = same_point and current.op.kind == ELEMENTWISE and current.shape == kernel.domain
-            stack.extend((i, keeps) for i in current.inputs)
-        elif current in kernel.level:
-            if not (same_point and current.shape == kernel.domain
-                    and kernel.level[current] == ELEMENT):
-                return False
-    return True
-
-
-def _keeps_order(view):
-    """Whether element i of `view` is element i of its operand (a reshape, squeeze or
-    expand_dims; not a transpose or slice, which read other rows)."""
-    operand = view.inputs[0]
-    size = int(np.prod(operand.shape, dtype=np.int64))
-    if int(np.prod(view.shape, dtype=np.int64)) != size:
-        return False
-    flat = np.arange(size).reshape(operand.shape)
-    return np.array_equal(np.asarray(view.op.reference(flat, **view.attrs)).reshape(-1),
-                          np.arange(size))
-
-
-def _is_single(shape):
-    return all(d == 1 for d in shape)
-
-
-def _level_in(kernel, node):
-    if node in kernel.level:
-        return kernel.level[node]
-    return ELEMENT if node in kernel.inlined else None
-
-
-def _broadcasts_as_row(kernel, shape):
-    padded = (1,) * (len(kernel.domain) - len(shape)) + tuple(shape)
-    if len(padded) != len(kernel.domain):
-        return False
-    return all((p == 1) if a in kernel.reduce_axes else p in (d, 1) and (p == d or d == 1)
-               for a, (p, d) in enumerate(zip(padded, kernel.domain)))
-
-
-def _would_cycle(fusion, kernel, node):
-    """Would `kernel` computing `node` read (through free nodes and aliases) a buffer
-    written by a kernel that depends on `kernel`?"""
-    for leaf in _buffer_leaves(fusion, node):
-        owner = _owner(fusion, leaf)
-        if owner is not None and owner is not kernel and _depends_on(owner, kernel):
-            return True
-    return False
-
-
-def _depends_on(kernel, target):
-    seen, stack = set(), [kernel]
-    while stack:
-        k = stack.pop()
-        if k is target:
-            return True
-        if k not in seen:
-            seen.add(k)
-            stack.extend(k.deps)
-    return False
 
 
 # -- merging kernels over the same domain ---------------------------------------------------------
@@ -511,8 +364,8 @@ def _related(fusion, a, b):
 def _try_merge(fusion, into, other):
     if other in into.deps:
         return False
-    if any(_depends_on(dep, into) for dep in other.deps - {into}) or \
-            any(_depends_on(dep, other) for dep in into.deps - {other}):
+    if any(depends_on(dep, into) for dep in other.deps - {into}) or \
+            any(depends_on(dep, other) for dep in into.deps - {other}):
         return False
     saved = (dict(fusion.kernel_of), dict(into.level), list(into.nodes), into.reduce_axes,
              set(into.inlined))
@@ -522,8 +375,8 @@ def _try_merge(fusion, into, other):
         if node in other.inlined:
             into.inlined.add(node)
             continue
-        level, _ = _fit(fusion, into, node)
-        if level is None or not _safe_inlining(fusion, into, node):
+        level, _ = fit(fusion, into, node)
+        if level is None or not safe_inlining(fusion, into, node):
             fusion.kernel_of, into.level, into.nodes, into.reduce_axes, into.inlined = saved
             return False
         if level == ROW and node.op.name in LOOP_REDUCTIONS:
@@ -568,11 +421,11 @@ def _recompute_deps(fusion):
         kernel.deps = set()
         for node in kernel.all_nodes:
             for operand in node.inputs:
-                owner = _owner(fusion, operand)
+                owner = writer_of(fusion, operand)
                 if owner is not None and owner is not kernel:
                     kernel.deps.add(owner)
     for kernel in fusion.kernels:
-        if any(_depends_on(dep, kernel) for dep in kernel.deps):
+        if any(depends_on(dep, kernel) for dep in kernel.deps):
             raise AssertionError(f"fusion made a cycle through {kernel.name}")
 
 

@@ -1,0 +1,170 @@
+"""Fusion's legality rules: may a node join a kernel, and at which level.
+
+`fit(fusion, kernel, node)` answers for passes/fuse.py, with the reason when
+the answer is no (the fusion report shows it for the edge). The rules:
+- a node joins at ELEMENT when its shape is the kernel's domain, at ROW when
+  it is one of the kernel's row shapes and reads no ELEMENT value, at SCALAR
+  when it is a single value computed from SCALAR values (or the domain is one
+  point);
+- a reduction joins only over an ELEMENT or ROW value of the kernel, over the
+  kernel's own reduce axes (or all axes);
+- nothing reads a full reduction of its own kernel before it is complete, an
+  ELEMENT value through a view (it would index other points), nor a row value
+  through a view that reorders rows;
+- an inlined operand, recomputed at the point being evaluated, may read the
+  kernel's own values only at that same point (`safe_inlining`);
+- no join may make two kernels depend on each other (`would_cycle`).
+These rules only say what is legal; fuse.py decides what to join.
+"""
+import numpy as np
+
+from graphc.ops.registry import ELEMENTWISE
+from graphc.passes.kernels import ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS
+
+
+def fit(fusion, kernel, node):
+    """(level, None) if `node` may join `kernel`, else (None, reason)."""
+    if would_cycle(fusion, kernel, node):
+        return None, "joining would create a cycle between kernels"
+    levels = [_level_in(kernel, i) for i in node.inputs if fusion.kernel_of.get(i) is kernel
+              and i not in kernel.inlined]
+    if not safe_inlining(fusion, kernel, node):
+        return None, "an inlined operand would read this kernel's values at other points"
+    if node.op.name in LOOP_REDUCTIONS:
+        source = node.inputs[0]
+        if fusion.kernel_of.get(source) is not kernel:
+            return None, "reduces a buffer"
+        return _reduction_fit(kernel, source, node, _level_in(kernel, source))
+    if _is_single(node.shape) and levels and (SCALAR in levels or not kernel.domain
+                                               or _is_single(kernel.domain)):
+        return SCALAR, None
+    if SCALAR in levels:
+        return None, "reads a full reduction of its own kernel, which must finish first"
+    if node.shape == kernel.domain:
+        for operand, level in zip(node.inputs, [_level_in(kernel, i) for i in node.inputs]):
+            if level == ROW and not _broadcasts_as_row(kernel, operand.shape):
+                return None, f"reads row value {operand.name} with a shape that is not per-row"
+        if node.op.name in VIEW_OPS and ROW not in levels:
+            return None, "a view that changes the indexing of the kernel's values"
+        return ELEMENT, None
+    if node.shape in kernel.row_shapes() and ELEMENT not in levels:
+        if node.op.name in VIEW_OPS and ROW in levels and not _keeps_order(node):
+            return None, "a view that reads the kernel's row values at other rows"
+        return ROW, None
+    return None, (f"shape {node.shape} does not fit kernel domain {kernel.domain}"
+                  + (f" (rows over axes {kernel.reduce_axes})" if kernel.reduce_axes else ""))
+
+
+def _reduction_fit(kernel, source, node, level):
+    axes = node.attrs["axis"]
+    if level == ELEMENT:
+        result = reduction_level(kernel, source, node)
+        return (result, None) if result else (None, f"reduces axes {axes} but the kernel "
+                                                    f"reduces rows over {kernel.reduce_axes}")
+    if level == ROW and _is_single(node.shape):
+        return SCALAR, None
+    return None, "reduces a value that is not per-element or per-row"
+
+
+def reduction_level(kernel, source, node):
+    """The level of a reduction of an ELEMENT value of `kernel`, or None if it does not fit."""
+    axes = tuple(node.attrs["axis"])
+    if len(axes) == len(source.shape):
+        return SCALAR
+    return ROW if kernel.reduce_axes in (None, axes) else None
+
+
+def safe_inlining(fusion, kernel, node):
+    """Inlined nodes are recomputed at the point being evaluated, so one may read the
+    kernel's own values only through elementwise ops at the domain's shape."""
+    stack = [(i, True) for i in node.inputs
+             if i in fusion.free or (i in kernel.inlined and fusion.kernel_of.get(i) is kernel)]
+    seen = set()
+    while stack:
+        current, same_point = stack.pop()
+        if (current, same_point) in seen:
+            continue
+        seen.add((current, same_point))
+        if current in fusion.free or current in kernel.inlined:
+            keeps = same_point and current.op.kind == ELEMENTWISE and current.shape == kernel.domain
+            stack.extend((i, keeps) for i in current.inputs)
+        elif current in kernel.level:
+            if not (same_point and current.shape == kernel.domain
+                    and kernel.level[current] == ELEMENT):
+                return False
+    return True
+
+
+def _keeps_order(view):
+    """Whether element i of `view` is element i of its operand (a reshape, squeeze or
+    expand_dims; not a transpose or slice, which read other rows)."""
+    operand = view.inputs[0]
+    size = int(np.prod(operand.shape, dtype=np.int64))
+    if int(np.prod(view.shape, dtype=np.int64)) != size:
+        return False
+    flat = np.arange(size).reshape(operand.shape)
+    return np.array_equal(np.asarray(view.op.reference(flat, **view.attrs)).reshape(-1),
+                          np.arange(size))
+
+
+def _is_single(shape):
+    return all(d == 1 for d in shape)
+
+
+def _level_in(kernel, node):
+    if node in kernel.level:
+        return kernel.level[node]
+    return ELEMENT if node in kernel.inlined else None
+
+
+def _broadcasts_as_row(kernel, shape):
+    padded = (1,) * (len(kernel.domain) - len(shape)) + tuple(shape)
+    if len(padded) != len(kernel.domain):
+        return False
+    return all((p == 1) if a in kernel.reduce_axes else p in (d, 1) and (p == d or d == 1)
+               for a, (p, d) in enumerate(zip(padded, kernel.domain)))
+
+
+def would_cycle(fusion, kernel, node):
+    """Would `kernel` computing `node` read (through free nodes and aliases) a buffer
+    written by a kernel that depends on `kernel`?"""
+    for leaf in buffer_leaves(fusion, node):
+        owner = writer_of(fusion, leaf)
+        if owner is not None and owner is not kernel and depends_on(owner, kernel):
+            return True
+    return False
+
+
+def depends_on(kernel, target):
+    """Whether `kernel` reads, directly or through other kernels, what `target` writes."""
+    seen, stack = set(), [kernel]
+    while stack:
+        k = stack.pop()
+        if k is target:
+            return True
+        if k not in seen:
+            seen.add(k)
+            stack.extend(k.deps)
+    return False
+
+
+def buffer_leaves(fusion, node):
+    """The buffers a node reads, looking through free nodes."""
+    leaves, stack, seen = set(), list(node.inputs), set()
+    while stack:
+        operand = stack.pop()
+        if operand in seen:
+            continue
+        seen.add(operand)
+        if operand in fusion.free:
+            stack.extend(operand.inputs)
+        else:
+            leaves.add(operand)
+    return leaves
+
+
+def writer_of(fusion, node):
+    """The kernel that writes node's buffer (through aliases), or None for sources."""
+    while node in fusion.aliases:
+        node = node.inputs[0]
+    return fusion.kernel_of.get(node) if node not in fusion.free else None
