@@ -1,0 +1,322 @@
+"""The CPU backend's reductions, norms and losses against the reference
+interpreter: axes, NaN and Inf, integer sums, parallel and multi-pass row
+kernels, and how their loops are laid out (tolerances: helpers_cpu.py)."""
+import re
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from helpers import load_workloads
+from helpers_cpu import check, compile_both, finite_values, plan_of, rng, with_grads
+
+workloads = load_workloads()
+
+
+# -- reductions --------------------------------------------------------------------------
+
+REDUCTIONS = {"sum": gc.sum, "mean": gc.mean, "max": gc.max, "min": gc.min,
+              "prod": gc.prod, "logsumexp": gc.logsumexp}
+AXES = {"all": None, "leading": 0, "last": -1, "middle two": (1, 2), "outer two": (0, 3)}
+
+
+@pytest.mark.parametrize("axes", list(AXES), ids=list(AXES))
+def test_float_reductions(axes):
+    """Every reduction over the axes, with and without keepdims, plus argmax and
+    argmin (one axis or all); and their gradients. prod's operand is kept near 1
+    so that it stays finite."""
+    value = finite_values("float32", (3, 4, 5, 6), seed=14, scale=1.0)
+    x = gc.placeholder(value.shape, name="x")
+    axis = AXES[axes]
+    outputs = {}
+    for name, f in REDUCTIONS.items():
+        operand = 1.0 + 0.1 * x if name == "prod" else x
+        outputs[name] = f(operand, axis=axis)
+        outputs[f"{name} keepdims"] = f(operand, axis=axis, keepdims=True)
+    if axis is None or isinstance(axis, int):
+        outputs["argmax"] = gc.argmax(x, axis=axis)
+        outputs["argmin"] = gc.argmin(x, axis=axis, keepdims=axis is not None)
+    check(with_grads(outputs, {"x": x}), {x: value})
+
+
+def _scaled_by_full_max(x):
+    return x - gc.max(x)
+
+
+def _grad_of_full_max(x):
+    return gc.grad(gc.max(x), [x])[0]
+
+
+def _scaled_by_full_mean(x):
+    return gc.mean(x) * x
+
+
+def _softmax_1d(x):
+    return gc.nn.softmax(gc.reshape(x, (-1,)), axis=0)
+
+
+@pytest.mark.parametrize("build", [_scaled_by_full_max, _grad_of_full_max, _scaled_by_full_mean,
+                                   _softmax_1d], ids=lambda b: b.__name__.strip("_"))
+def test_element_reading_a_full_reduction_of_its_kernel(build):
+    """An element-wise node reading a full (SCALAR) reduction over its own domain
+    needs the reduction finished first. Fusion used to place both in one kernel
+    (the generated loop read the sum before computing it: NotDefinedError 'v0');
+    passes/fuse.py now keeps them apart."""
+    value = finite_values("float32", (3, 4), seed=40)
+    x = gc.placeholder(value.shape, name="x")
+    check({build.__name__: build(x)}, {x: value})
+
+
+def test_reductions_of_nan_inf():
+    """max/min propagate NaN (NumPy), a row of -inf has max -inf, sums of inf and
+    -inf are nan; logsumexp of a row of -inf is -inf and of a row holding +inf is
+    +inf (SciPy; the lowering used to give nan: inf - inf); argmax of a row with
+    NaN is the NaN's position (NumPy)."""
+    value = np.array([[1.0, np.nan, 3.0], [-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 2.0],
+                      [0.0, -0.0, 5.0]], np.float32)
+    without_nan = np.where(np.isnan(value), -np.inf, value)
+    x = gc.placeholder(value.shape, name="x")
+    z = gc.placeholder(value.shape, name="z")
+    outputs = {}
+    for axis in (None, 0, 1):
+        for name in ("sum", "max", "min", "mean"):
+            outputs[f"{name} axis {axis}"] = REDUCTIONS[name](x, axis=axis)
+        outputs[f"argmax axis {axis}"] = gc.argmax(x, axis=axis)
+        outputs[f"logsumexp axis {axis}"] = gc.logsumexp(x, axis=axis)
+        outputs[f"logsumexp of infs axis {axis}"] = gc.logsumexp(z, axis=axis)
+    check(outputs, {x: value, z: without_nan})
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+def test_int_and_bool_reductions(dtype):
+    """sum/prod/max/min of ints keep the integer dtype as NumPy does (sum of bool
+    counts), mean gives a float; argmax of ints (graphc's max, min and argmax take
+    no bool, unlike NumPy's)."""
+    if dtype == "bool":
+        value = rng(15).integers(0, 2, (4, 5, 6)).astype(bool)
+        names = ("sum", "mean")
+    else:
+        value = rng(15).integers(-3, 4, (4, 5, 6)).astype(dtype)
+        names = ("sum", "max", "min", "mean", "prod")
+    x = gc.placeholder(value.shape, dtype, name="x")
+    outputs = {}
+    for axis in (None, 0, 2, (0, 2)):
+        for name in names:
+            outputs[f"{name} axis {axis}"] = REDUCTIONS[name](x, axis=axis)
+        if not isinstance(axis, tuple) and dtype != "bool":
+            outputs[f"argmax axis {axis}"] = gc.argmax(x, axis=axis)
+    check(outputs, {x: value})
+
+
+def test_large_sum_tolerance():
+    """A sum over n = 2**16 elements: NumPy sums float32 pairwise, the loop in its
+    own order; rounding errors of random sign add up to about
+    sqrt(n) * eps * sum|x| (1.5e-5 sum|x| here; the worst case, n * eps, is 4e-3),
+    and the sum of random signs is far smaller than sum|x|, so the sum is compared
+    to 1e-4 * sum|x|, and the mean of squares (no cancellation) to rtol 1e-4."""
+    value = finite_values("float32", (1 << 16,), seed=16)
+    x = gc.placeholder(value.shape, name="x")
+    cpu, ref = compile_both([gc.sum(x), gc.mean(x * x)], [x])
+    (s_cpu, m_cpu), (s_ref, m_ref) = cpu(value), ref(value)
+    scale = float(np.abs(value).sum())
+    assert abs(float(s_cpu) - float(s_ref)) <= 1e-4 * scale
+    np.testing.assert_allclose(m_cpu, m_ref, rtol=1e-4)
+
+
+def test_large_kernels_run_in_parallel():
+    """Kernels over at least 2**16 points with no BLAS call in the step get a prange
+    over their outer axis: element-wise, row reductions (softmax), column
+    reductions, and a full sum (all sums: a prange reduction) must still match."""
+    value = finite_values("float32", (512, 160), seed=41)
+    x = gc.placeholder(value.shape, name="x")
+    outputs = {"softmax": gc.nn.softmax(x, axis=-1), "column max": gc.max(x, axis=0),
+               "sigmoid": gc.sigmoid(x) * 2.0, "row sums": gc.sum(x * x, axis=1)}
+    step = check(with_grads(outputs, {"x": x}), {x: value})
+    assert "prange(" in plan_of(step).source
+    total = compile_both([gc.sum(gc.exp(x * 0.1))], [x])
+    (cpu,), (ref,) = total[0](value), total[1](value)
+    # a sum of 81920 positive terms, sequential per thread vs NumPy's pairwise
+    np.testing.assert_allclose(cpu, ref, rtol=1e-4)
+
+
+def test_loops_around_loops_inside_a_prange_body_have_hidden_counts():
+    """A conv epilogue's shape, (images, channels, H * W) with a per-channel bias: LLVM
+    fully unrolled the constant 16-channel loop around the vectorized 784-point loop,
+    and compiling took 20 s. Its count is hidden (opaque(16)); the prange loop and
+    the innermost loop keep their constants, and serial kernels keep every one."""
+    def source(shape):
+        x = gc.placeholder(shape, name="x")
+        bias = gc.placeholder((shape[1], 1, 1), name="bias")
+        feeds = {x: finite_values("float32", shape, seed=45),
+                 bias: finite_values("float32", bias.shape, seed=46)}
+        return plan_of(check({"relu": gc.nn.relu(x + bias)}, feeds)).source
+    parallel = source((96, 16, 28, 28))
+    assert "prange(96)" in parallel and "range(opaque(16))" in parallel
+    assert "range(784)" in parallel and "opaque(784)" not in parallel
+    serial = source((2, 16, 4, 4))
+    assert "prange(" not in serial and "opaque(" not in serial
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 7), (256, 300)], ids=["serial", "parallel"])
+def test_reductions_over_leading_axes_run_columns_inside(shape):
+    """A bias gradient's shape: a row reduction over the leading axes, an element output
+    written in the same kernel, and a per-row epilogue. The CPU renderer puts the kept
+    axes inside (unit stride) with the accumulators in an array, in blocks that do not
+    divide the kept axis (300 = 2 * 128 + 44); values must match the reference."""
+    value = finite_values("float32", shape, seed=42)
+    mask = rng(43).random(shape) > 0.3
+    x = gc.placeholder(shape, name="x")
+    keep = gc.placeholder(shape, "bool", name="keep")
+    bias = gc.placeholder(shape[1:], name="bias")
+    masked = gc.where(keep, x, 0.0)
+    leading = tuple(range(len(shape) - 1))
+    outputs = {"masked": masked * 2.0,
+               "updated bias": bias - 0.01 * gc.sum(masked, axis=leading),
+               "column max": gc.max(x, axis=0) + bias}
+    feeds = {x: value, keep: mask, bias: finite_values("float32", shape[1:], seed=44)}
+    step = check(outputs, feeds, rtol=1e-5, atol=1e-5)
+    assert "acc0s = np.full(" in plan_of(step).source
+    assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
+
+
+def test_every_arena_buffer_starts_on_a_cache_line():
+    """The plan places buffers at 64-byte offsets; the arena itself must start on a
+    64-byte boundary too (np.empty of a few MB starts 16 bytes past a page), or every
+    vector access spans two cache lines and threads share lines at block edges."""
+    with gc.Graph("rnn"):
+        work = workloads.rnn(batch=64, steps=3)
+        step = work.compile(device="cpu")
+    plan = step._plan(tuple(np.shape(f) for f in work.feeds))      # built, not run
+    assert plan.arena.nbytes >= 1 << 20 and plan.arena.ctypes.data % 64 == 0
+    views = [v for v in plan.storage.values() if isinstance(v, np.ndarray)]
+    assert views and all(v.ctypes.data % 64 == 0 for v in views)
+
+
+def test_adjacent_axes_that_run_through_memory_as_one_are_one_loop():
+    """An (N, C, H, W) kernel: where every index map steps through H and W as one run,
+    they are one loop over H * W points (a short W alone vectorizes badly); the bias
+    read along C keeps N and C apart. A transposed read keeps its H and W apart,
+    while N and C, still one run, merge. Values match the reference."""
+    x_val, t_val = finite_values("float32", (3, 4, 5, 6), seed=50), \
+        finite_values("float32", (3, 4, 6, 5), seed=51)
+    x, t = gc.placeholder(x_val.shape, name="x"), gc.placeholder(t_val.shape, name="t")
+    bias = gc.placeholder((4, 1, 1), name="bias")
+    relu = gc.relu(x + bias)
+    step = check({"relu": relu, "bias gradient": gc.sum(relu, axis=(0, 2, 3))},
+                 {x: x_val, bias: finite_values("float32", (4, 1, 1), seed=52)})
+    loops = re.findall(r"for i\d+ in p?range\((\d+)\)", plan_of(step).source)
+    assert "30" in loops and "5" not in loops and "6" not in loops
+    step = check({"sum": x * 2.0 + gc.transpose(t, (0, 1, 3, 2))}, {x: x_val, t: t_val})
+    loops = re.findall(r"for i\d+ in p?range\((\d+)\)", plan_of(step).source)
+    assert sorted(loops) == ["12", "5", "6"]
+
+
+def test_transposed_read_of_a_value_the_kernel_also_writes():
+    """exp(x) is written in x's layout by the kernel that reduces over its transpose
+    (the gradient needs it): the transposed reads used to take the value computed at
+    the loop's own point, x[i, j] for x[j, i] (found by the differential test)."""
+    value = rng(0).uniform(-2, 2, (2, 2)).astype(np.float32)
+    x = gc.placeholder(value.shape, name="x")
+    e = gc.exp(gc.tanh(x))
+    loss = gc.sum(gc.log(gc.nn.softmax(gc.transpose(e), axis=0)))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
+
+
+def test_a_value_recomputed_at_a_transposed_point_reads_its_operands_there():
+    """t / (1 + t*t) is written by the kernel (so are 1 + t*t and the transpose); the
+    transpose recomputes the quotient at the transposed point and took the written
+    denominator at its own point instead (found by the local differential test)."""
+    x_val = np.array([0.5, -1.5], np.float32)
+    c_val = np.array([[1.0], [-0.25]], np.float32)
+    x, c = gc.placeholder(x_val.shape, name="x"), gc.placeholder(c_val.shape, name="c")
+    t = x + c
+    q = t / (1.0 + t * t)
+    loss = gc.sum(gc.matmul(x, gc.transpose(q, (1, 0))))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: x_val, c: c_val})
+
+
+def test_a_value_computed_again_in_a_later_pass_rounds_the_same():
+    """max's gradient compares x / (1 + x*x), computed again in each pass over the row,
+    with the row's max from the first pass: with `arcp`, LLVM divided in one loop and
+    multiplied by a reciprocal in another, no element equalled the max, and the
+    gradient was 0 for 58 of 200 random rows (found by the local differential test)."""
+    values = rng(5).uniform(-2, 2, (200, 1, 5)).astype(np.float32)
+    x = gc.placeholder((1, 5), name="x")
+    loss = gc.sum(gc.max(x / (1.0 + x * x), axis=1))
+    cpu, ref = compile_both([gc.grad(loss, [x])[0]], [x])
+    wrong = [v for v in values if not np.allclose(cpu(v)[0], ref(v)[0], atol=1e-6)]
+    assert not wrong, f"{len(wrong)} of {len(values)} rows, first {wrong[0]}"
+
+
+def test_an_element_value_read_through_an_inlined_node_waits_for_its_row_pass():
+    """The max's gradient divides by the count of ties (a second pass over the row)
+    and reaches the written gradient only through a node fusion inlined: the write
+    was placed in the first pass, before the count existed (a Numba NotDefinedError;
+    found by the differential test)."""
+    value = np.array([[[1.0, -1.0], [0.5, 2.0]]], np.float32)      # a tie in row 0
+    x = gc.placeholder(value.shape, name="x")
+    a = gc.abs(x)
+    loss = gc.sum(gc.max(a, axis=2)) + 0.5 * gc.sum(gc.abs(gc.reshape(a + 0.0, (4,))))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value})
+
+
+def test_an_element_value_read_through_a_view_waits_for_its_row_pass():
+    """logsumexp's gradient reads exp(x - lse) through a reshape of lse, computed
+    after the row's sum pass; the gradient was written in the first pass."""
+    value = rng(3).uniform(-2, 2, (1, 1, 4)).astype(np.float32)
+    w_value = rng(4).uniform(-2, 2, (4, 1)).astype(np.float32)
+    x, w = gc.placeholder(value.shape, name="x"), gc.placeholder(w_value.shape, name="w")
+    loss = gc.sum(gc.matmul(gc.logsumexp(x, axis=(), keepdims=False), w))
+    check({"loss": loss, "d loss / d x": gc.grad(loss, [x])[0]}, {x: value, w: w_value})
+
+
+def test_norms_and_losses():
+    """batch_norm in training (rows over the non-contiguous axes 0, 2, 3),
+    layer_norm, mse, BCE with logits (with pos_weight), BCE of probabilities;
+    forward and gradients."""
+    x_val = finite_values("float32", (4, 3, 5, 6), seed=42)
+    p_val = finite_values("float32", (8, 5), seed=43)
+    t_val = rng(44).random((8, 5)).astype(np.float32)
+    x = gc.placeholder(x_val.shape, name="x")
+    w = gc.placeholder((3,), name="w")
+    b = gc.placeholder((3,), name="b")
+    p = gc.placeholder(p_val.shape, name="p")
+    t = gc.placeholder(t_val.shape, name="t")
+    running_mean = gc.variable(np.zeros(3, np.float32), name="running_mean")
+    running_var = gc.variable(np.ones(3, np.float32), name="running_var")
+    outputs = {
+        "batch_norm": gc.nn.batch_norm(x, running_mean, running_var, w, b, training=True),
+        "layer_norm": gc.nn.layer_norm(x, (5, 6)),
+        "mse": gc.nn.mse_loss(p, t),
+        "bce logits": gc.nn.binary_cross_entropy_with_logits(p, t),
+        "bce pos_weight": gc.nn.binary_cross_entropy_with_logits(p, t, pos_weight=2.0),
+        "bce": gc.nn.binary_cross_entropy(gc.sigmoid(p), t),
+    }
+    feeds = {x: x_val, w: np.array([1.0, 2.0, 3.0], np.float32),
+             b: np.array([0.1, 0.2, 0.3], np.float32), p: p_val, t: t_val}
+    check(with_grads(outputs, {"x": x, "w": w, "b": b, "p": p}), feeds)
+
+
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_softmax_log_softmax_cross_entropy(axis):
+    """softmax and log_softmax over any axis (with a row holding -inf and a large
+    value), cross-entropy of (N, C) and (N, C, d) logits, forward and gradient."""
+    value = finite_values("float32", (6, 5, 4), seed=17, scale=3.0)
+    value[0, 0, 0] = -np.inf
+    value[1, 1, 1] = 80.0
+    labels2 = rng(18).integers(0, 5, (6,))
+    labels3 = rng(19).integers(0, 5, (6, 4))
+    x = gc.placeholder(value.shape, name="x")
+    y2 = gc.placeholder((6,), "int64", name="y2")
+    y3 = gc.placeholder((6, 4), "int64", name="y3")
+    finite = gc.where(gc.equal(x, -np.inf), 0.0, x)
+    outputs = {"softmax": gc.nn.softmax(x, axis=axis),
+               "log_softmax": gc.nn.log_softmax(finite, axis=axis)}
+    feeds = {x: value}
+    if axis == 1:
+        outputs["ce 2d"] = gc.nn.cross_entropy(finite[:, :, 0], y2)
+        outputs["ce 3d"] = gc.nn.cross_entropy(finite, y3)
+        outputs["ce sum"] = gc.nn.cross_entropy(finite[:, :, 1], y2, reduction="sum")
+        outputs["ce none"] = gc.nn.cross_entropy(finite, y3, reduction="none")
+        feeds.update({y2: labels2, y3: labels3})
+    check(with_grads(outputs, {"x": x}), feeds)
