@@ -29,8 +29,9 @@ kernels are listed in an order that runs each after every kernel it reads;
 the graph's meaning is unchanged (only free nodes are cloned).
 """
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, reduction_level,
-                                           safe_inlining, would_cycle, writer_of)
+from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, must_be_buffer,
+                                           reduction_level, safe_inlining, would_cycle,
+                                           writer_of)
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
     ALIAS_OPS, BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion, Kernel)
 
@@ -38,15 +39,16 @@ from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-ex
 def fuse(program):
     fusion = Fusion(program)
     graph = program.graph
+    computed_once = must_be_buffer(graph)
     for node in graph.topological():
         if node.op.name in BUFFER_OPS:
             continue
         if _is_library(node):
             _start_library_kernel(fusion, node)
-        elif _is_free(fusion, node):
+        elif _is_free(fusion, node) and node not in computed_once:
             fusion.free.add(node)
         elif not _join_operand_kernel(fusion, node):
-            if _is_pointwise(node):
+            if _is_pointwise(node) and node not in computed_once:
                 fusion.free.add(node)       # reads other kernels' outputs as buffers
             else:
                 _start_loop_kernel(fusion, node)

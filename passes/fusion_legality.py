@@ -13,13 +13,22 @@ the answer is no (the fusion report shows it for the edge). The rules:
   through a view that reorders rows;
 - an inlined operand, recomputed at the point being evaluated, may read the
   kernel's own values only at that same point (`safe_inlining`);
-- no join may make two kernels depend on each other (`would_cycle`).
+- no join may make two kernels depend on each other (`would_cycle`);
+- a value compared with its own max or min (max's and min's gradients: which
+  elements attain it) is a buffer, computed once: the reduction and the
+  comparison read the same rounding (`must_be_buffer`). Computed twice, in two
+  passes or two kernels, `contract` and `reassoc` may round it differently in
+  each (they did: one rounding fused into an FMA, the other not), and no
+  element equals the max.
 These rules only say what is legal; fuse.py decides what to join.
 """
 import numpy as np
 
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.kernels import ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS
+from graphc.passes.kernels import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS
+
+COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
+EXTREMA = ("max", "min")
 
 
 def fit(fusion, kernel, node):
@@ -34,6 +43,8 @@ def fit(fusion, kernel, node):
         source = node.inputs[0]
         if fusion.kernel_of.get(source) is not kernel:
             return None, "reduces a buffer"
+        if compared_with_own_extremum(fusion.program.graph, node):
+            return None, "a max/min compared with its operand reads it as a buffer"
         return _reduction_fit(kernel, source, node, _level_in(kernel, source))
     if _is_single(node.shape) and levels and (SCALAR in levels or not kernel.domain
                                                or _is_single(kernel.domain)):
@@ -168,3 +179,37 @@ def writer_of(fusion, node):
     while node in fusion.aliases:
         node = node.inputs[0]
     return fusion.kernel_of.get(node) if node not in fusion.free else None
+
+
+def must_be_buffer(graph):
+    """The computed values that some comparison compares with their own max or min
+    (through views on either side): fusion writes each to memory once."""
+    return {_below_views(reduction.inputs[0]) for reduction in graph.topological()
+            if compared_with_own_extremum(graph, reduction)} - {None}
+
+
+def compared_with_own_extremum(graph, reduction):
+    """Whether `reduction` is a max or min of a computed value that a comparison
+    reads beside that value (a buffer's elements read the same every time)."""
+    if reduction.op.name not in EXTREMA:
+        return False
+    source = _below_views(reduction.inputs[0])
+    if source is None:
+        return False
+    readers = set(graph.users(reduction.inputs[0])) | set(graph.users(source))
+    return any(reader.op.name in COMPARISONS and any(
+        _reads_through_views(operand, reduction) for operand in reader.inputs)
+        for reader in readers)
+
+
+def _below_views(node):
+    """The computed node under a chain of views, or None if that is a buffer."""
+    while node.op.name in VIEW_OPS:
+        node = node.inputs[0]
+    return None if node.op.name in BUFFER_OPS else node
+
+
+def _reads_through_views(node, target):
+    while node is not target and node.op.name in VIEW_OPS:
+        node = node.inputs[0]
+    return node is target

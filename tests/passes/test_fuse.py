@@ -12,6 +12,7 @@ import pytest
 
 import graphc as gc
 from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, fuse
+from graphc.passes.fusion_legality import must_be_buffer
 from graphc.passes.lower import lower
 from graphc.passes.pipeline import default_pipeline
 from helpers_passes import assert_same_values, count_ops, floats, program_of
@@ -491,10 +492,48 @@ def test_sibling_reductions_of_one_free_expression_share_one_kernel():
     assert count_ops(after, "exp") == 1              # shared, not cloned
 
 
+def max_of_a_computed_value_and_its_gradient():
+    a, b = (gc.placeholder((3, 5), name=n) for n in "ab")
+    y = gc.max(gc.exp(a) * b, axis=1)
+    return ([y, gc.grad(gc.sum(y), [a])[0]], [a, b],
+            [floats(3, 5), floats(3, 5, seed=1)])
+
+
+def test_a_value_compared_with_its_own_max_is_computed_once_into_a_buffer():
+    """max's gradient compares exp(a) * b with the row's max: computed again in a later
+    pass, contract + reassoc rounded it differently there (the second copy's product
+    was reused and not fused into an FMA), no element equalled the max, and 14 of 64
+    rows got a zero gradient. The value is now one kernel's output, read by both."""
+    before, after, report = fused(*max_of_a_computed_value_and_its_gradient()[:2])
+    fusion = after.fusion
+    (product,) = nodes_of(after, "multiply")[:1]
+    (extremum,) = nodes_of(after, "max")
+    (comparison,) = nodes_of(after, "equal")
+    writer = owner(fusion, product)
+    assert writer is not None and product not in writer.inlined
+    assert level(writer, product) == ELEMENT and product in writer.outputs
+    reader = fusion.kernel_of[extremum]
+    assert reader is not writer and fusion.kernel_of[comparison] is reader
+    assert product not in reader.inlined and product not in reader.level
+    assert fusion.reasons[(product, extremum)] == \
+        "a max/min compared with its operand reads it as a buffer"
+
+
+def test_the_max_of_a_buffer_compared_with_it_needs_no_extra_buffer():
+    """A placeholder's elements read the same every time: the rule leaves it alone."""
+    x = gc.placeholder((3, 5), name="x")
+    y = gc.max(gc.reshape(x, (3, 5)), axis=1)
+    _, after, _ = fused([y, gc.grad(gc.sum(y), [x])[0]], [x])
+    assert must_be_buffer(after.graph) == set()
+    assert "a max/min compared with its operand reads it as a buffer" not in \
+        after.fusion.reasons.values()
+
+
 HAND_GRAPHS = [elementwise_chain, row_reduction_with_producers_and_epilogue, matmul_bias_relu,
                matmul_transposed_weight, matmul_of_reshaped_input,
                matmul_of_reshaped_kernel_output, free_node_read_by_two_kernels,
-               softmax_last_axis, column_sum, reductions_over_two_axes, sibling_full_reductions]
+               softmax_last_axis, column_sum, reductions_over_two_axes, sibling_full_reductions,
+               max_of_a_computed_value_and_its_gradient]
 
 
 @pytest.mark.parametrize("build", HAND_GRAPHS, ids=lambda b: b.__name__)

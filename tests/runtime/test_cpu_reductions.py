@@ -248,6 +248,26 @@ def test_a_value_computed_again_in_a_later_pass_rounds_the_same():
     assert not wrong, f"{len(wrong)} of {len(values)} rows, first {wrong[0]}"
 
 
+@pytest.mark.parametrize("extremum", [gc.max, gc.min])
+@pytest.mark.parametrize("axis", [1, None], ids=["rows", "all"])
+def test_a_value_compared_with_its_own_max_is_computed_once(extremum, axis):
+    """max's gradient compares exp(a) * b + c with the row's max. Computed again in the
+    pass that writes the gradient, where its product had a second use, contract +
+    reassoc left the product unfused there but fused into an FMA in the max's pass:
+    14 of 64 rows had no element equal to their max and a zero gradient. Fusion now
+    writes such a value once and both passes read it (passes/fusion_legality.py)."""
+    shape = (64, 595)
+    a, b, c = (gc.placeholder(shape, name=n) for n in "abc")
+    y = extremum(gc.exp(a) * b + c, axis=axis)
+    grads = gc.grad(gc.sum(y), [a, b])
+    feeds = {p: finite_values("float32", shape, seed=seed, scale=1.0)
+             for seed, p in enumerate((a, b, c))}
+    step = check({"y": y, "d y / d a": grads[0], "d y / d b": grads[1]}, feeds,
+                 rtol=1e-5, atol=1e-5)
+    gradient = step(*feeds.values())[1].reshape(64 if axis else 1, -1)
+    assert (np.count_nonzero(gradient, axis=1) >= 1).all()
+
+
 def test_an_element_value_read_through_an_inlined_node_waits_for_its_row_pass():
     """The max's gradient divides by the count of ties (a second pass over the row)
     and reaches the written gradient only through a node fusion inlined: the write
