@@ -4,10 +4,12 @@ An executable is called with NumPy arrays (positionally in `inputs` order, by
 placeholder name, or as one dict), checks every feed before running, returns
 NumPy arrays, and holds variables between calls. Updates are atomic: every
 output and new value is computed from the old values first, then all are
-written, so a failed call leaves every variable as it was.
+written, so a failed call leaves every variable as it was. Calls from several
+threads run one at a time (`_ONE_STEP_AT_A_TIME`).
 """
 import logging
 import numbers
+import threading
 import time
 
 import numpy as np
@@ -18,6 +20,13 @@ from graphc.errors import (ArgumentError, CompileError, DtypeError, FeedError, G
 from graphc.graph import format_shape
 from graphc.program import specialize
 from graphc.tensor import Tensor, as_node
+
+# Steps run one at a time in a process: executables share variables (a train and
+# an eval step) and each runs over its own arena, so calls from several threads
+# (a server's pool) would interleave their writes. The njit step holds the GIL,
+# but fetching outputs, writing updates and the Python driver do not. Re-entrant,
+# so a step may call another (a callback inside a loss).
+_ONE_STEP_AT_A_TIME = threading.RLock()
 
 log = logging.getLogger("graphc")
 
@@ -159,6 +168,10 @@ class Executable:
 
     def __call__(self, *args, **kwargs):
         feeds = self._bind(args, kwargs)
+        with _ONE_STEP_AT_A_TIME:
+            return self._run(feeds)
+
+    def _run(self, feeds):
         plan = self._plan(tuple(tuple(a.shape) for a in feeds))
         if getattr(plan, "quiet_fp", False):        # it silences NumPy's warnings itself
             results, new_values = plan.run(feeds)
@@ -214,8 +227,8 @@ class Executable:
             raise ArgumentError(f"repeats must be a positive int, got {repeats!r}",
                                 op="profile", loc=user_location())
         feeds = self._bind(args, kwargs)
-        plan = self._plan(tuple(tuple(a.shape) for a in feeds))
-        with np.errstate(all="ignore"):
+        with _ONE_STEP_AT_A_TIME, np.errstate(all="ignore"):
+            plan = self._plan(tuple(tuple(a.shape) for a in feeds))
             return plan.profile(feeds, repeats)
 
     def fusion_report(self):
@@ -292,7 +305,8 @@ class Executable:
     # -- state ----------------------------------------------------------------------------
     def state_dict(self):
         """{variable name: a copy of its value} for every variable this executable reads."""
-        return {v.name: v.value for v in self.variables}
+        with _ONE_STEP_AT_A_TIME:           # not halfway through another thread's update
+            return {v.name: v.value for v in self.variables}
 
     def load_state_dict(self, state, strict=True):
         """Set variables from {name: array}; checks every entry before writing any."""
@@ -315,8 +329,9 @@ class Executable:
                 probe = type(holder)(holder.value, holder.name, holder.trainable)
                 probe.assign(value, loc=loc)
                 staged.append((holder, probe.value))
-        for holder, value in staged:
-            holder.value = value
+        with _ONE_STEP_AT_A_TIME:
+            for holder, value in staged:
+                holder.value = value
 
 
 def _ready(ph, value):
