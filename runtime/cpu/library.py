@@ -232,13 +232,17 @@ def _dot_rows(x, w, out, lo, hi):
 
 @njit(fastmath=SAFE_FASTMATH, cache=True)
 def _axpy_rows(x, w, out, lo, hi):
-    """out[lo:hi] = sum_i x[i] * w[i, lo:hi], w C (k, n): unit-stride rows of w."""
-    for j in range(lo, hi):
-        out[j] = 0
+    """out[lo:hi] = sum_i x[i] * w[i, lo:hi], w C (k, n): unit-stride rows of w.
+    The sums build in a fresh array, which LLVM knows `w` does not overlap: summed in
+    `out` itself, the loop ran scalar, 11x slower (W5's x @ w took 183 us, 30 with
+    the weight stored transposed)."""
+    sums = np.zeros(hi - lo, out.dtype)
     for i in range(x.shape[0]):
         xi = x[i]
-        for j in range(lo, hi):
-            out[j] += xi * w[i, j]
+        row = w[i, lo:hi]
+        for j in range(hi - lo):
+            sums[j] += xi * row[j]
+    out[lo:hi] = sums
 
 
 @njit(cache=True)

@@ -162,6 +162,20 @@ def test_matmul_of_one_row_deep_and_narrow_computes_every_column(b_layout):
     expected = OPS["matmul"].reference(a, b)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_a_row_times_a_c_ordered_weight_writes_only_its_column_block(dtype):
+    """_axpy_rows (x @ w for one row, w stored (in, out)) sums in its own array and
+    writes columns [lo, hi) of out, nothing else: each thread owns one block."""
+    x, w = random((300,), dtype, 1), random((300, 70), dtype, 2)
+    out = np.full(70, 7, dtype)
+    L._axpy_rows(x, w, out, 16, 48)
+    expected = OPS["matmul"].reference(x[None], w)[0]
+    np.testing.assert_array_equal(out[:16], 7)
+    np.testing.assert_array_equal(out[48:], 7)
+    np.testing.assert_allclose(out[16:48], expected[16:48], rtol=1e-4,
+                               atol=1e-6 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("layout, dtype", [("F @ C", np.float32), ("C @ C", np.float64)])
 def test_matmul_deeper_than_wide_sums_slices_of_the_shared_axis(layout, dtype):
     """A weight gradient over many samples (K = 2050 >> M, N) splits K over the threads
