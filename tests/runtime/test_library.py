@@ -124,11 +124,12 @@ def test_conv_workspace_grows_with_chunks_and_names_kernels_without_one():
 @pytest.mark.parametrize("layout, dtype", [("C @ C", np.float32), ("C @ C", np.float64),
                                            ("F @ C", np.float32), ("C @ F", np.float64)])
 def test_matmul_2d_reads_transposed_operands_in_place(layout, dtype):
-    """Each layout pair is one more parallel compile (about a second), so once each."""
-    a, b = random((37, 12), dtype, 1), random((12, 9), dtype, 2)   # 37 rows: uneven row blocks
+    """Each layout pair is one more parallel compile (about a second), so once each.
+    37 rows: uneven row blocks."""
+    a, b = random((37, 120), dtype, 1), random((120, 120), dtype, 2)
     a = np.asfortranarray(a) if layout.startswith("F") else a
     b = np.asfortranarray(b) if layout.endswith("F") else b
-    out = nans((37, 9), dtype)
+    out = nans((37, 120), dtype)
     L.matmul(a, b, out)
     assert_close(out, OPS["matmul"].reference(a, b), dtype)
 
