@@ -64,9 +64,9 @@ MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one
 # one: 784x512 went from 30 to 19 us on 2 threads), if it is worth waking a thread for
 MIN_COLUMNS_PER_THREAD = 64
 MIN_MACS_TO_SPLIT_COLUMNS = 1 << 17
-# ... but a product of a few rows (2 to 2 * MIN_ROWS_PER_THREAD - 1) only from this much
-# work: below it the fork/join costs more than the second core gives (an RNN step at
-# batch 8, 8 x 128 @ 128 x 128: 5.2 us in one call, 9.5 split; 16 rows: 8.2 and 11.8)
+# ... and a product of more than one row splits its columns only from this much work:
+# below it the fork/join costs more than the second core gives (an RNN step at batch
+# 8, 8 x 128 @ 128 x 128: 5.2 us in one call, 9.5 split; 16 rows: 8.2 and 11.8)
 MIN_MACS_TO_SPLIT_FEW_ROWS = 1 << 19
 # a product this many times wider than tall splits its columns even when its rows
 # would do: each thread then packs a share of the wide operand, not all of it (W2's
