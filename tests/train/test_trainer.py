@@ -102,6 +102,9 @@ def identity_after_dropout(p=0.5):
 
 
 def test_dropout_is_on_in_the_train_step_and_off_in_evaluate_and_predict():
+    # the dropout seed: without it, whatever earlier tests left in graphc's generator
+    # (CI once drew a mask that dropped 53.5%, outside the bound below)
+    gc.manual_seed(3)
     x, _ = teacher_data(256)
     y = np.zeros(256, np.int64)
     model = identity_after_dropout()
