@@ -506,7 +506,8 @@ def test_a_value_compared_with_its_own_max_is_computed_once_into_a_buffer():
     rows got a zero gradient. The value is now one kernel's output, read by both."""
     before, after, report = fused(*max_of_a_computed_value_and_its_gradient()[:2])
     fusion = after.fusion
-    (product,) = nodes_of(after, "multiply")[:1]
+    (product,) = [n for n in nodes_of(after, "multiply") if n.inputs[0].op.name == "exp"
+                  and n.inputs[1].op.name == "placeholder"]          # exp(a) * b
     (extremum,) = nodes_of(after, "max")
     (comparison,) = nodes_of(after, "equal")
     writer = owner(fusion, product)
