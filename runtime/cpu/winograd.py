@@ -260,6 +260,14 @@ def conv2d_winograd(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     chunks = work.shape[0]
     u = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((out_ch, 16, in_ch))
     _weight_transform(w, u)
+    if n < chunks:          # fewer images than threads (inference): split the 16 GEMMs
+        v, m, plane = _regions(work, 0, out_ch, in_ch, th, tw)[1:]
+        for b in range(n):
+            _input_tiles(x, b, ph, pw, th, tw, v, plane)
+            for e in prange(16):
+                gemm(u[:, e], v[:, e], m[:, e], 0.0)
+            _output_tiles(m, out, b, th, tw, plane)
+        return
     for p in prange(chunks):
         v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
         for b in range(p, n, chunks):
