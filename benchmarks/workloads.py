@@ -82,8 +82,9 @@ def cnn(batch=64, seed=0):
                     sgd_momentum(params, gc.grad(loss, params)))
 
 
-def rnn(batch=64, steps=50, vocab=5000, embed=64, hidden=128, seed=0):
-    """W3: embedding, Elman RNN (tanh) over 50 steps, last hidden -> Linear 1, BCE."""
+def rnn(batch=64, steps=50, vocab=5000, embed=64, hidden=128, seed=0, train=True):
+    """W3: embedding, Elman RNN (tanh) over 50 steps, last hidden -> Linear 1, BCE
+    (train=False: the recurrence alone, returning the last hidden state)."""
     rng = np.random.default_rng(seed)
     ids = gc.placeholder((None, steps), "int64", name="ids")
     y = gc.placeholder((None,), name="y")
@@ -96,6 +97,9 @@ def rnn(batch=64, steps=50, vocab=5000, embed=64, hidden=128, seed=0):
     for t in range(steps):
         pre = x[:, t] @ w_ih + b_h
         h = gc.tanh(pre if h is None else pre + h @ w_hh)
+    if not train:
+        return Workload("W3 recurrence", [ids], [rng.integers(0, vocab, (batch, steps))], [h],
+                        [table, w_ih, w_hh, b_h], {})
     logits, p_out = _linear(rng, h, hidden, 1, "out")
     loss = gc.nn.binary_cross_entropy_with_logits(gc.reshape(logits, (-1,)), y)
     params = [table, w_ih, w_hh, b_h] + p_out

@@ -24,8 +24,8 @@ from graphc.tensor import Tensor, as_node
 # Steps run one at a time in a process: executables share variables (a train and
 # an eval step) and each runs over its own arena, so calls from several threads
 # (a server's pool) would interleave their writes. The njit step holds the GIL,
-# but fetching outputs, writing updates and the Python driver do not. Re-entrant,
-# so a step may call another (a callback inside a loss).
+# but fetching outputs, writing updates and the Python driver do not. Re-entrant, so
+# a thread that holds it (load_state_dict, profile) never waits for itself.
 _ONE_STEP_AT_A_TIME = threading.RLock()
 
 log = logging.getLogger("graphc")
@@ -374,25 +374,22 @@ def _validate_feed(ph, value):
         raise FeedError(f"{_where(ph)} expects dtype {ph.dtype}, got {array.dtype}",
                         op="call", loc=loc)
     _check_shape(ph, array.shape, loc)
-    _check_range(ph, array, None, loc)
-    # ascontiguousarray turns a 0-d array into shape (1,): reshape back
-    with np.errstate(over="ignore"):        # an overflow is refused just below, by name
-        converted = np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
-    if converted.dtype != array.dtype:
-        _check_range(ph, array, converted, loc)
-    return converted
+    return _converted(ph, array, loc)
 
 
-def _check_range(ph, array, converted, loc):
-    """A feed of a dtype wider than the placeholder's (or unsigned) must hold values
-    its dtype can: no silent wrap-around of integers (checked before converting) and
-    no finite float64 value that became inf as float32 (checked after). Feeds of the
+def _converted(ph, array, loc):
+    """`array` as a contiguous array of the placeholder's dtype, holding the same values:
+    no silent wrap-around of integers (checked before converting) and no finite
+    float64 value that became inf as float32 (checked after). Feeds of the
     placeholder's own dtype or one that always fits (int32 into int64) are not scanned."""
     try:
-        if converted is None:
-            dtypes.check_fits(array, ph.dtype)
-        else:
+        dtypes.check_fits(array, ph.dtype)
+        with np.errstate(over="ignore"):        # an overflow is refused just below, by name
+            # ascontiguousarray turns a 0-d array into shape (1,): reshape back
+            converted = np.ascontiguousarray(array, dtype=ph.dtype).reshape(array.shape)
+        if converted.dtype != array.dtype:
             dtypes.check_no_overflow(array, converted)
     except GraphcError as error:
         raise FeedError(f"{_where(ph)}: {error.message}",
                         op="call", loc=loc) from None
+    return converted

@@ -185,7 +185,7 @@ def must_be_buffer(graph):
     """The computed values that some comparison compares with their own max or min
     (through views on either side): fusion writes each to memory once."""
     return {_below_views(reduction.inputs[0]) for reduction in graph.nx.nodes
-            if compared_with_own_extremum(graph, reduction)} - {None}
+            if compared_with_own_extremum(graph, reduction)}
 
 
 def compared_with_own_extremum(graph, reduction):
