@@ -2,7 +2,7 @@
 from graphc.autodiff import stop_gradient  # noqa: F401
 from graphc.indexing import getitem  # noqa: F401
 from graphc.ops.elementwise import (  # noqa: F401
-    abs, absolute, add, cast, clip, divide, equal, erf, exp, gelu, greater, greater_equal,
+    abs, absolute, add, cast, clip, divide, equal, erf, exp, expm1, gelu, greater, greater_equal,
     leaky_relu, less, less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor,
     maximum, minimum, multiply, negative, not_equal, power, relu, rsqrt, sigmoid, sign, softplus,
     sqrt, square, subtract, tanh, true_divide, where)

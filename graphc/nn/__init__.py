@@ -5,8 +5,14 @@ from graphc.nn.functional import __all__ as _functional_all
 from graphc.nn import functional, init, utils  # noqa: F401
 from graphc.nn.layers import *  # noqa: F401,F403
 from graphc.nn.layers import __all__ as _layers_all
+from graphc.nn.activations import *  # noqa: F401,F403
+from graphc.nn.activations import __all__ as _activations_all
+from graphc.nn.losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss,  # noqa: F401
+                              HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from graphc.nn.module import Module, ModuleList, Sequential  # noqa: F401
 from graphc.nn.rnn import GRU, LSTM, RNN  # noqa: F401
 
-__all__ = list(_functional_all) + list(_layers_all) + [
+_loss_modules = ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
+                 "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"]
+__all__ = list(_functional_all) + list(_layers_all) + list(_activations_all) + _loss_modules + [
     "functional", "init", "utils", "Module", "ModuleList", "Sequential", "RNN", "LSTM", "GRU"]

@@ -6,25 +6,30 @@ dropout, linear), so they differentiate to any order and fuse like any graph.
 """
 import numpy as np
 
-from graphc import dtypes
-from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
+from graphc.errors import ArgumentError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
+from graphc.nn import arguments
 from graphc.nn.arguments import (conv_arguments, divisor_argument, pool_arguments,
                                  non_negative_number, probability_argument, shape_argument)
-from graphc.ops.elementwise import (gelu, leaky_relu, relu, rsqrt, sigmoid, softplus, tanh,
-                                    where)
+from graphc.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                              cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
+                              smooth_l1_loss)
+from graphc.ops.elementwise import (expm1, gelu, leaky_relu, minimum, relu, rsqrt, sigmoid,
+                                    softplus, tanh, where)
 from graphc.ops.linalg import matmul
-from graphc.ops.reduce import mean, sum
+from graphc.ops.reduce import mean
 from graphc.ops.shape import one_hot as _one_hot, reshape, take, transpose
 from graphc.ops.source import size
 from graphc.random import uniform_like
-from graphc.tensor import Tensor, apply, as_tensor
+from graphc.tensor import apply, as_tensor
 
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softplus", "softmax", "log_softmax",
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "one_hot", "dropout",
-    "batch_norm", "layer_norm", "cross_entropy", "binary_cross_entropy_with_logits",
-    "binary_cross_entropy", "mse_loss",
+    "silu", "mish", "logsigmoid", "elu", "hardtanh", "relu6",
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding",
+    "one_hot", "dropout",
+    "batch_norm", "layer_norm", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
 ]
 
 
@@ -44,6 +49,53 @@ def softmax(input, axis=-1):
 def log_softmax(input, axis=-1):
     input = as_tensor(input)
     return apply("log_softmax", input, axis=_axis(input, axis, "log_softmax"))
+
+
+# -- activations (compositions; relu, sigmoid, tanh, gelu, leaky_relu, softplus are ops) ----
+
+def silu(input):
+    """x * sigmoid(x) (swish)."""
+    return input * sigmoid(input)
+
+
+def mish(input):
+    """x * tanh(softplus(x))."""
+    return input * tanh(softplus(input))
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    return -softplus(-input)
+
+
+def elu(input, alpha=1.0):
+    """x where x > 0, alpha * (e^x - 1) elsewhere. The exponential sees min(x, 0), so the
+    branch not taken never overflows into the gradient (0 * inf)."""
+    alpha = _real(alpha, "alpha", "elu")
+    return where(input > 0, input, alpha * expm1(minimum(input, 0)))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    """x clamped to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the
+    bounds (as PyTorch's); NaN stays NaN."""
+    low, high = _real(min_val, "min_val", "hardtanh"), _real(max_val, "max_val", "hardtanh")
+    if low > high:
+        raise ArgumentError(f"min_val {low:g} must not exceed max_val {high:g}", op="hardtanh",
+                            loc=user_location())
+    return where(input <= low, low, where(input >= high, high, input))
+
+
+def relu6(input):
+    """min(max(x, 0), 6): hardtanh(x, 0, 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def _real(value, what, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ArgumentError(f"{what} must be a finite number, got {value!r}", op=name,
+                            loc=user_location())
+    return float(value)
 
 
 def linear(input, weight, bias=None):
@@ -87,6 +139,43 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                  divisor_override=divisor_argument(divisor_override, "avg_pool2d"))
 
 
+def adaptive_avg_pool2d(input, output_size):
+    """PyTorch's adaptive average pooling of (N, C, H, W) to output_size (an int, a pair,
+    None in a pair keeping that size): output cell i averages rows floor(i H / out) to
+    ceil((i + 1) H / out). A size that divides evenly is avg_pool2d; 1 is a mean;
+    otherwise a product with the (out, H) averaging matrix along each axis."""
+    input = as_tensor(input)
+    if input.ndim != 4 or input.shape[2] is None or input.shape[3] is None:
+        raise ShapeError(f"expects an (N, C, H, W) input with known H and W, got "
+                         f"{format_shape(input.shape)}", op="adaptive_avg_pool2d",
+                         loc=user_location())
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    if len(sizes) != 2:
+        raise ArgumentError(f"output_size must be an int or a pair, got {output_size!r}",
+                            op="adaptive_avg_pool2d", loc=user_location())
+    out = tuple(input.shape[2 + i] if s is None else
+                arguments.int_argument(s, "output_size", "adaptive_avg_pool2d", minimum=1)
+                for i, s in enumerate(sizes))
+    h, w = input.shape[2:]
+    if out == (1, 1):
+        return mean(input, axis=(2, 3), keepdims=True)
+    if h % out[0] == 0 and w % out[1] == 0:
+        kernel = (h // out[0], w // out[1])
+        return avg_pool2d(input, kernel, kernel) if kernel != (1, 1) else input
+    rows = _averaging_matrix(h, out[0], input.dtype)          # (out_h, H)
+    cols = _averaging_matrix(w, out[1], input.dtype)          # (out_w, W)
+    pooled = matmul(input, transpose(cols))                   # (N, C, H, out_w)
+    return transpose(matmul(transpose(pooled, (0, 1, 3, 2)), transpose(rows)), (0, 1, 3, 2))
+
+
+def _averaging_matrix(size, out, dtype):
+    matrix = np.zeros((out, size), dtype)
+    for i in range(out):
+        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, lo:hi] = 1.0 / (hi - lo)
+    return matrix
+
+
 def embedding(input, weight):
     """Rows of `weight` (num_embeddings, dim) picked by integer ids in [0, num_embeddings)
     (a negative id is an error, as PyTorch's); the gradient scatter-adds."""
@@ -107,85 +196,6 @@ def dropout(input, p=0.5, training=True):
         return input * 0
     keep = uniform_like(input) >= p
     return where(keep, input * (1.0 / (1.0 - p)), 0)
-
-
-def _reduce(loss, reduction, name):
-    if reduction == "mean":
-        return mean(loss)
-    if reduction == "sum":
-        return sum(loss)
-    if reduction == "none":
-        return loss
-    raise GraphcError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}",
-                      op=name, loc=user_location())
-
-
-def _same_sizes(shape, other):
-    """Equal shapes, a None size matching any."""
-    return len(shape) == len(other) and all(
-        a is None or b is None or a == b for a, b in zip(shape, other))
-
-
-def _shape_of(x):
-    return x.shape if isinstance(x, Tensor) else np.shape(x)
-
-
-def _check_same_shapes(input, target, name):
-    """PyTorch's losses of input and target of one shape refuse to broadcast them."""
-    shapes = _shape_of(input), _shape_of(target)
-    if not _same_sizes(*shapes):
-        raise ShapeError(f"input {format_shape(shapes[0])} and target "
-                         f"{format_shape(shapes[1])} must have the same shape", op=name,
-                         loc=user_location())
-
-
-def cross_entropy(input, target, reduction="mean"):
-    """Softmax cross-entropy of logits (N, C[, d...]) against integer labels (N[, d...])."""
-    input, target = as_tensor(input), as_tensor(target)
-    labels_shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else None
-    if labels_shape is None or not _same_sizes(target.shape, labels_shape):
-        expected = "(N, ...)" if labels_shape is None else format_shape(labels_shape)
-        raise ShapeError(f"logits {format_shape(input.shape)} and labels "
-                         f"{format_shape(target.shape)}: expected logits (N, C, ...) and "
-                         f"labels {expected}", op="cross_entropy", loc=user_location())
-    if not dtypes.is_int(target.dtype):
-        raise DtypeError(f"labels must be integer class indices, got {target.dtype} (logits "
-                         f"{format_shape(input.shape)}, labels {format_shape(target.shape)})",
-                         op="cross_entropy", loc=user_location())
-    logp = log_softmax(input, axis=1)
-    if input.ndim > 2:
-        logp = transpose(logp, (0,) + tuple(range(2, input.ndim)) + (1,))
-    picked = sum(_one_hot(target, input.shape[1], dtype=input.dtype) * logp, axis=-1)
-    return _reduce(-picked, reduction, "cross_entropy")
-
-
-def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
-    """Sigmoid + binary cross-entropy in one stable expression (as PyTorch).
-
-    Written with softplus (log(1 + e^x), whose gradient is sigmoid) so the
-    gradient is exactly sigmoid(x) - target everywhere, x = 0 included.
-    """
-    _check_same_shapes(input, target, "binary_cross_entropy_with_logits")
-    if pos_weight is None:
-        loss = softplus(input) - target * input
-    else:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus(-input)
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
-
-
-def binary_cross_entropy(input, target, reduction="mean", eps=1e-12):
-    """BCE of probabilities (prefer the with-logits form for stability)."""
-    from graphc.ops.elementwise import clip, log
-    _check_same_shapes(input, target, "binary_cross_entropy")
-    p = clip(input, eps, 1 - eps)
-    return _reduce(-(target * log(p) + (1 - target) * log(1 - p)), reduction,
-                   "binary_cross_entropy")
-
-
-def mse_loss(input, target, reduction="mean"):
-    _check_same_shapes(input, target, "mse_loss")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
 
 
 def _normalized(x, axes, eps):

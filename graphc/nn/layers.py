@@ -25,9 +25,9 @@ from graphc.ops.source import variable
 from graphc.autodiff import stop_gradient
 
 __all__ = [
-    "Identity", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Embedding",
-    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU",
-    "LeakyReLU", "Softmax", "LogSoftmax",
+    "Identity", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten",
+    "Embedding",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
 ]
 
 
@@ -200,6 +200,20 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (an int or a pair; None keeps that size)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
 class Flatten(Module):
     """Merge axes start_dim..end_dim into one (default: all but the batch axis)."""
 
@@ -352,71 +366,3 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
-
-
-# -- activations ----------------------------------------------------------------------
-
-class ReLU(Module):
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.relu(input)
-
-
-class Sigmoid(Module):
-    def forward(self, input):
-        return F.sigmoid(input)
-
-
-class Tanh(Module):
-    def forward(self, input):
-        return F.tanh(input)
-
-
-class GELU(Module):
-    """approximate='none' (erf) or 'tanh'."""
-
-    def __init__(self, approximate="none"):
-        super().__init__()
-        self.approximate = approximate
-
-    def forward(self, input):
-        return F.gelu(input, self.approximate)
-
-    def extra_repr(self):
-        return f"approximate={self.approximate!r}"
-
-
-class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01, inplace=False):
-        super().__init__()
-        self.negative_slope, self.inplace = negative_slope, inplace
-
-    def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-
-class Softmax(Module):
-    """Softmax along `dim` (default the last axis; torch's implicit choice is legacy)."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = -1 if dim is None else dim
-
-    def forward(self, input):
-        return F.softmax(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Softmax):
-    """log(softmax) along `dim`, computed stably."""
-
-    def forward(self, input):
-        return F.log_softmax(input, self.dim)

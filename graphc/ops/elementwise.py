@@ -103,6 +103,15 @@ class Log1p:
     scalar = "log1p({0})"
 
 
+@register_op("expm1", ELEMENTWISE)
+class Expm1:
+    """y = e^x - 1, accurate near 0 (ELU's negative side)."""
+    infer = float_unary
+    reference = np.expm1
+    def grad(y, dy, x): return [dy * exp(x)]      # not y + 1: that is 0 below -17 in float32
+    scalar = "expm1({0})"
+
+
 @register_op("sqrt", ELEMENTWISE)
 class Sqrt:
     """y = sqrt(x)"""
@@ -171,17 +180,20 @@ class Gelu:
     """y = x * Phi(x) (approximate="none") or its tanh approximation ("tanh")."""
     infer = float_unary
 
+    # the tanh form as x * sigmoid(2 z): (1 + tanh z) / 2 = sigmoid(2 z) without the
+    # cancellation of 1 + tanh z (float32 gave 0 for x <= -5, where y is -2.2e-7)
+
     def reference(x, *, approximate):
         if approximate == "tanh":
             inner = SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x ** 3)
-            return 0.5 * x * (1 + np.tanh(inner))
+            return x * scipy.special.expit(2 * inner)
         return 0.5 * x * (1 + scipy.special.erf(x * INV_SQRT_2))
 
     def grad(y, dy, x, *, approximate):
         if approximate == "tanh":
-            t = tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x))
+            s = sigmoid(2 * SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x))  # y's, shared
             slope = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * x * x)
-            return [dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * slope)]
+            return [dy * (s + 2 * x * (s * (1 - s)) * slope)]
         cdf = 0.5 * (1 + erf(x * INV_SQRT_2))
         return [dy * (cdf + x * INV_SQRT_2PI * exp(-0.5 * x * x))]
 
@@ -376,7 +388,8 @@ def _unary(name):
 
 
 negative, abs, sign, square = (_unary(n) for n in ("negative", "abs", "sign", "square"))
-exp, log, log1p, sqrt, rsqrt = (_unary(n) for n in ("exp", "log", "log1p", "sqrt", "rsqrt"))
+exp, expm1, log, log1p, sqrt, rsqrt = (
+    _unary(n) for n in ("exp", "expm1", "log", "log1p", "sqrt", "rsqrt"))
 tanh, sigmoid, erf, relu = (_unary(n) for n in ("tanh", "sigmoid", "erf", "relu"))
 stop_gradient, logical_not = _unary("stop_gradient"), _unary("logical_not")
 absolute = abs

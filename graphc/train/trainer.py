@@ -26,6 +26,7 @@ from graphc.errors import user_location
 from graphc.executable import compile as gc_compile
 from graphc.graph import format_shape
 from graphc.nn import functional as F
+from graphc.nn.losses import underlying_function
 from graphc.nn.module import Module
 from graphc.nn.utils import check_clip_bound
 from graphc.ops.elementwise import cast
@@ -80,10 +81,11 @@ class Trainer:
         if clip_grad_norm is not None:
             check_clip_bound(clip_grad_norm, "clip_grad_norm", "Trainer", loc, TrainError)
         self.clip_grad_norm = clip_grad_norm
-        self.task = task or ("binary" if loss_fn in _BINARY_LOSSES else
-                             "multiclass" if loss_fn is F.cross_entropy else None)
+        kind = underlying_function(loss_fn)         # a loss module's function
+        self.task = task or ("binary" if kind in _BINARY_LOSSES else
+                             "multiclass" if kind is F.cross_entropy else None)
         self.threshold = threshold if threshold is not None else (
-            0.5 if loss_fn is F.binary_cross_entropy else 0.0)
+            0.5 if kind is F.binary_cross_entropy else 0.0)
         self.seed = int(gc_random.generator().integers(0, 2 ** 62)) if seed is None else int(seed)
         self.specs, self.num_classes = batches.specs_from_argument(inputs), None
         self.epoch, self.history = 0, History()
@@ -361,7 +363,7 @@ class Trainer:
 
     def _probabilities(self, logits):
         if self.task == "binary":
-            if self.loss_fn is F.binary_cross_entropy:
+            if underlying_function(self.loss_fn) is F.binary_cross_entropy:
                 return logits                               # the model outputs probabilities
             return 1.0 / (1.0 + np.exp(-logits))
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -46,11 +46,11 @@ def _sigmoid64(x):
     return z / (1.0 + z)
 
 
-_EXACT = {"exp": math.exp, "log": math.log, "tanh": math.tanh, "erf": math.erf,
+_EXACT = {"exp": math.exp, "expm1": math.expm1, "log": math.log, "tanh": math.tanh, "erf": math.erf,
           "log1p": math.log1p, "sqrt": math.sqrt, "sigmoid": None}
 
-exp, log, tanh, erf, log1p, sqrt, sigmoid = (
-    _stub(n) for n in ("exp", "log", "tanh", "erf", "log1p", "sqrt", "sigmoid"))
+exp, expm1, log, tanh, erf, log1p, sqrt, sigmoid = (
+    _stub(n) for n in ("exp", "expm1", "log", "tanh", "erf", "log1p", "sqrt", "sigmoid"))
 
 
 def _register_transcendental(stub, name):
@@ -74,8 +74,8 @@ def _register_transcendental(stub, name):
         return lambda x: exact(x)
 
 
-for _name, _stubfn in (("exp", exp), ("log", log), ("tanh", tanh), ("erf", erf),
-                       ("log1p", log1p), ("sqrt", sqrt), ("sigmoid", sigmoid)):
+for _name, _stubfn in (("exp", exp), ("expm1", expm1), ("log", log), ("tanh", tanh),
+                       ("erf", erf), ("log1p", log1p), ("sqrt", sqrt), ("sigmoid", sigmoid)):
     _register_transcendental(_stubfn, _name)
 
 
@@ -147,9 +147,8 @@ def _gelu_none(x):
 
 @overload(gelu_tanh)
 def _gelu_tanh(x):
-    c, k, half, one = (_const(x, math.sqrt(2 / math.pi)), _const(x, 0.044715), _const(x, 0.5),
-                       _const(x, 1))
-    return lambda x: half * x * (one + tanh(c * (x + k * x * x * x)))
+    c2, k = _const(x, 2 * math.sqrt(2 / math.pi)), _const(x, 0.044715)
+    return lambda x: x * sigmoid(c2 * (x + k * x * x * x))     # = x (1 + tanh z) / 2
 
 
 @overload(softplus)
@@ -181,5 +180,6 @@ def cast_name(dtype):
     return {"bool": "np.bool_"}.get(np.dtype(dtype).name, f"np.{np.dtype(dtype).name}")
 
 
-NAMES = ["exp", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu", "maximum",
-         "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh", "softplus"]
+NAMES = ["exp", "expm1", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu",
+         "maximum", "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh",
+         "softplus"]

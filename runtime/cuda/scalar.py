@@ -15,8 +15,9 @@ import numpy as np
 from graphc.ops.elementwise import integer_power
 from graphc.runtime.cuda.device import simulated
 
-NAMES = ["exp", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu", "maximum",
-         "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh", "softplus", "power"]
+NAMES = ["exp", "expm1", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu",
+         "maximum", "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh",
+         "softplus", "power"]
 __all__ = NAMES
 
 
@@ -28,6 +29,7 @@ def _of(x, value):
 # -- Python versions (the simulator; NumPy scalars keep their dtype) ----------------------
 
 def exp(x): return np.exp(x)
+def expm1(x): return np.expm1(x)
 def log(x): return np.log(x)
 def tanh(x): return np.tanh(x)
 def log1p(x): return np.log1p(x)
@@ -66,8 +68,8 @@ def gelu_none(x):
 
 
 def gelu_tanh(x):
-    c, k = _of(x, math.sqrt(2 / math.pi)), _of(x, 0.044715)
-    return _of(x, 0.5) * x * (_of(x, 1) + np.tanh(c * (x + k * x * x * x)))
+    c2, k = _of(x, 2 * math.sqrt(2 / math.pi)), _of(x, 0.044715)
+    return x * sigmoid(c2 * (x + k * x * x * x))             # = x (1 + tanh z) / 2
 
 
 def softplus(x, beta, threshold):
@@ -98,6 +100,9 @@ def _register_overloads():
 
     @overload(exp)
     def _exp(x): return lambda x: math.exp(x)
+
+    @overload(expm1)
+    def _expm1(x): return lambda x: math.expm1(x)
 
     @overload(log)
     def _log(x): return lambda x: math.log(x)
@@ -176,9 +181,8 @@ def _register_overloads():
 
     @overload(gelu_tanh)
     def _gelu_tanh(x):
-        c, k, half, one = (const(x, math.sqrt(2 / math.pi)), const(x, 0.044715),
-                           const(x, 0.5), const(x, 1))
-        return lambda x: half * x * (one + math.tanh(c * (x + k * x * x * x)))
+        c2, k = const(x, 2 * math.sqrt(2 / math.pi)), const(x, 0.044715)
+        return lambda x: x * sigmoid(c2 * (x + k * x * x * x))
 
     @overload(softplus)
     def _softplus(x, beta, threshold):

@@ -82,7 +82,7 @@ def test_graph_is_the_optimized_graph_with_composite_ops_lowered():
     # the reference device runs the graph as built
     reference = w.compile(device="reference")
     reference(*w.feeds)
-    assert {"log_softmax", "mean"} <= {node.op.name for node in reference.graph}
+    assert "log_softmax" in {node.op.name for node in reference.graph}
 
 
 def test_fusion_report_names_every_kernel_and_why_edges_were_not_fused():
