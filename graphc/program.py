@@ -5,7 +5,7 @@ jax.jit does): the nodes are copied into a fresh graph with the placeholders'
 concrete shapes, and every type rule runs again, so a mismatch between two
 fed batch sizes is reported at the op and line where the shapes meet.
 """
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, ShapeError, user_location
 from graphc.graph import Graph, format_shape
 
 
@@ -62,5 +62,17 @@ def specialize(nodes, inputs, outputs, updates, shapes, name="specialized"):
             error.message += f" (with fed shapes {fed})"
             error.args = (error._text(),)
             raise
+    for var, value in updates:
+        _check_update_shape(var, copies[value], concrete)
     return Program(graph, [copies[p] for p in inputs], [copies[o] for o in outputs],
                    [(copies[v], copies[value]) for v, value in updates])
+
+
+def _check_update_shape(var, value, concrete):
+    """A new value must have its variable's shape: gc.compile let a None size (a batch)
+    stand for the variable's size, and the feeds may not make it so."""
+    if tuple(value.shape) != tuple(var.shape):
+        fed = ", ".join(f"{p.name}={format_shape(s)}" for p, s in concrete.items())
+        raise ShapeError(f"update of variable '{var.name}' of shape {format_shape(var.shape)} "
+                         f"with a value of shape {format_shape(value.shape)} (with fed shapes "
+                         f"{fed}); nothing was updated", op="compile", loc=user_location())

@@ -336,3 +336,18 @@ def test_a_fractional_dimension_in_reshape_is_named_not_truncated():
 
 def test_arange_with_a_stop_and_a_step_only_uses_the_step():
     np.testing.assert_array_equal(gc.arange(10, step=3).value, [0, 3, 6, 9])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_an_update_whose_batch_size_is_not_the_variables_is_refused_at_the_call(device):
+    # compile let (None, 3) stand for (1, 3); five rows used to make u a (5, 3) array
+    x = gc.placeholder((None, 4), name="x")
+    w = gc.variable(np.ones((4, 3), np.float32), name="w")
+    u = gc.variable(np.zeros((1, 3), np.float32), name="u")
+    step = gc.compile([], inputs=[x], updates={u: x @ w, w: w * 2}, device=device)
+    with refused(gc.ShapeError, r"compile: update of variable 'u' of shape \(1, 3\) with a "
+                                r"value of shape \(5, 3\) \(with fed shapes x=\(5, 4\)\)"):
+        step(np.ones((5, 4), np.float32))
+    assert u.value.shape == (1, 3) and (w.value == 1).all()     # nothing was updated
+    step(np.ones((1, 4), np.float32))
+    np.testing.assert_array_equal(u.value, [[4, 4, 4]])
