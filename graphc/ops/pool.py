@@ -1,7 +1,9 @@
 """2-D max and average pooling in NCHW (PyTorch's conventions), with gradients.
 
 Windows may overlap (stride < kernel). Max pooling pads with -inf and sends
-each window's gradient to its first maximum, as PyTorch does. Average
+each window's gradient to its first maximum, as PyTorch does; a NaN counts as
+larger than any number (the window's value is NaN, as PyTorch's, and its first
+NaN takes the gradient). Average
 pooling divides by the window size, or by the count of unpadded elements
 when count_include_pad=False, or by divisor_override.
 """
@@ -46,13 +48,14 @@ def _out_hw(shape, kernel, stride, padding, dilation):
 
 
 def _first_argmax(x, kernel, stride, padding, dilation):
-    """Per output element, the kernel offset of the first maximum, and the maximum."""
+    """Per output element, the kernel offset of the first maximum (NaN above all), and
+    the maximum."""
     xp = _pad_hw(x, padding, -np.inf)
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
     best = np.full(x.shape[:2] + out_hw, -np.inf, x.dtype)
     arg = np.zeros(best.shape, np.int64)
     for k, window in _offsets(kernel, dilation, stride, out_hw):
-        better = xp[window] > best
+        better = (xp[window] > best) | (np.isnan(xp[window]) & ~np.isnan(best))
         best = np.where(better, xp[window], best)
         arg = np.where(better, k, arg)
     return arg, best

@@ -8,10 +8,11 @@ order as the references add them, so no atomics are needed and the result
 is the same on every run, overlapping windows included.
 
 Max pooling keeps the references' tie and NaN rules: offsets are visited in
-row-major order and replace the running maximum only when strictly greater,
-starting from -inf. So ties go to the first maximum, NaN never wins, and a
-window of NaNs or -infs has the value -inf and routes its gradient to offset
-(0, 0) (dropped when that lies in the padding).
+row-major order and replace the running maximum only when strictly greater or
+the first NaN, starting from -inf. So ties go to the first maximum, a window
+holding a NaN is NaN and routes its gradient to its first NaN, and a window of
+-infs has the value -inf and routes its gradient to offset (0, 0) (dropped
+when that lies in the padding).
 
 Average pooling divides each window's sum by a per-window divisor computed on
 the host (divisor_override, the window size, or the count of unpadded
@@ -27,7 +28,8 @@ from graphc.runtime.cuda.layout import size_of
 @cuda.jit(device=True)
 def window_max(x, base, h, w, by, bx, kh, kw, dh, dw, lowest):
     """(k, value): the row-major kernel offset k = i kw + j of the first strict maximum
-    above `lowest` (-inf) of the window at (by, bx) of the plane at x[base:], or (0, -inf)."""
+    above `lowest` (-inf), or the first NaN, of the window at (by, bx) of the plane at
+    x[base:], or (0, -inf)."""
     best = lowest
     arg = 0
     for i in range(kh):
@@ -37,7 +39,7 @@ def window_max(x, base, h, w, by, bx, kh, kw, dh, dw, lowest):
                 ix = bx + j * dw
                 if 0 <= ix < w:
                     v = x[base + iy * w + ix]
-                    if v > best:
+                    if v > best or (v != v and best == best):
                         best = v
                         arg = i * kw + j
     return arg, best

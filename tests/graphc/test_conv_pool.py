@@ -248,6 +248,19 @@ def test_max_pool2d_with_dilation_matches_naive_loops(xs, kernel, stride, paddin
     np.testing.assert_array_equal(helpers.evaluate(y), want)
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_max_pool2d_propagates_nan_and_its_first_nan_takes_the_gradient(device):
+    # PyTorch's rule: a window holding a NaN is NaN (it used to be dropped, hiding divergence)
+    x = np.array([[[[np.nan, 1, 2], [0.5, -1, 3]], [[1, np.nan, np.nan], [7, 0, 2]]]],
+                 np.float32)
+    xp = gc.placeholder(x.shape)
+    y = gc.nn.max_pool2d(xp, 2, 1)
+    (g,) = gc.grad(gc.sum(y), [xp])
+    got, grad = gc.compile([y, g], inputs=[xp], device=device)(x)
+    np.testing.assert_array_equal(got, [[[[np.nan, 3]], [[np.nan, np.nan]]]])
+    np.testing.assert_array_equal(grad, [[[[1, 0, 0], [0, 0, 1]], [[0, 2, 0], [0, 0, 0]]]])
+
+
 def test_max_pool2d_padding_never_wins_over_negative_values():
     x = -1.0 - np.arange(16.0).reshape(1, 1, 4, 4)       # all negative
     got = helpers.evaluate(gc.nn.max_pool2d(gc.constant(x), 3, 1, 1))

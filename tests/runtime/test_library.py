@@ -258,7 +258,7 @@ def test_max_pool2d_gradient_of_an_all_minus_inf_window_goes_where_the_reference
         kernel, stride, padding):
     x = random((1, 1, 6, 6), np.float64)
     x[0, 0, :3, :3] = -np.inf
-    x[0, 0, 4, 4] = np.nan                      # NaN never wins (the references use >)
+    x[0, 0, 4, 4] = np.nan                      # a NaN wins, as in PyTorch
     dilation = (1, 1)
     attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
     ref = OPS["max_pool2d"].reference(x, **attrs)
