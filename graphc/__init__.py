@@ -19,6 +19,9 @@ from graphc.graph import Graph, Node, default_graph, name_scope  # noqa: F401
 from graphc.random import manual_seed  # noqa: F401
 from graphc.tensor import Tensor  # noqa: F401
 from graphc import train  # noqa: F401,E402  (Trainer, EarlyStopping, checkpoints)
+from graphc.data.errors import DataError  # noqa: F401,E402
+from graphc.optim.optimizer import OptimizerError  # noqa: F401,E402
+from graphc.train.errors import CheckpointError, TrainError  # noqa: F401,E402
 from graphc import viz  # noqa: F401,E402  (pictures of every stage; after the rest)
 
 __version__ = "0.1.0"

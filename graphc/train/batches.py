@@ -13,6 +13,8 @@ from graphc.ops.rules import is_count
 from graphc.tensor import Tensor
 from graphc.train.errors import TrainError
 
+TASKS = ("multiclass", "binary")        # what labels mean: a class each, or 0/1
+
 
 class InputSpec:
     """One model input: its shape with the batch dimension None, and its dtype."""

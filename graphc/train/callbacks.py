@@ -60,9 +60,10 @@ class EarlyStopping:
         for key in (self.metric, "val_" + self.metric):
             if key in record:
                 return key
+        validated = any(key.startswith("val_") for key in record)
+        hint = "" if validated else " (pass val_loader= for validation metrics)"
         raise TrainError(f"early stopping on '{self.metric}', but the epoch records only "
-                         f"{sorted(record)} (pass val_loader= for validation metrics)",
-                         op="EarlyStopping", loc=user_location())
+                         f"{sorted(record)}{hint}", op="EarlyStopping", loc=user_location())
 
     def _improved(self, value):
         if self.best is None:

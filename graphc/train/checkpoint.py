@@ -20,6 +20,7 @@ entries, the inputs and every array before it writes any variable: a mismatch
 raises one CheckpointError (naming the missing, unexpected and mis-shaped
 variables, or the inputs the model does not take) and changes nothing.
 """
+import contextlib
 import json
 import os
 import zipfile
@@ -29,7 +30,7 @@ import numpy as np
 from graphc.errors import GraphcError, user_location
 from graphc.graph import format_shape
 from graphc.ops.rules import is_count
-from graphc.train.batches import InputSpec
+from graphc.train.batches import TASKS, InputSpec
 from graphc.train.callbacks import History
 from graphc.train.errors import CheckpointError
 
@@ -62,21 +63,27 @@ def _checked_variables(trainer):
 
 
 def snapshot(trainer):
-    """Copies of every variable the trainer can change, for restore_snapshot."""
+    """Copies of every variable the trainer can change, for restore_snapshot.
+
+    Copies, not the arrays themselves: the cpu backend updates a variable's
+    array in place, so a kept array would already hold the step's result."""
     tensors = list(_checked_variables(trainer).values())
     if trainer.optimizer is not None:
         tensors += trainer.optimizer.variables()
-    return [(t.node.attrs["state"], t.node.attrs["state"].value) for t in tensors]
+    return [(t.node.attrs["state"], t.node.attrs["state"].value.copy()) for t in tensors]
 
 
 def restore_snapshot(saved):
+    """Every variable bit for bit as snapshot() found it."""
     for state, value in saved:
         state.value = value
 
 
 # -- saving -----------------------------------------------------------------------------
 def save(trainer, path):
-    """Write the trainer's state to `path` (replaced atomically)."""
+    """Write the trainer's state to `path` (replaced atomically). A path that
+    cannot be written raises CheckpointError and leaves no file behind."""
+    path = writable_path(path, "save_checkpoint")
     arrays = {key: var.value for key, var in _checked_variables(trainer).items()}
     optimizer = None
     if trainer.optimizer is not None:
@@ -97,11 +104,40 @@ def save(trainer, path):
         "history": list(trainer.history),
     }
     arrays["meta"] = np.array(json.dumps(meta, default=_plain))
-    path = os.fspath(path)
+    _write_atomically(path, arrays)
+
+
+def writable_path(path, op):
+    """`path` as a str, or a CheckpointError when it is no path, names a folder, or
+    lies in a folder that does not exist (checked before anything is written)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise CheckpointError(f"needs the path of a checkpoint file, got a "
+                              f"{type(path).__name__}", op=op, loc=user_location())
+    path = os.fsdecode(path)
+    if os.path.isdir(path):
+        _fail(path, "it is a folder; a checkpoint needs a file path such as "
+                    f"'{os.path.join(path, 'run.npz')}'", op)
+    folder = os.path.dirname(path) or os.curdir
+    if not os.path.isdir(folder):
+        _fail(path, f"its folder '{folder}' does not exist", op)
+    return path
+
+
+def _write_atomically(path, arrays):
+    """np.savez into `path`.partial, then rename it to `path`: an old file stays whole
+    until the new one is. On failure the .partial file is removed; an OSError is
+    raised as a CheckpointError naming the path."""
     partial = path + ".partial"
-    with open(partial, "wb") as file:
-        np.savez(file, **arrays)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(partial, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        if isinstance(error, OSError):
+            _fail(path, f"cannot write it ({error.strerror or error})", "save_checkpoint")
+        raise
 
 
 def _plain(value):
@@ -236,7 +272,7 @@ _META_ENTRIES = {       # every entry save() writes: (check, what it must be)
     "seed": (is_count, "an int >= 0"),
     "inputs": (_none_or(lambda v: isinstance(v, list) and all(map(_is_input_json, v))),
                "null or a list of [shape, dtype] pairs"),
-    "task": (_none_or(lambda v: isinstance(v, str)), "null or a task name"),
+    "task": (_none_or(lambda v: v in TASKS), f"null or one of {TASKS}"),
     "num_classes": (_none_or(is_count), "null or an int >= 0"),
     "optimizer": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
     "scheduler": (_none_or(lambda v: isinstance(v, dict)), "null or a dict"),
@@ -275,9 +311,9 @@ def _check_fit(path, expected, saved):
         _fail(path, "it does not fit this model: " + ", ".join(problems))
 
 
-def _fail(path, message):
+def _fail(path, message, op="load_checkpoint"):
     raise CheckpointError(f"checkpoint '{os.fspath(path)}': {message}",
-                          op="load_checkpoint", loc=user_location())
+                          op=op, loc=user_location())
 
 
 def apply_pending(trainer):

@@ -40,10 +40,11 @@ from graphc.train import batches, checkpoint as checkpoints
 from graphc.train.callbacks import EpochProgress, History, describe
 from graphc.train.errors import TrainError
 
-TASKS = ("multiclass", "binary")
+TASKS = batches.TASKS
 _BINARY_LOSSES = (F.binary_cross_entropy_with_logits, F.binary_cross_entropy)
 TRAIN_RECORD_KEYS = frozenset({"epoch", "lr", "train_loss", "train_accuracy", "samples",
                                "train_seconds", "samples_per_second", "seconds"})
+SCALAR_SCORES = ("loss", "accuracy", "precision", "recall", "f1", "samples")  # evaluate()'s
 
 
 class Trainer:
@@ -189,6 +190,8 @@ class Trainer:
         epoch's weights even when early stopping then restores the best ones.
         Stops early when `early_stopping` says so. A loader state loaded from a
         checkpoint applies to this `train_loader`, a scheduler state to `scheduler`.
+        Arguments are checked before any training: the loaders, the metric early
+        stopping watches (one the epoch records will hold) and the checkpoint path.
         """
         if self.optimizer is None:
             self._fail("fit needs an optimizer (Trainer(..., optimizer=...))", op="fit")
@@ -197,10 +200,10 @@ class Trainer:
         self._check_loader(train_loader, "fit", "train_loader")
         if val_loader is not None:
             self._check_loader(val_loader, "fit", "val_loader")
-        if early_stopping is not None and val_loader is None and \
-                early_stopping.metric not in TRAIN_RECORD_KEYS:
-            self._fail(f"early stopping on '{early_stopping.metric}' needs val_loader= (without "
-                       f"one, the epoch records hold {sorted(TRAIN_RECORD_KEYS)})", op="fit")
+        if early_stopping is not None:
+            self._check_early_stopping(early_stopping, val_loader)
+        if checkpoint is not None:
+            checkpoints.writable_path(checkpoint, "fit")
         self.scheduler = scheduler or self.scheduler
         self.early_stopping = early_stopping
         self._train_loader = train_loader
@@ -218,6 +221,20 @@ class Trainer:
         if early_stopping is not None:
             early_stopping.restore(self.model)
         return self.history
+
+    def _check_early_stopping(self, stopping, val_loader):
+        """Refuse, before training, a metric that the epoch records will not hold."""
+        if val_loader is None and stopping.metric not in TRAIN_RECORD_KEYS:
+            self._fail(f"early stopping on '{stopping.metric}' needs val_loader= (without "
+                       f"one, the epoch records hold {sorted(TRAIN_RECORD_KEYS)})", op="fit")
+        stopping.key(dict.fromkeys(self._record_keys(val_loader is not None)))
+
+    def _record_keys(self, validated):
+        """The keys of each epoch record fit() writes (with a val_loader or without)."""
+        if not validated:
+            return set(TRAIN_RECORD_KEYS)
+        return set(TRAIN_RECORD_KEYS) | {"val_" + name for name in SCALAR_SCORES} | {
+            "val_" + name for name in self.extra_metrics}
 
     def _check_loader(self, loader, op, name="loader"):
         """Refuse what is not a loader: None, an array, a tuple of arrays (a dataset)."""
@@ -269,7 +286,8 @@ class Trainer:
 
     def _train_batch(self, inputs, labels, index):
         """One optimizer step. A batch norm fed one value per channel (a batch of one
-        (N, C) sample) would leave running_var NaN: refused, the variables untouched."""
+        (N, C) sample) or none (an empty batch) would leave running_var NaN: refused,
+        every variable (model, optimizer, dropout counter) bit for bit as before."""
         if len(labels) > 1 or not self._batch_norms:
             return self.train_step(*inputs, labels)
         saved = checkpoints.snapshot(self)
@@ -277,9 +295,7 @@ class Trainer:
         broken = [v.name for v in self._batch_norms if not np.all(np.isfinite(v.value))]
         if broken:
             checkpoints.restore_snapshot(saved)
-            self._fail(f"batch {index} holds 1 sample, which gives batch norm ({broken[0]}) "
-                       "one value per channel in training; use batches of at least 2 "
-                       "(DataLoader(..., drop_last=True))", op="fit")
+            self._fail(_too_small_for_batch_norm(index, len(labels), broken[0]), op="fit")
         return loss, logits
 
     # -- evaluation -----------------------------------------------------------------
@@ -340,6 +356,8 @@ class Trainer:
                        f"loader, got a {type(data).__name__}", op="predict")
         source = batches.array_batches(data, batch_size, "predict") if is_arrays else data
         n_inputs = (len(data) if isinstance(data, tuple) else 1) if is_arrays else None
+        if n_inputs is not None and self.specs is not None:
+            self._check_input_count(n_inputs)
         outs = []
         for index, batch in enumerate(source):
             if self.specs is None and n_inputs is not None:
@@ -355,6 +373,14 @@ class Trainer:
         if output == "logits":
             return logits
         return self._probabilities(logits)
+
+    def _check_input_count(self, given):
+        """Refuse predict's arrays unless there is one per model input."""
+        expected = len(self.specs)
+        if given != expected:
+            self._fail(f"the model takes {expected} input(s), but predict got {given} "
+                       "array(s); pass one array per input (a tuple of arrays for several)",
+                       op="predict")
 
     def _labels_of(self, logits):
         if self.task == "binary":
@@ -373,7 +399,8 @@ class Trainer:
     def save_checkpoint(self, path):
         """Write one .npz holding every variable of the model and the optimizer, the
         dropout counter, and the scheduler's, loader's and early stopping's state,
-        the epoch and the history (see graphc.train.checkpoint)."""
+        the epoch and the history (see graphc.train.checkpoint). A path that cannot
+        be written (a folder, a missing folder) raises CheckpointError, no file left."""
         checkpoints.save(self, path)
 
     def load_checkpoint(self, path):
@@ -395,6 +422,15 @@ def _check_metrics(metrics, loc):
     if not isinstance(metrics, dict) or not all(map(callable, metrics.values())):
         raise TrainError(f"metrics must be a dict {{name: fn(y_true, y_pred) -> number}}, got "
                          f"{metrics!r:.60}", op="Trainer", loc=loc)
+
+
+def _too_small_for_batch_norm(index, size, norm):
+    """Why training batch `index` of `size` (0 or 1) samples is refused by batch norm `norm`."""
+    if size == 0:
+        return (f"batch {index} holds no samples, which gives batch norm ({norm}) no values "
+                "per channel in training; use batches of at least 2")
+    return (f"batch {index} holds 1 sample, which gives batch norm ({norm}) one value per "
+            "channel in training; use batches of at least 2 (DataLoader(..., drop_last=True))")
 
 
 def _length(loader):

@@ -1,8 +1,10 @@
 """Checkpoints: a run resumed in a fresh process equals the uninterrupted run
 exactly; a checkpoint that does not fit fails with one clear error and
 changes nothing."""
+import errno
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -200,15 +202,63 @@ def test_checkpoint_whose_meta_lacks_an_entry_is_refused_before_anything_is_set(
     assert trainer.epoch == 0 and trainer.specs is None and not trainer.history
 
 
-def test_checkpoint_meta_of_the_wrong_kind_is_refused(tmp_path):
+@pytest.mark.parametrize("entry, value, message", [
+    ("epoch", "two", "its meta entry 'epoch' holds 'two'; expected an int >= 0"),
+    ("task", "bogus", r"its meta entry 'task' holds 'bogus'; expected null or one of "
+                      r"\('multiclass', 'binary'\)"),
+])
+def test_checkpoint_meta_of_the_wrong_kind_is_refused(tmp_path, entry, value, message):
     _trained(tmp_path)
     with np.load(tmp_path / "ckpt.npz") as saved:
         arrays = dict(saved)
-    meta = dict(json.loads(str(arrays["meta"])), epoch="two")
+    meta = dict(json.loads(str(arrays["meta"])), **{entry: value})
     np.savez(tmp_path / "damaged.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
-    with pytest.raises(gc.train.CheckpointError, match="its meta entry 'epoch' holds 'two'; "
-                                                       "expected an int >= 0"):
-        _fresh_trainer(MLP()).load_checkpoint(tmp_path / "damaged.npz")
+    trainer = _fresh_trainer(MLP())
+    before = trainer.model.state_dict()
+    with pytest.raises(gc.train.CheckpointError, match=message):
+        trainer.load_checkpoint(tmp_path / "damaged.npz")
+    _unchanged(trainer, before)
+    assert trainer.epoch == 0 and trainer.specs is None and trainer.task == "multiclass"
+
+
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_and_leaves_no_file(tmp_path):
+    trainer = _trained(tmp_path)                        # wrote tmp_path / "ckpt.npz"
+    with pytest.raises(gc.train.CheckpointError, match=re.escape(
+            f"save_checkpoint: checkpoint '{tmp_path}': it is a folder")):
+        trainer.save_checkpoint(tmp_path)
+    with pytest.raises(gc.train.CheckpointError, match="folder '.*missing' does not exist"):
+        trainer.save_checkpoint(tmp_path / "missing" / "run.npz")
+    with pytest.raises(gc.train.CheckpointError, match="save_checkpoint: needs the path"):
+        trainer.save_checkpoint(None)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+    assert not os.path.exists(f"{tmp_path}.partial")
+
+
+def test_fit_refuses_a_checkpoint_path_before_training(tmp_path):
+    trainer = _fresh_trainer(MLP())
+    before = trainer.model.state_dict()
+    x, y = teacher_data(32)
+    with pytest.raises(gc.train.CheckpointError, match="fit: checkpoint '.*': it is a folder"):
+        trainer.fit(loader(x, y, 16), 1, checkpoint=tmp_path, progress=False)
+    _unchanged(trainer, before)
+    assert trainer.epoch == 0 and not trainer.history
+
+
+def test_a_failed_write_keeps_the_old_checkpoint_and_leaves_no_partial_file(tmp_path,
+                                                                           monkeypatch):
+    trainer = _trained(tmp_path)
+    old = (tmp_path / "ckpt.npz").read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(gc.train.CheckpointError, match=r"ckpt.npz': cannot write it \(No "
+                                                       r"space left on device\)"):
+        trainer.save_checkpoint(tmp_path / "ckpt.npz")
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]
+    assert (tmp_path / "ckpt.npz").read_bytes() == old
 
 
 def test_an_empty_file_an_npy_file_or_no_path_is_a_checkpoint_error(tmp_path):

@@ -91,3 +91,31 @@ def test_an_unknown_metric_names_the_ones_there_are():
         scripted_run([0.1], gc.train.EarlyStopping("f2"))
     with pytest.raises(gc.train.TrainError, match="mode must be 'min' or 'max'"):
         gc.train.EarlyStopping("accuracy", mode="up")
+
+
+def test_an_unknown_metric_with_a_val_loader_is_refused_before_training():
+    model = MLP()
+    opt = gc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference")
+    x, y = teacher_data(32)
+    before = model.state_dict()
+    with pytest.raises(gc.train.TrainError, match=r"early stopping on 'val_acc', but the epoch "
+                                                  r"records only \[.*'val_accuracy'"):
+        trainer.fit(loader(x, y, 32), 3, val_loader=loader(x, y, 32),
+                    early_stopping=gc.train.EarlyStopping("val_acc"), progress=False)
+    assert trainer.epoch == 0 and not trainer.history and trainer.specs is None
+    assert_same_weights(model.state_dict(), before)
+
+
+def test_every_key_of_an_epoch_record_can_be_watched():
+    model = MLP()
+    opt = gc.optim.SGD(model.parameters(), lr=0.1)
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                               metrics={"errors": lambda t, p: float(np.sum(t != p))})
+    x, y = teacher_data(32)
+    for validated in (False, True):
+        history = trainer.fit(loader(x, y, 32), 1, val_loader=loader(x, y, 32) if validated
+                              else None, progress=False)
+        assert set(history[-1]) == trainer._record_keys(validated)
+    trainer.fit(loader(x, y, 32), 1, val_loader=loader(x, y, 32),
+                early_stopping=gc.train.EarlyStopping("errors"), progress=False)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from resume_run import final_state
 from train_helpers import MLP, loader, teacher_data
 
 
@@ -185,6 +186,33 @@ def test_a_training_batch_of_one_with_batch_norm_is_refused_and_changes_nothing(
     trainer.fit(loader(x, y, 32, drop_last=True), 1, progress=False)   # the advised fix
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("size, message", [
+    (1, r"fit: batch 0 holds 1 sample, which gives batch norm \(bn.running_var\) one value "
+        r"per channel in training"),
+    (0, r"fit: batch 0 holds no samples, which gives batch norm \(bn.running_var\) no values "
+        r"per channel in training"),
+], ids=["one sample", "no samples"])
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")       # the reference's empty mean
+def test_a_refused_batch_leaves_every_variable_bit_for_bit_as_it_was(device, size, message):
+    # the cpu backend updates variables in place: the refused step must still be undone
+    gc.manual_seed(0)
+    x, y = teacher_data(40)
+    model = MLP()
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy,
+                               gc.optim.Adam(model.parameters(), lr=0.01), device=device)
+    trainer.fit(loader(x, y, 8), 1, progress=False)
+    before = final_state(trainer)               # model, Adam's moments, dropout counter
+    with pytest.raises(gc.train.TrainError, match=message):
+        trainer.fit([(x[:size], y[:size])], 1, progress=False)
+    after = final_state(trainer)
+    assert sorted(after) == sorted(before)
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    assert trainer.epoch == 1 and len(trainer.history) == 1
+    assert np.isfinite(trainer.evaluate(loader(x, y, 8))["loss"])
+
+
 def test_inputs_can_be_given_instead_of_taken_from_the_first_batch():
     trainer = sgd_trainer(MLP(), inputs=(8,))
     x, _ = teacher_data(5)
@@ -331,6 +359,29 @@ def test_a_metric_that_returns_no_number_names_the_metric():
         trainer.evaluate([(x, y)])
     trainer.extra_metrics.pop("bad")
     assert trainer.evaluate([(x, y)])["fine"] == 1.0
+
+
+def test_predict_refuses_more_or_fewer_arrays_than_the_model_has_inputs():
+    x, y = teacher_data(6)
+    trainer = sgd_trainer(MLP())
+    trainer.fit([(x, y)], 1, progress=False)
+    with pytest.raises(gc.train.TrainError, match=r"predict: the model takes 1 input\(s\), "
+                                                  r"but predict got 2 array\(s\)"):
+        trainer.predict((x[:3], x[3:]))
+    unbuilt = sgd_trainer(MLP(), inputs=[(8,), (8,)])
+    with pytest.raises(gc.train.TrainError, match=r"the model takes 2 input\(s\), but "
+                                                  r"predict got 1 array\(s\)"):
+        unbuilt.predict(x)
+    assert trainer.predict((x,)).shape == (6,)
+
+
+def test_graphcs_errors_are_exported_at_the_top_level():
+    assert gc.TrainError is gc.train.TrainError
+    assert gc.CheckpointError is gc.train.CheckpointError
+    assert gc.DataError is gc.data.DataError
+    assert gc.OptimizerError is gc.optim.OptimizerError
+    for error in (gc.TrainError, gc.CheckpointError, gc.DataError, gc.OptimizerError):
+        assert issubclass(error, gc.GraphcError)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5])
