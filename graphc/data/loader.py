@@ -164,9 +164,9 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
         self.dataset = as_dataset(dataset)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_count(batch_size) or batch_size < 1:
             raise DataError(f"DataLoader batch_size must be a positive int, got {batch_size!r}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        if seed is not None and not is_count(seed):
             raise DataError(f"DataLoader seed must be a non-negative int, got {seed!r}")
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.seed = int(seed) if seed is not None else (_draw_seed() if shuffle else None)

@@ -19,6 +19,7 @@ __all__ = ["read_idx", "load_mnist_idx", "load_mnist"]
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+MAX_NDIM = 32       # the most dimensions a NumPy array has (NumPy 1's limit; 2 allows 64)
 
 
 def read_bytes(path, what="data"):
@@ -56,6 +57,9 @@ def read_idx(path, magic=None):
                         f"{magic} (0x{magic:08x}). Is this the right IDX file?")
     if raw[:2] != b"\0\0" or type_code not in _IDX_TYPES or ndim == 0:
         raise DataError(f"{path}: not an IDX file (magic number 0x{found:08x})")
+    if ndim > MAX_NDIM:
+        raise DataError(f"{path}: corrupt IDX header: it declares {ndim} dimensions, but an "
+                        f"array has at most {MAX_NDIM}")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated IDX header: {len(raw)} bytes, the header "
@@ -70,7 +74,17 @@ def read_idx(path, magic=None):
     if found_bytes > expected:
         raise DataError(f"{path}: corrupt IDX file: {found_bytes - expected} bytes beyond "
                         f"the {expected} that dimensions {dims} need")
+    if not _indexable(dims, dtype):
+        raise DataError(f"{path}: corrupt IDX header: dimensions {dims} describe an empty "
+                        f"array too large to index")
     return np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _indexable(dims, dtype):
+    """Whether NumPy can make an array of shape `dims` (one with a zero dimension too:
+    it refuses any whose non-zero dimensions multiply past the largest index)."""
+    nonzero = math.prod(d for d in dims if d) * dtype.itemsize
+    return nonzero <= np.iinfo(np.intp).max
 
 
 def load_mnist_idx(images_path, labels_path, normalize=True, num_classes=None):

@@ -75,12 +75,32 @@ class Tokenizer:
         self._regex = re.compile(pattern)
 
     def __call__(self, text):
+        _check_text(text, "Tokenizer")
         return self._regex.findall(text.lower() if self.lowercase else text)
 
     tokenize = __call__
 
     def config(self):
         return {"lowercase": self.lowercase, "pattern": self.pattern}
+
+
+def _check_text(text, op, what="text"):
+    if not isinstance(text, str):
+        hint = " (decode bytes to str first)" if isinstance(text, (bytes, bytearray)) else ""
+        raise DataError(f"{what} must be a str, not {type(text).__name__}: "
+                        f"{text!r:.60}{hint}", op=op)
+
+
+def _checked_texts(texts, op):
+    """`texts` as a list of str, or a DataError naming the first that is not one."""
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        hint = " (wrap a single text in a list)" if isinstance(texts, str) else ""
+        raise DataError(f"texts must be a list of strings, not a "
+                        f"{type(texts).__name__}{hint}", op=op)
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        _check_text(text, op, f"texts[{i}]")
+    return texts
 
 
 class Vocabulary:
@@ -104,6 +124,7 @@ class Vocabulary:
         the most frequent first, at most `max_size` entries (`<pad>`, `<unk>` included)."""
         if max_size is not None and max_size < 2:
             raise DataError(f"max_size {max_size} leaves no room for {PAD} and {UNK}")
+        texts = _checked_texts(texts, "Vocabulary.build")
         tokenizer = tokenizer or Tokenizer()
         counts = collections.Counter(t for text in texts for t in tokenizer(text))
         for special in (PAD, UNK):
@@ -122,12 +143,14 @@ class Vocabulary:
 
     def ids(self, text):
         """The ids of one text's tokens (no padding, no truncation)."""
+        _check_text(text, "Vocabulary.ids")
         return [self.index.get(t, self.unk_id) for t in self.tokenizer(text)]
 
     def encode(self, texts, max_len):
         """int64 (len(texts), max_len): each text's first max_len token ids, then `<pad>`s."""
         if not isinstance(max_len, (int, np.integer)) or max_len < 1:
             raise DataError(f"encode max_len must be a positive int, got {max_len!r}")
+        texts = _checked_texts(texts, "Vocabulary.encode")
         out = np.full((len(texts), max_len), self.pad_id, dtype=np.int64)
         for row, text in enumerate(texts):
             ids = self.ids(text)[:max_len]
@@ -137,13 +160,14 @@ class Vocabulary:
     def lengths(self, texts, max_len=None):
         """int64 token counts of the texts, capped at max_len (= the unpadded lengths
         of `encode(texts, max_len)`)."""
+        texts = _checked_texts(texts, "Vocabulary.lengths")
         n = np.array([len(self.tokenizer(t)) for t in texts], dtype=np.int64)
         return n if max_len is None else np.minimum(n, max_len)
 
     def decode(self, ids):
         """Token lists from rows of ids, stopping each row at its first `<pad>`."""
         rows = []
-        for row in np.atleast_2d(np.asarray(ids)):
+        for row in self._checked_ids(ids):
             tokens = []
             for i in row:
                 if i == self.pad_id:
@@ -151,6 +175,24 @@ class Vocabulary:
                 tokens.append(self.tokens[i])
             rows.append(tokens)
         return rows
+
+    def _checked_ids(self, ids):
+        """`ids` as a 2-D int array, or a DataError: ints in [0, len(self)), rows of
+        equal length."""
+        try:
+            found = np.atleast_2d(np.asarray(ids))
+        except ValueError:
+            raise DataError("ids must be rows of equal length, got a ragged list",
+                            op="Vocabulary.decode") from None
+        if found.ndim > 2 or (found.size and found.dtype.kind not in "iu"):
+            raise DataError(f"ids must be a list or a 2-D array of ints, got "
+                            f"{found.ndim}-D {found.dtype} values", op="Vocabulary.decode")
+        outside = (found < 0) | (found >= len(self))
+        if outside.any():
+            raise DataError(f"id {found[outside][0]} is outside this vocabulary of "
+                            f"{len(self)} tokens (ids 0..{len(self) - 1})",
+                            op="Vocabulary.decode")
+        return found
 
     def save(self, path):
         """Write the vocabulary (tokens in id order, tokenizer settings) as JSON."""

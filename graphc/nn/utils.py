@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from graphc import api
-from graphc.errors import GraphcError, user_location
+from graphc.errors import ArgumentError, DtypeError, user_location
 from graphc.tensor import Tensor
 
 EPS = 1e-6                  # torch.nn.utils.clip_grad_norm_'s: max_norm / (total + 1e-6)
@@ -35,8 +35,8 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     check_clip_bound(max_norm, "max_norm", "clip_grad_norm", loc)
     if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool) or \
             math.isnan(norm_type) or norm_type <= 0:
-        raise GraphcError(f"norm_type must be a positive number or inf, got {norm_type!r}",
-                          op="clip_grad_norm", loc=loc)
+        raise ArgumentError(f"norm_type must be a positive number or inf, got {norm_type!r}",
+                            op="clip_grad_norm", loc=loc)
     items, rebuild = _gradients(grads, "clip_grad_norm", loc)
     present = [g for g in items if g is not None]
     dtype = "float64" if present and all(g.dtype == np.float64 for g in present) else "float32"
@@ -71,7 +71,7 @@ def _fold(combine, values):
     return result
 
 
-def check_clip_bound(value, name, op, loc, error=GraphcError):
+def check_clip_bound(value, name, op, loc, error=ArgumentError):
     """A clipping bound (max_norm, clip_value) is a finite number >= 0, else `error`."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
             not math.isfinite(value) or value < 0:
@@ -88,13 +88,13 @@ def _gradients(grads, op, loc):
     elif isinstance(grads, Tensor):
         items, rebuild = [grads], list
     else:
-        raise GraphcError(f"gradients must be a list, a dict or a tensor, got a "
-                          f"{type(grads).__name__}", op=op, loc=loc)
+        raise ArgumentError(f"gradients must be a list, a dict or a tensor, got a "
+                            f"{type(grads).__name__}", op=op, loc=loc)
     for g in items:
         if g is not None and not isinstance(g, Tensor):
-            raise GraphcError(f"a gradient is a {type(g).__name__}, not a tensor", op=op,
-                              loc=loc)
+            raise ArgumentError(f"a gradient is a {type(g).__name__}, not a tensor", op=op,
+                                loc=loc)
         if g is not None and np.dtype(g.dtype).kind != "f":
-            raise GraphcError(f"gradient {g.name} is {g.dtype}, not a float tensor", op=op,
-                              loc=loc)
+            raise DtypeError(f"gradient {g.name} is {g.dtype}, not a float tensor", op=op,
+                             loc=loc)
     return items, rebuild

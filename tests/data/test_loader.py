@@ -108,10 +108,27 @@ def test_arrays_of_different_lengths_are_refused():
         DataLoader((x, y[:9]), batch_size=2)
 
 
-@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
 def test_bad_batch_size_is_refused(batch_size):
     with pytest.raises(DataError, match="batch_size"):
         DataLoader(dataset(4), batch_size)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: DataLoader(dataset(4), batch_size=0),
+    lambda: DataLoader(dataset(4), shuffle=True, seed=-1),
+    lambda: DataLoader((np.zeros(4), np.zeros(3))),
+    lambda: DataLoader(None),
+    lambda: random_split(dataset(10), [0.5, 0.6]),
+    lambda: random_split(dataset(10), [-1, 11]),
+    lambda: Subset(dataset(10), [10]),
+    lambda: DataLoader(dataset(4), 2).load_state_dict({"epoch": 0}),
+    lambda: DataLoader(dataset(4), 2).load_state_dict(DataLoader(dataset(5), 2).state_dict()),
+])
+def test_data_errors_name_the_users_line(call):
+    with pytest.raises(DataError, match=r"\n  at .*test_loader\.py:\d+") as info:
+        call()
+    assert info.value.loc.file == __file__
 
 
 def test_an_object_dataset_is_indexed_with_index_arrays():

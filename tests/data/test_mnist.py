@@ -75,6 +75,24 @@ def test_a_header_whose_dimensions_overflow_int64_is_a_data_error(tmp_path):
         read_idx(path)
 
 
+def test_more_dimensions_than_an_array_has_is_a_data_error(tmp_path):
+    path = tmp_path / "ndim255.idx"
+    path.write_bytes(b"\0\0\x08\xff" + struct.pack(">I", 1) * 255 + b"\0")
+    with pytest.raises(DataError, match=r"ndim255\.idx: corrupt IDX header: it declares "
+                                        r"255 dimensions, but an array has at most 32"):
+        read_idx(path)
+
+
+def test_an_empty_array_too_large_to_index_is_a_data_error(tmp_path):
+    path = tmp_path / "empty_huge.idx"
+    path.write_bytes(b"\0\0\x08\x04" + struct.pack(">4I", 0, 2**32 - 1, 2**32 - 1, 2**32 - 1))
+    with pytest.raises(DataError, match=r"empty_huge\.idx: corrupt IDX header: dimensions "
+                                        r"\(0, 4294967295, .*too large to index"):
+        read_idx(path)
+    path.write_bytes(b"\0\0\x08\x02" + struct.pack(">2I", 0, 5))
+    assert read_idx(path).shape == (0, 5)
+
+
 def test_truncated_gzip_is_a_data_error(tmp_path):
     images_path, labels_path = write_pair(tmp_path, np.ones((4, 28, 28)), np.zeros(4), gz=True)
     images_path.write_bytes(images_path.read_bytes()[:30])
@@ -92,10 +110,11 @@ def test_wrong_magic_number_names_the_file(tmp_path):
 
 def test_missing_and_empty_files_give_one_clear_error(tmp_path):
     images_path, labels_path = write_pair(tmp_path, np.zeros((2, 4, 4)), np.zeros(2))
-    with pytest.raises(DataError, match=r"file not found: .*nope\.gz$"):
+    with pytest.raises(DataError, match=r"file not found: .*nope\.gz\n  at ") as info:
         load_mnist_idx(tmp_path / "nope.gz", labels_path)
+    assert info.value.loc.file == __file__
     (tmp_path / "empty").write_bytes(b"")
-    with pytest.raises(DataError, match=r"file is empty: .*empty$"):
+    with pytest.raises(DataError, match=r"file is empty: .*empty\n  at "):
         load_mnist_idx(images_path, tmp_path / "empty")
 
 

@@ -107,6 +107,47 @@ def test_encode_decode_round_trip_and_json_save_load(tmp_path):
                                   vocab.encode(texts + ["unseen"], 6))
 
 
+@pytest.mark.parametrize("ids, message", [
+    ([[2, 99]], r"id 99 is outside this vocabulary of 5 tokens \(ids 0\.\.4\)"),
+    ([[-1]], r"id -1 is outside this vocabulary of 5 tokens"),
+    ([[2, 0, 5]], r"id 5 is outside"),
+    ([[2.0]], r"ids must be a list or a 2-D array of ints, got 2-D float64"),
+    (np.zeros((1, 1, 1), np.int64), r"got 3-D int64"),
+    ([[2], [2, 3]], r"rows of equal length"),
+])
+def test_decoding_ids_outside_the_vocabulary_is_refused(ids, message):
+    vocab = Vocabulary.build(["a b c"])
+    with pytest.raises(DataError, match=message) as info:
+        vocab.decode(ids)
+    assert info.value.op == "Vocabulary.decode" and info.value.loc.file == __file__
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["a movie", None], r"texts\[1\] must be a str, not NoneType: None"),
+    ([1, 2], r"texts\[0\] must be a str, not int: 1"),
+    ([b"a movie"], r"texts\[0\] must be a str, not bytes: b'a movie' \(decode bytes to str first\)"),
+    ([["a", "movie"]], r"texts\[0\] must be a str, not list"),
+    ("a movie", r"texts must be a list of strings, not a str \(wrap a single text"),
+    (None, r"texts must be a list of strings, not a NoneType"),
+])
+def test_texts_that_are_not_strings_are_refused(texts, message):
+    vocab = Vocabulary.build(["a good movie"])
+    for name, call in (("build", lambda: Vocabulary.build(texts)),
+                       ("encode", lambda: vocab.encode(texts, 4)),
+                       ("lengths", lambda: vocab.lengths(texts))):
+        with pytest.raises(DataError, match=message) as info:
+            call()
+        assert info.value.op == f"Vocabulary.{name}" and info.value.loc.file == __file__
+    with pytest.raises(DataError, match="Tokenizer: text must be a str, not NoneType"):
+        Tokenizer()(None)
+
+
+def test_texts_may_be_any_iterable_of_strings():
+    assert Vocabulary.build(iter(["b a b"])).tokens == ["<pad>", "<unk>", "b", "a"]
+    vocab = Vocabulary.build(["a b"])
+    np.testing.assert_array_equal(vocab.encode(np.array(["a b", "b"]), 2), [[2, 3], [3, 0]])
+
+
 def test_loading_a_file_that_is_not_a_vocabulary_names_it(tmp_path):
     path = write(tmp_path, "bad.json", '{"tokens": ["a"]}')
     with pytest.raises(DataError, match=r"bad\.json: not a graphc vocabulary"):

@@ -85,6 +85,21 @@ def test_minimize_clips_before_the_update(device):
 ])
 def test_bad_arguments_are_refused_naming_the_users_line(call, message):
     grads = [gc.constant(np.ones(2, "float32"))]
-    with pytest.raises(gc.GraphcError, match=message) as info:
+    with pytest.raises(gc.errors.ArgumentError, match=message) as info:
         call(grads)
+    assert isinstance(info.value, (TypeError, ValueError))
     assert info.value.loc is not None and info.value.loc.file == __file__
+
+
+def test_an_integer_gradient_is_a_dtype_error():
+    with pytest.raises(gc.errors.DtypeError, match="int64, not a float tensor") as info:
+        gc.nn.utils.clip_grad_norm([gc.constant(np.ones(2, "int64"))], 1.0)
+    assert info.value.loc.file == __file__
+
+
+def test_a_caller_may_raise_its_own_error_for_a_bad_bound():
+    class OwnError(gc.GraphcError):
+        pass
+
+    with pytest.raises(OwnError, match="Trainer: clip_grad_norm must be a finite number"):
+        gc.nn.utils.check_clip_bound(-1, "clip_grad_norm", "Trainer", None, OwnError)
