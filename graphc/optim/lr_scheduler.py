@@ -11,14 +11,32 @@ Guarantee: after `step()` the rate of a group is the closed form of PyTorch's
 docs at `last_epoch`, from the group's initial rate. (PyTorch mostly updates
 recursively from the current rate, which gives the same values unless
 something else changes the rate in between; here the schedule wins.)
+
+Several schedulers on one optimizer compose as PyTorch's do when each is
+stepped (a LinearLR warm-up with an ExponentialLR decay, or ChainedScheduler):
+the rate is the initial rate times each live scheduler's factor at its own
+epoch (its closed form over the initial rate). That is PyTorch's chained
+value for every scheduler here but CosineAnnealingLR with eta_min > 0, whose
+recursive form PyTorch chains differently. A ReduceLROnPlateau cut lasts until
+another scheduler's next step, which sets the rate from its closed form.
 """
 import bisect
 import math
 import numbers
+import weakref
 
 from graphc.errors import user_location
 from graphc.ops.rules import is_count
 from graphc.optim.optimizer import FLOAT32_MAX, Optimizer, OptimizerError, is_valid_lr
+
+
+_SCHEDULERS = weakref.WeakKeyDictionary()    # optimizer -> its schedulers (weak references)
+
+
+def _others_on(optimizer, scheduler):
+    """The live schedulers of `optimizer` other than `scheduler`, oldest first."""
+    alive = [ref() for ref in _SCHEDULERS.get(optimizer, [])]
+    return [other for other in alive if other is not None and other is not scheduler]
 
 
 class LRScheduler:
@@ -41,6 +59,7 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in groups]
         self.last_epoch = last_epoch
         self.step()
+        _SCHEDULERS.setdefault(optimizer, []).append(weakref.ref(self))
 
     def lr_at(self, base_lr, epoch):
         raise NotImplementedError
@@ -54,6 +73,13 @@ class LRScheduler:
         elif not is_count(epoch):
             self._fail(f"step(epoch): epoch must be an int >= 0, got {epoch!r}", loc)
         lrs = [self._next_lr(base, int(epoch), loc) for base in self.base_lrs]
+        for other in _others_on(self.optimizer, self):         # chained: their factors too
+            lrs = [lr * other.factor(i) for i, lr in enumerate(lrs)]
+        for lr in lrs:
+            if not is_valid_lr(lr):
+                self._fail(f"the learning rate at epoch {epoch}, chained with the other "
+                           f"schedulers of this optimizer, would be {lr:.4g}; the schedule "
+                           f"stays at epoch {self.last_epoch}", loc)
         self.last_epoch, self._last_lr = int(epoch), lrs
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
@@ -70,6 +96,11 @@ class LRScheduler:
                        f"finite and >= 0, at most {FLOAT32_MAX:.4g}); the schedule stays at "
                        f"epoch {self.last_epoch}", loc)
         return lr
+
+    def factor(self, group):
+        """What this schedule multiplies group `group`'s initial rate by at its epoch."""
+        base = self.base_lrs[group]
+        return self.lr_at(base, self.last_epoch) / base if base > 0 else 1.0
 
     def get_last_lr(self):
         """The rates the last `step()` set, one per parameter group."""
@@ -305,3 +336,49 @@ class ReduceLROnPlateau:
     state_dict = LRScheduler.state_dict
     load_state_dict = LRScheduler.load_state_dict
     _fail, _check = LRScheduler._fail, LRScheduler._check
+
+
+class ChainedScheduler:
+    """Steps several schedulers of one optimizer together, so that one object can be
+    given where one scheduler is expected (Trainer(scheduler=...)); their rates
+    compose (see the module docstring)."""
+
+    def __init__(self, schedulers, optimizer=None):
+        loc = user_location()
+        schedulers = list(schedulers) if isinstance(schedulers, (list, tuple)) else None
+        if not schedulers or not all(isinstance(s, LRScheduler) for s in schedulers):
+            raise OptimizerError("ChainedScheduler needs a non-empty list of schedulers "
+                                 "(ReduceLROnPlateau steps on a metric: keep it apart)",
+                                 op="ChainedScheduler", loc=loc)
+        optimizer = optimizer or schedulers[0].optimizer
+        if any(s.optimizer is not optimizer for s in schedulers):
+            raise OptimizerError("ChainedScheduler's schedulers must share one optimizer",
+                                 op="ChainedScheduler", loc=loc)
+        self.optimizer, self._schedulers = optimizer, schedulers
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+
+    def get_last_lr(self):
+        return self._schedulers[-1].get_last_lr()
+
+    def state_dict(self):
+        return {"_schedulers": [s.state_dict() for s in self._schedulers]}
+
+    def load_state_dict(self, state_dict):
+        """Each scheduler's state, all checked before any is set."""
+        states = state_dict.get("_schedulers") if isinstance(state_dict, dict) else None
+        if not isinstance(states, list) or len(states) != len(self._schedulers):
+            raise OptimizerError(f"load_state_dict needs the dict from state_dict() with "
+                                 f"{len(self._schedulers)} scheduler states, got "
+                                 f"{state_dict!r:.80}", op="ChainedScheduler",
+                                 loc=user_location())
+        saved = [s.state_dict() for s in self._schedulers]
+        try:
+            for scheduler, state in zip(self._schedulers, states):
+                scheduler.load_state_dict(state)
+        except OptimizerError:
+            for scheduler, state in zip(self._schedulers, saved):
+                scheduler.__dict__.update(state)
+            raise

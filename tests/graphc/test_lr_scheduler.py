@@ -8,8 +8,8 @@ import pytest
 
 import graphc as gc
 from graphc.optim import SGD, Adam, OptimizerError
-from graphc.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR,
-                                       ReduceLROnPlateau, StepLR)
+from graphc.optim.lr_scheduler import (ChainedScheduler, CosineAnnealingLR, ExponentialLR,
+                                       LinearLR, MultiStepLR, ReduceLROnPlateau, StepLR)
 
 
 def make_optimizer(lr=0.1, **options):
@@ -238,3 +238,62 @@ def test_multistep_milestones_must_be_a_list():
                                              ">= 0, got None") as error:
         MultiStepLR(make_optimizer(), None)
     assert error.value.loc.file == __file__
+
+
+# -- several schedulers on one optimizer -----------------------------------------------------
+
+def test_two_schedulers_stepped_together_compose_as_pytorchs():
+    # PyTorch 2.13 gives 0.1, 0.2, 0.175, 0.125, 0.0625 (each step multiplies the rate by
+    # its factor); closed forms overwriting each other lost the warm-up
+    optimizer = make_optimizer(1.0)
+    warm_up = LinearLR(optimizer, start_factor=0.1, total_iters=3)
+    decay = ExponentialLR(optimizer, gamma=0.5)
+    seen = [optimizer.lr]
+    for _ in range(6):
+        warm_up.step()
+        decay.step()
+        seen.append(optimizer.lr)
+    expected = [(0.1 + 0.9 * min(e, 3) / 3) * 0.5 ** e for e in range(7)]
+    assert seen == pytest.approx(expected, rel=1e-6)
+    assert decay.get_last_lr() == pytest.approx([expected[-1]], rel=1e-12)
+
+
+def test_chained_scheduler_steps_its_schedulers_and_resumes_from_its_state():
+    def chain(optimizer):
+        return ChainedScheduler([StepLR(optimizer, step_size=2, gamma=0.5),
+                                 MultiStepLR(optimizer, milestones=[3], gamma=0.1)])
+    optimizer = make_optimizer(1.0)
+    chained = chain(optimizer)
+    seen = [r[0] for r in rates(chained, 6)]
+    assert seen == pytest.approx([0.5 ** (e // 2) * 0.1 ** (e >= 3) for e in range(6)],
+                                 rel=1e-6)
+    resumed = chain(make_optimizer(1.0))
+    resumed.load_state_dict(chained.state_dict())
+    chained.step()
+    resumed.step()
+    assert resumed.get_last_lr() == pytest.approx(chained.get_last_lr(), rel=1e-12)
+
+
+def test_a_scheduler_no_longer_referenced_stops_contributing():
+    import gc as garbage
+    optimizer = make_optimizer(1.0)
+    StepLR(optimizer, step_size=1, gamma=0.5).step()       # made, stepped, dropped
+    garbage.collect()
+    decay = ExponentialLR(optimizer, gamma=0.9)
+    decay.step()
+    assert optimizer.lr == pytest.approx(0.9, rel=1e-6)
+
+
+@pytest.mark.parametrize("schedulers", [[], "StepLR", [ReduceLROnPlateau]])
+def test_chained_scheduler_refuses_what_is_not_a_list_of_epoch_schedulers(schedulers):
+    optimizer = make_optimizer()
+    if schedulers == [ReduceLROnPlateau]:
+        schedulers = [ReduceLROnPlateau(optimizer)]
+    with pytest.raises(OptimizerError, match="ChainedScheduler needs a non-empty list"):
+        ChainedScheduler(schedulers)
+
+
+def test_chained_scheduler_refuses_schedulers_of_two_optimizers():
+    a, b = make_optimizer(), make_optimizer()
+    with pytest.raises(OptimizerError, match="share one optimizer"):
+        ChainedScheduler([StepLR(a, 2), StepLR(b, 2)])
