@@ -9,6 +9,17 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
+def np_log_softmax(x, axis):
+    """log_softmax in float64 (scipy's logsumexp)."""
+    from scipy import special
+    x = np.asarray(x, np.float64)
+    return x - special.logsumexp(x, axis=axis, keepdims=True)
+
+
+def np_softmax(x, axis):
+    return np.exp(np_log_softmax(x, axis))
+
+
 def evaluate(outputs, feeds=None, device="reference"):
     """Values of `outputs` (a Tensor or list) with {placeholder: array} feeds."""
     feeds = feeds or {}

@@ -12,6 +12,7 @@ import numpy as np
 from graphc import dtypes
 from graphc.errors import ArgumentError, DtypeError, ShapeError, user_location
 from graphc.graph import format_shape
+from graphc.nn.arguments import int_argument
 from graphc.nn.module import Module
 from graphc.ops.elementwise import abs, cast, exp, log, maximum, softplus, where
 from graphc.ops.reduce import mean, sum
@@ -117,7 +118,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     mixing the targets with the uniform distribution."""
     input, target = as_tensor(input), as_tensor(target)
     smoothing = _number(label_smoothing, "label_smoothing", "cross_entropy", high=1.0)
-    if dtypes.is_float(target.dtype) and _same_sizes(target.shape, input.shape):
+    if input.ndim >= 2 and dtypes.is_float(target.dtype) and _same_sizes(target.shape,
+                                                                         input.shape):
         return _soft_cross_entropy(input, target, weight, reduction, smoothing)
     _check_labels(input, target, "cross_entropy", "logits")
     logp = apply("log_softmax", input, axis=1)
@@ -154,6 +156,7 @@ def _classes_last(logp):
 
 
 def _class_nll(logp, target, weight, ignore_index, reduction, smoothing, name):
+    ignore_index = int_argument(ignore_index, "ignore_index", name)
     classes = logp.shape[1]
     weight = _class_weight(weight, logp, name)
     logp = _classes_last(logp)

@@ -125,7 +125,8 @@ def test_decoding_ids_outside_the_vocabulary_is_refused(ids, message):
 @pytest.mark.parametrize("texts, message", [
     (["a movie", None], r"texts\[1\] must be a str, not NoneType: None"),
     ([1, 2], r"texts\[0\] must be a str, not int: 1"),
-    ([b"a movie"], r"texts\[0\] must be a str, not bytes: b'a movie' \(decode bytes to str first\)"),
+    ([b"a movie"],
+     r"texts\[0\] must be a str, not bytes: b'a movie' \(decode bytes to str first\)"),
     ([["a", "movie"]], r"texts\[0\] must be a str, not list"),
     ("a movie", r"texts must be a list of strings, not a str \(wrap a single text"),
     (None, r"texts must be a list of strings, not a NoneType"),

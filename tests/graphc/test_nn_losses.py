@@ -5,19 +5,12 @@ import re
 
 import numpy as np
 import pytest
-from scipy import special
 
 import graphc as gc
 import helpers
 
 
-def np_log_softmax(x, axis):
-    x = np.asarray(x, np.float64)
-    return x - special.logsumexp(x, axis=axis, keepdims=True)
-
-
-def np_softmax(x, axis):
-    return np.exp(np_log_softmax(x, axis))
+np_log_softmax, np_softmax = helpers.np_log_softmax, helpers.np_softmax
 
 
 def run(outputs, feeds=None):
@@ -87,6 +80,11 @@ def test_cross_entropy_batch_mismatch_names_cross_entropy_and_both_shapes(logits
     with pytest.raises(gc.ShapeError, match=want) as info:
         gc.nn.cross_entropy(gc.placeholder(logits), gc.placeholder(labels, "int64"))
     assert info.value.loc.file == __file__
+
+
+def test_cross_entropy_of_one_dimensional_logits_and_probabilities_is_a_shape_error():
+    with pytest.raises(gc.ShapeError, match=r"cross_entropy: logits \(5,\) .* \(N, C, ...\)"):
+        gc.nn.cross_entropy(gc.placeholder((5,)), gc.placeholder((5,)))
 
 
 def test_cross_entropy_float_labels_raise_dtype_error_naming_cross_entropy():
@@ -231,6 +229,7 @@ def test_cross_entropy_gradient_with_weight_smoothing_and_ignored_labels(soft):
     (dict(weight=np.ones(4)), gc.ShapeError, r"weight \(4,\) .*one value per class, \(3,\)"),
     (dict(weight=gc.constant(np.ones(3, np.float64))), gc.DtypeError, "weight must have"),
     (dict(reduction="avg"), gc.ArgumentError, "reduction must be"),
+    (dict(ignore_index=None), gc.ArgumentError, "ignore_index must be an int"),
 ])
 def test_cross_entropy_refuses_bad_options_at_the_users_line(arguments, error, words):
     with pytest.raises(error, match=words) as info:

@@ -12,7 +12,8 @@ from helpers_cpu import check, compile_both, finite_values, rng, special_values,
 
 UNARY = {
     "negative": gc.negative, "abs": gc.abs, "sign": gc.sign, "square": gc.square,
-    "exp": gc.exp, "expm1": gc.expm1, "log": gc.log, "log1p": gc.log1p, "sqrt": gc.sqrt, "rsqrt": gc.rsqrt,
+    "exp": gc.exp, "expm1": gc.expm1, "log": gc.log, "log1p": gc.log1p, "sqrt": gc.sqrt,
+    "rsqrt": gc.rsqrt,
     "tanh": gc.tanh, "sigmoid": gc.sigmoid, "erf": gc.erf, "relu": gc.relu,
     "leaky_relu": lambda x: gc.leaky_relu(x, 0.1), "gelu": gc.gelu,
     "gelu_tanh": lambda x: gc.gelu(x, approximate="tanh"), "softplus": gc.softplus,
