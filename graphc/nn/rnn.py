@@ -11,7 +11,10 @@ passes its outputs to the next layer (through dropout in training, if
 Weights per layer k, as PyTorch: weight_ih_lk (G*hidden, input), weight_hh_lk
 (G*hidden, hidden), bias_ih_lk and bias_hh_lk (G*hidden,), with G = 1 (RNN),
 4 (LSTM, gates in the order i, f, g, o) or 3 (GRU, gates r, z, n), all
-U(-1/sqrt(hidden), 1/sqrt(hidden)).
+U(-1/sqrt(hidden), 1/sqrt(hidden)). A bidirectional layer has a second set,
+named with the suffix _reverse, run over the sequence from its end; the two
+directions' outputs are concatenated (the next layer's input has 2*hidden
+features) and the final states are ordered layer by layer, forward first.
 """
 import math
 
@@ -24,7 +27,7 @@ from graphc.nn.arguments import int_argument, probability_argument
 from graphc.nn import init
 from graphc.nn.module import Module, module_dtype
 from graphc.ops.elementwise import relu, sigmoid, tanh
-from graphc.ops.shape import expand_dims, pad, squeeze, stack, transpose
+from graphc.ops.shape import concatenate, expand_dims, pad, squeeze, stack, transpose
 from graphc.ops.source import variable
 from graphc.tensor import as_tensor
 
@@ -43,29 +46,36 @@ class _RNNBase(Module):
         self.num_layers = int_argument(num_layers, "num_layers", name, minimum=1)
         self.dropout = probability_argument(dropout, "dropout", name)
         self.bias, self.batch_first = bias, batch_first
-        if bidirectional:
-            self._fail("bidirectional=True is not supported", GraphcError)
+        self.bidirectional = bool(bidirectional)
         self._make_weights(module_dtype(dtype))
+
+    @property
+    def _layer_names(self):
+        """Per layer, its directions' weight suffixes: l0, l0_reverse, l1, ..."""
+        suffixes = ("", "_reverse") if self.bidirectional else ("",)
+        return [[f"l{k}{s}" for s in suffixes] for k in range(self.num_layers)]
 
     def _make_weights(self, dtype):
         bound = 1 / math.sqrt(self.hidden_size)
         rows = self._gates * self.hidden_size
-        for k in range(self.num_layers):
-            shapes = {f"weight_ih_l{k}": (rows, self.input_size if k == 0 else self.hidden_size),
-                      f"weight_hh_l{k}": (rows, self.hidden_size)}
-            if self.bias:
-                shapes.update({f"bias_ih_l{k}": (rows,), f"bias_hh_l{k}": (rows,)})
-            for name, shape in shapes.items():
-                value = init.uniform_(np.empty(shape, dtype), -bound, bound)
-                setattr(self, name, variable(value, name=name))
+        inner = self.hidden_size * (2 if self.bidirectional else 1)
+        for k, names in enumerate(self._layer_names):
+            for layer in names:
+                shapes = {f"weight_ih_{layer}": (rows, self.input_size if k == 0 else inner),
+                          f"weight_hh_{layer}": (rows, self.hidden_size)}
+                if self.bias:
+                    shapes.update({f"bias_ih_{layer}": (rows,), f"bias_hh_{layer}": (rows,)})
+                for name, shape in shapes.items():
+                    value = init.uniform_(np.empty(shape, dtype), -bound, bound)
+                    setattr(self, name, variable(value, name=name))
 
     def _fail(self, message, error=ShapeError):
         raise error(message, op=type(self).__name__, loc=user_location())
 
     def forward(self, input, hx=None):
-        """(output, final states): output (L, N, hidden), or (N, L, hidden) with
-        batch_first; final states (num_layers, N, hidden). Unbatched input (L,
-        input_size) gives results without the N axis."""
+        """(output, final states): output (L, N, D*hidden), or (N, L, D*hidden) with
+        batch_first; final states (D*num_layers, N, hidden), D = 2 if bidirectional
+        else 1. Unbatched input (L, input_size) gives results without the N axis."""
         input = as_tensor(input)
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             self._fail(f"expects input (L, N, {self.input_size})" + (
@@ -77,14 +87,18 @@ class _RNNBase(Module):
         if seq.shape[0] is None or seq.shape[0] == 0:
             self._fail("the sequence length must be static and positive, got input "
                        f"{format_shape(input.shape)}")
-        states = self._initial_states(hx, batched)
+        states = iter(self._initial_states(hx, batched))
         finals = []
-        for k in range(self.num_layers):
+        for k, names in enumerate(self._layer_names):
             if k > 0 and self.training and self.dropout > 0:
                 seq = F.dropout(seq, self.dropout, True)
-            with seq.graph.name_scope(f"l{k}"):
-                seq, final = self._layer(k, seq, states[k])
-            finals.append(final)
+            outputs = []
+            for direction, layer in enumerate(names):
+                with seq.graph.name_scope(layer):
+                    output, final = self._layer(layer, seq, next(states), reverse=direction == 1)
+                outputs.append(output)
+                finals.append(final)
+            seq = outputs[0] if len(outputs) == 1 else concatenate(outputs, axis=-1)
         return self._package(seq, finals, batched)
 
     def _package(self, seq, finals, batched):
@@ -94,25 +108,26 @@ class _RNNBase(Module):
             output, parts = squeeze(output, 1), [squeeze(p, 1) for p in parts]
         return output, self._state_result(parts)
 
-    def _layer(self, k, seq, state):
-        """Run layer k over seq (L, N, features): its outputs (L, N, hidden) and
-        final state tuple."""
-        w_hh_t = transpose(getattr(self, f"weight_hh_l{k}"))
-        projected = seq @ transpose(getattr(self, f"weight_ih_l{k}"))
-        folded, step_bias = self._biases(k) if self.bias else (None, None)
+    def _layer(self, layer, seq, state, reverse=False):
+        """Run `layer` (l0, l0_reverse, ...) over seq (L, N, features), from its end if
+        `reverse`: its outputs (L, N, hidden) in the sequence's order and final state."""
+        w_hh_t = transpose(getattr(self, f"weight_hh_{layer}"))
+        projected = seq @ transpose(getattr(self, f"weight_ih_{layer}"))
+        folded, step_bias = self._biases(layer) if self.bias else (None, None)
         if folded is not None:
             projected = projected + folded
         outputs = []
-        for t in range(seq.shape[0]):
+        steps = range(seq.shape[0])
+        for t in reversed(steps) if reverse else steps:
             recurrent = None if state is None else state[0] @ w_hh_t
             state = self._step(projected[t], recurrent, step_bias, state)
             outputs.append(state[0])
-        return stack(outputs, 0), state
+        return stack(outputs[::-1] if reverse else outputs, 0), state
 
-    def _biases(self, k):
-        """(what layer k adds to its input projection, what each step adds itself):
+    def _biases(self, layer):
+        """(what `layer` adds to its input projection, what each step adds itself):
         here b_ih + b_hh, all folded into the projection."""
-        return getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}"), None
+        return getattr(self, f"bias_ih_{layer}") + getattr(self, f"bias_hh_{layer}"), None
 
     def _step(self, projected, recurrent, step_bias, state):
         """The state tuple after one step, from x_t's projection (N, G*hidden),
@@ -137,12 +152,12 @@ class _RNNBase(Module):
         return parts[0]
 
     def _initial_states(self, hx, batched):
-        """Per layer: a tuple of (N, hidden) tensors, or None for zeros."""
+        """Per layer and direction: a tuple of (N, hidden) tensors, or None for zeros."""
+        count = self.num_layers * (2 if self.bidirectional else 1)
         if hx is None:
-            return [None] * self.num_layers
+            return [None] * count
         parts = self._state_parts(hx)
-        expected = (self.num_layers, None, self.hidden_size) if batched else \
-            (self.num_layers, self.hidden_size)
+        expected = (count, None, self.hidden_size) if batched else (count, self.hidden_size)
         for part in parts:
             if len(part.shape) != len(expected) or any(
                     e is not None and d is not None and d != e
@@ -150,7 +165,7 @@ class _RNNBase(Module):
                 self._fail(f"initial state of shape {format_shape(part.shape)}; expected "
                            f"{format_shape(expected)}")
         parts = [p if batched else expand_dims(p, 1) for p in parts]
-        return [tuple(p[k] for p in parts) for k in range(self.num_layers)]
+        return [tuple(p[k] for p in parts) for k in range(count)]
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
@@ -160,7 +175,8 @@ class _RNNBase(Module):
             text += ", bias=False"
         if self.batch_first:
             text += ", batch_first=True"
-        return text + (f", dropout={self.dropout}" if self.dropout else "")
+        text += f", dropout={self.dropout}" if self.dropout else ""
+        return text + (", bidirectional=True" if self.bidirectional else "")
 
 
 class RNN(_RNNBase):
@@ -209,10 +225,10 @@ class GRU(_RNNBase):
     + b_hn)), h_t = (1 - z) * n + z * h_{t-1}. `gru(x, h0=None)` returns (output, h_n)."""
     _gates = 3
 
-    def _biases(self, k):
+    def _biases(self, layer):
         """b_hh folds into the projection for r and z only; b_hn is added per step."""
         size = self.hidden_size
-        b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+        b_ih, b_hh = getattr(self, f"bias_ih_{layer}"), getattr(self, f"bias_hh_{layer}")
         return b_ih + pad(b_hh[:2 * size], (0, size)), b_hh[2 * size:]
 
     def _step(self, projected, recurrent, b_hn, state):

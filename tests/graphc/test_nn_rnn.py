@@ -304,7 +304,6 @@ def test_bad_gru_initial_state_names_the_module_shapes_and_line():
 
 @pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
 @pytest.mark.parametrize("arguments, words", [
-    (dict(bidirectional=True), "bidirectional=True is not supported"),
     (dict(dropout=1.5), "dropout must be a probability in [0, 1]"),
     (dict(num_layers=0), "num_layers must be positive"),
     (dict(num_layers=1.5), "num_layers must be an int"),
@@ -316,6 +315,55 @@ def test_bad_constructor_arguments_name_the_module(cls, arguments, words):
         cls(**arguments)
     assert cls.__name__ in str(info.value) and words in str(info.value)
     assert "test_nn_rnn.py" in str(info.value)
+
+
+# -- bidirectional ------------------------------------------------------------------------------
+
+def copy_direction(bidirectional, suffix, into):
+    """Set `into`'s layer-0 weights from one direction of a one-layer bidirectional module."""
+    for name, param in into.named_parameters():
+        param.assign(getattr(bidirectional, name + suffix).value)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_bidirectional_is_a_forward_pass_and_a_pass_over_the_reversed_sequence(cls):
+    # PyTorch's layout: outputs [forward, reverse] on the feature axis, h_n [forward, reverse]
+    both = cls(3, 4, bidirectional=True, dtype=F64)
+    forward, backward = cls(3, 4, dtype=F64), cls(3, 4, dtype=F64)
+    copy_direction(both, "", forward)
+    copy_direction(both, "_reverse", backward)
+    x = rng(30).standard_normal((5, 2, 3))
+    got = run_module(both, x)
+    ahead, behind = run_module(forward, x), run_module(backward, x[::-1].copy())
+    np.testing.assert_allclose(got[0], np.concatenate([ahead[0], behind[0][::-1]], -1),
+                               rtol=1e-13)
+    for state, a, b in zip(got[1:], ahead[1:], behind[1:]):
+        np.testing.assert_allclose(state, np.concatenate([a, b]), rtol=1e-13)
+
+
+def test_bidirectional_weights_have_pytorch_names_shapes_and_order():
+    gru = nn.GRU(5, 7, num_layers=2, bidirectional=True)
+    names = [(name, p.shape) for name, p in gru.named_parameters()]
+    assert [n for n, _ in names[:8]] == [
+        "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse",
+        "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"]
+    assert dict(names)["weight_ih_l1"] == dict(names)["weight_ih_l1_reverse"] == (21, 14)
+    assert repr(gru) == "GRU(5, 7, num_layers=2, bidirectional=True)"
+
+
+def test_bidirectional_two_layers_shapes_initial_state_and_gradients():
+    gc.manual_seed(2)
+    lstm = nn.LSTM(3, 2, num_layers=2, batch_first=True, bidirectional=True, dtype=F64)
+    x = rng(31).standard_normal((2, 4, 3))
+    h0, c0 = rng(32).standard_normal((2, 4, 2, 2))
+    output, h_n, c_n = run_module(lstm, x, (h0, c0))
+    assert output.shape == (2, 4, 4) and h_n.shape == c_n.shape == (4, 2, 2)
+    np.testing.assert_allclose(h_n[2], output[:, -1, :2], rtol=1e-13)     # last layer forward
+    np.testing.assert_allclose(h_n[3], output[:, 0, 2:], rtol=1e-13)      # ... and reverse
+    with pytest.raises(gc.ShapeError, match=r"LSTM: initial state of shape \(2, 2, 2\); "
+                                            r"expected \(4, None, 2\)"):
+        lstm(gc.constant(x), (gc.constant(h0[:2]), gc.constant(c0[:2])))
+    check_parameter_grads(lstm, x)
 
 
 # -- the CPU compiler ---------------------------------------------------------------------------
