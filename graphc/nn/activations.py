@@ -1,8 +1,11 @@
 """PyTorch's activation modules: the same constructor arguments and `repr`; each
 calls its gc.nn function (an `inplace=True` is accepted and changes nothing: graph
 values are never overwritten)."""
+import warnings
+
 from graphc.nn import functional as F
 from graphc.nn.module import Module
+from graphc.tensor import as_tensor
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU", "Softmax", "LogSoftmax", "SiLU",
            "ELU", "Hardtanh", "ReLU6", "Softplus", "Mish", "LogSigmoid"]
@@ -54,14 +57,23 @@ class LeakyReLU(Module):
 
 
 class Softmax(Module):
-    """Softmax along `dim` (default the last axis; torch's implicit choice is legacy)."""
+    """Softmax along `dim`. Without one, PyTorch's legacy implicit choice, with its
+    warning: axis 0 of 0-, 1- and 3-D input, else axis 1 (a ported script that relies
+    on it gets the same result)."""
 
-    def __init__(self, dim=-1):
+    def __init__(self, dim=None):
         super().__init__()
-        self.dim = -1 if dim is None else dim
+        self.dim = dim
 
     def forward(self, input):
-        return F.softmax(input, self.dim)
+        return F.softmax(input, self._axis(input))
+
+    def _axis(self, input):
+        if self.dim is not None:
+            return self.dim
+        warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been "
+                      "deprecated (as in PyTorch). Pass dim=X.", UserWarning, stacklevel=4)
+        return 0 if as_tensor(input).ndim in (0, 1, 3) else 1
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -71,7 +83,7 @@ class LogSoftmax(Softmax):
     """log(softmax) along `dim`, computed stably."""
 
     def forward(self, input):
-        return F.log_softmax(input, self.dim)
+        return F.log_softmax(input, self._axis(input))
 
 
 class SiLU(Module):

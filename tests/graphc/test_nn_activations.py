@@ -96,6 +96,17 @@ MODULES = [
 ]
 
 
+@pytest.mark.parametrize("ndim, axis", [(1, 0), (2, 1), (3, 0), (4, 1)])
+def test_softmax_without_dim_takes_pytorchs_implicit_axis_and_warns(ndim, axis):
+    x = helpers.rng(44).standard_normal((2, 3, 4, 5)[:ndim])
+    for module, function in ((gc.nn.Softmax(), gc.nn.softmax),
+                             (gc.nn.LogSoftmax(), gc.nn.log_softmax)):
+        with pytest.warns(UserWarning, match="Implicit dimension choice .* deprecated"):
+            y = module(gc.constant(x))
+        np.testing.assert_array_equal(*run([y, function(gc.constant(x), axis)]))
+    assert repr(gc.nn.Softmax()) == "Softmax(dim=None)"
+
+
 @pytest.mark.parametrize("module, function, text", MODULES, ids=[m[2] for m in MODULES])
 def test_activation_modules_call_their_function(module, function, text):
     x = gc.constant(helpers.rng(41).standard_normal((3, 4)) * 4)

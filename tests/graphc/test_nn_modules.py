@@ -151,6 +151,7 @@ def test_layer_norm_matches_numpy():
     ("LogSoftmax", lambda x: np.log(np_softmax(x, -1))),
     ("Identity", lambda x: x),
 ])
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")     # Softmax() on 2-D: axis 1
 def test_activation_modules_match_numpy(name, numpy_fn):
     x = rng(9).standard_normal((3, 5)) * 3
     np.testing.assert_allclose(run(getattr(nn, name)(), x), numpy_fn(x), rtol=1e-7, atol=1e-12)
