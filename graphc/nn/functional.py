@@ -18,7 +18,7 @@ from graphc.ops.elementwise import (expm1, gelu, leaky_relu, minimum, relu, rsqr
                                     softplus, tanh, where)
 from graphc.ops.linalg import matmul
 from graphc.ops.reduce import mean
-from graphc.ops.shape import one_hot as _one_hot, reshape, take, transpose
+from graphc.ops.shape import one_hot as _one_hot, pad, reshape, take, transpose
 from graphc.ops.source import size
 from graphc.random import uniform_like
 from graphc.tensor import apply, as_tensor
@@ -114,10 +114,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if stride != (1, 1):
             raise ShapeError("padding='same' needs stride 1", op="conv2d", loc=user_location())
         total = [dilation[i] * (weight.shape[2 + i] - 1) for i in (0, 1)]
-        if any(t % 2 for t in total):
-            raise ShapeError("padding='same' needs an odd (dilated) kernel", op="conv2d",
-                             loc=user_location())
         padding = (total[0] // 2, total[1] // 2)
+        if total[0] % 2 or total[1] % 2:        # an even kernel: the extra row/column after,
+            input = pad(input, ((0, 0), (0, 0), (0, total[0] % 2), (0, total[1] % 2)))  # as PyTorch
     out = apply("conv2d", input, weight, stride=stride, padding=padding,
                 dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))

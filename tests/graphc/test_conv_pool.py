@@ -165,9 +165,21 @@ def test_conv2d_valid_padding_is_no_padding():
                                rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_same_padding_with_even_kernel_is_refused():
-    with pytest.raises(gc.ShapeError, match="conv2d.*odd"):
-        gc.nn.conv2d(gc.placeholder((1, 1, 4, 4)), gc.placeholder((1, 1, 2, 2)), padding="same")
+@pytest.mark.parametrize("kernel,dilation", [((2, 2), 1), ((4, 3), (1, 2)), ((2, 5), (3, 1))])
+def test_conv2d_same_padding_with_an_even_kernel_pads_the_extra_row_after(kernel, dilation):
+    # PyTorch's rule: of an odd total padding, the larger half goes after
+    r = helpers.rng(4)
+    x, w = r.standard_normal((2, 3, 7, 8)), r.standard_normal((4, 3) + kernel)
+    d = _pair(dilation)
+    total = [d[i] * (kernel[i] - 1) for i in (0, 1)]
+    padded = np.pad(x, ((0, 0), (0, 0), (total[0] // 2, total[0] - total[0] // 2),
+                        (total[1] // 2, total[1] - total[1] // 2)))
+    y = gc.nn.conv2d(gc.constant(x), gc.constant(w), padding="same", dilation=dilation)
+    assert y.shape == (2, 4, 7, 8)
+    np.testing.assert_allclose(helpers.evaluate(y), naive_conv2d(padded, w, dilation=d),
+                               rtol=1e-12, atol=1e-12)
+    helpers.check_grad(lambda t: gc.nn.conv2d(t, gc.constant(w), padding="same",
+                                              dilation=dilation), [x[:1]])
 
 
 def test_conv2d_same_padding_with_stride_is_refused():
