@@ -1,8 +1,10 @@
 """gc.nn functions, with torch.nn.functional's signatures (`axis` for `dim`).
 
-Primitive ops (conv2d, pooling, softmax, activations) are registered in
-graphc.ops; the rest here are compositions of them (losses, normalizations,
-dropout, linear), so they differentiate to any order and fuse like any graph.
+Primitive ops (conv2d, pooling, softmax, the classic activations) are
+registered in graphc.ops; the rest here are compositions of them
+(normalizations, dropout, linear, adaptive pooling, the newer activations), so
+they differentiate to any order and fuse like any graph. The losses are in
+graphc/nn/losses.py, imported here.
 """
 import numpy as np
 
@@ -115,8 +117,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ShapeError("padding='same' needs stride 1", op="conv2d", loc=user_location())
         total = [dilation[i] * (weight.shape[2 + i] - 1) for i in (0, 1)]
         padding = (total[0] // 2, total[1] // 2)
-        if total[0] % 2 or total[1] % 2:        # an even kernel: the extra row/column after,
-            input = pad(input, ((0, 0), (0, 0), (0, total[0] % 2), (0, total[1] % 2)))  # as PyTorch
+        if total[0] % 2 or total[1] % 2:        # an even kernel: as PyTorch, the extra
+            input = pad(input, ((0, 0), (0, 0), (0, total[0] % 2), (0, total[1] % 2)))  # after
     out = apply("conv2d", input, weight, stride=stride, padding=padding,
                 dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
