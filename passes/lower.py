@@ -68,10 +68,18 @@ def _empty(x, axes):
 
 
 def lower_log_softmax(b, x, *, axis):
+    """(x - m) - log s; for float32, x - (m + log s) in float64: the cpu kernels'
+    reassociation rewrote the float32 form that way, and m + log s rounded to float32
+    lost the digits of logits with a large common offset (1e4: 4e-5 relative,
+    PyTorch 7e-8). Casting only x - m and log s did not keep them."""
     if _empty(x, (axis,)):      # no element to normalize: the (empty) result as such
         return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
-    _, shifted, s = _stats(b, x, (axis,))
-    return b("subtract", shifted, b("log", s))
+    m, shifted, s = _stats(b, x, (axis,))
+    if x.dtype != np.float32:
+        return b("subtract", shifted, b("log", s))
+    wide = lambda t: b("cast", t, dtype=np.dtype(np.float64))     # noqa: E731
+    lse = b("add", wide(m), b("log", wide(s)))
+    return b("cast", b("subtract", wide(x), lse), dtype=np.dtype(np.float32))
 
 
 def lower_softmax(b, x, *, axis):

@@ -26,6 +26,7 @@ from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.columns import ColumnsInside
 from graphc.runtime.cpu.index_maps import Ids, identity, operand_ids
+from graphc.runtime.cpu.long_sums import LongSums
 from graphc.runtime.cpu.scalar import cast_name
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -70,7 +71,7 @@ class _Block:
         self.lines.append("    " * self.indent + text)
 
 
-class LoopRenderer(ColumnsInside, CollapsedAxes):
+class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums):
     # Every subscript is unsigned: a signed one makes Numba emit a negative-index
     # wraparound that LLVM cannot remove inside a prange body, and the inner loop stays
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
@@ -85,6 +86,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         self.collapse = collapse or {}  # head axis -> adjacent axes run as one loop
         self.maps_seen = []             # every affine map's strides, by axis
         self.columns_inside = False
+        self.blocked, self.row_blocked = [], []     # sums with float32 partials (long_sums.py)
         self.recomputing = 0            # > 0 while a placed node is computed at another point
         self.domain = kernel.domain
         self.reduced = tuple(kernel.reduce_axes or ())
@@ -317,14 +319,20 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         parallel = self.allow_parallel and bool(self.kept) and \
             all(r.op.name == "sum" for r in scalar_red) and self.large()
         loops = self.loop_axes(self.kept)
-        body_depth = 1 + len(loops)
+        self.blocked = [r for r in scalar_red if parallel and not self.reduced
+                        and self.accumulates_wide(r)]   # else blocked in the row's loop
+        body_depth = 1 + len(loops) + bool(self.blocked)
         lines = list(top.lines)
         self.hide_counts = parallel
         inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):
+            if depth == 0 and self.blocked:
+                lines += self.open_blocks(axis, loops)
+                continue
             loop = "prange" if parallel and depth == 0 else "range"
             count = self.count(axis, depth > 0 and (depth < len(loops) - 1 or inner > 0))
-            lines.append("    " * (1 + depth) + f"for i{axis} in {loop}({count}):")
+            lines.append("    " * (1 + depth + bool(self.blocked)) +
+                         f"for i{axis} in {loop}({count}):")
         row = _Block(body_depth)
         for stage in range(passes):
             self.render_pass(stage, row, element_out, row_red, scalar_from_element)
@@ -338,10 +346,11 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
             row.emit(self.combine(red, self.var(red.inputs[0]) if red.inputs[0] in k.level
                                   else self.value(red.inputs[0], ROW, self.identity_ids(ROW), row)))
         lines += row.lines or ["    " * body_depth + "pass"]
+        lines += self.close_blocks()
         tail = _Block(1)
         for node in self.placed(SCALAR):
             if self.is_reduction(node):
-                tail.emit(f"{self.var(node)} = {self.acc(node)}")
+                tail.emit(f"{self.var(node)} = {self.reduced_value(node)}")
             else:
                 self.assign(node, SCALAR, tail)
         for node in scalar_out:
@@ -390,16 +399,22 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         for red in started:
             row.emit(f"{self.acc(red)} = {self.init(red)}")
         depth = row.indent
-        self.open_reduced_loop(row)
+        self.open_reduced_loop(row, accumulate)
         self.render_elements(row, accumulate, writes)
         self.close_reduced_loop(row)
         row.indent = depth
         for red in started:
             self.end_row_reduction(row, red)
 
-    def open_reduced_loop(self, row):
+    def open_reduced_loop(self, row, accumulate=()):
+        """The loops over a row's reduced points (the innermost one in blocks, with
+        partial sums, for long float32 sums: runtime/cpu/long_sums.py)."""
         axes = self.loop_axes(self.reduced)
+        self.row_blocked = [r for r in accumulate if axes and self.accumulates_wide(r)]
         for depth, axis in enumerate(axes):
+            if depth == len(axes) - 1 and self.row_blocked:
+                self.open_partial_sums(row, axis)
+                continue
             row.emit(f"for i{axis} in range({self.count(axis, depth < len(axes) - 1)}):")
             row.indent += 1
 
@@ -411,10 +426,10 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         return f"opaque({extent})" if around_a_loop and self.hide_counts else str(extent)
 
     def close_reduced_loop(self, row):
-        pass
+        self.close_partial_sums(row)
 
     def end_row_reduction(self, row, red):
-        row.emit(f"{self.var(red)} = {self.acc(red)}")
+        row.emit(f"{self.var(red)} = {self.reduced_value(red)}")
 
     def needed_elements(self, consumers, writes):
         """Placed ELEMENT nodes the consumers need, in kernel order."""
@@ -451,13 +466,13 @@ class LoopRenderer(ColumnsInside, CollapsedAxes):
         if red.dtype.kind in "iu" and math.isinf(start):
             info = np.iinfo(red.dtype)
             start = info.min if start < 0 else info.max
-        return literal(start, red.dtype)
+        return literal(start, np.float64 if self.accumulates_wide(red) else red.dtype)
 
     def acc(self, red):
         return "acc" + self.var(red)[1:]
 
     def combine(self, red, value):
-        acc = self.acc(red)
+        acc = ("p" if self.partial(red) else "") + self.acc(red)
         return {"sum": f"{acc} += {value}", "prod": f"{acc} *= {value}",
                 "max": f"{acc} = maximum({acc}, {value})",
                 "min": f"{acc} = minimum({acc}, {value})"}[red.op.name]

@@ -52,7 +52,8 @@ class ColumnsInside:
         body.indent = 2
         self.open_kept_loops(body)
         for red in row_red:
-            body.emit(f"{self.var(red)} = {self.acc(red)}s[{row_index}]")
+            body.emit(f"{self.var(red)} = "
+                      f"{self.reduced_value(red, f'{self.acc(red)}s[{row_index}]')}")
         for node in self.placed(ROW):
             if not self.is_reduction(node):
                 self.assign(node, ROW, body)

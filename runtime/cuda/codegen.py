@@ -78,6 +78,11 @@ class CudaLoopRenderer(LoopRenderer):
             self.grid = max(1, min(LIMITS.blocks, -(-self.row_count // self.threads)))
         self.shared = {}            # dtype name -> shared array name (in the function rendered now)
 
+    def accumulates_wide(self, red):
+        """Sums accumulate in their own dtype here: each thread adds few terms and the
+        block's tree reduction the rest, so the error grows with log2 of the count."""
+        return False
+
     # -- pieces ---------------------------------------------------------------------------
     def one_hot(self, node, level, ids, block):
         text = super().one_hot(node, level, ids, block)
@@ -204,7 +209,7 @@ class CudaLoopRenderer(LoopRenderer):
         return CudaLoopSource(base, self.grid, T, [r.dtype for r in scalar_red],
                               self.name + "_tail" if tail_body else None, tail_threads)
 
-    def open_reduced_loop(self, row):
+    def open_reduced_loop(self, row, accumulate=()):
         """A row's reduced points are shared by the block's threads (an element
         kernel's one point needs no loop)."""
         if self.rows:
