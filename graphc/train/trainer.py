@@ -288,6 +288,9 @@ class Trainer:
         """One optimizer step. A batch norm fed one value per channel (a batch of one
         (N, C) sample) or none (an empty batch) would leave running_var NaN: refused,
         every variable (model, optimizer, dropout counter) bit for bit as before."""
+        if len(labels) == 0 and not self._batch_norms:
+            self._fail(f"batch {index} holds no samples: a step over none has no loss (the "
+                       "mean is 0 / 0); nothing was trained on it", op="fit")
         if len(labels) > 1 or not self._batch_norms:
             return self.train_step(*inputs, labels)
         saved = checkpoints.snapshot(self)

@@ -187,6 +187,27 @@ def test_a_training_batch_of_one_with_batch_norm_is_refused_and_changes_nothing(
 
 
 @pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_an_empty_batch_without_batch_norm_is_refused_before_its_step(device):
+    # its mean loss is 0 / 0: the step used to run, NaN loss, Adam's counters advanced
+    gc.manual_seed(0)
+    x, y = teacher_data(40)
+    model = gc.nn.Sequential(gc.nn.Linear(x.shape[1], 3))
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy,
+                               gc.optim.Adam(model.parameters(), lr=0.01), device=device)
+    trainer.fit(loader(x, y, 8), 1, progress=False)
+
+    def state():
+        return list(model.state_dict().values()) + [
+            v.value.copy() for v in trainer.optimizer.variables()]
+    before = state()
+    with pytest.raises(gc.train.TrainError, match="fit: batch 0 holds no samples: a step over "
+                                                  "none has no loss"):
+        trainer.fit([(x[:0], y[:0])], 1, progress=False)
+    for got, want in zip(state(), before):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
 @pytest.mark.parametrize("size, message", [
     (1, r"fit: batch 0 holds 1 sample, which gives batch norm \(bn.running_var\) one value "
         r"per channel in training"),
