@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc.data.errors import DataError
 from graphc.data.mnist import read_bytes
+from graphc.ops.rules import is_count
 
 __all__ = ["load_labelled_sentences", "Tokenizer", "Vocabulary", "PAD", "UNK"]
 
@@ -122,6 +123,9 @@ class Vocabulary:
     def build(cls, texts, min_freq=1, max_size=None, tokenizer=None):
         """The vocabulary of the tokens seen at least `min_freq` times in `texts`,
         the most frequent first, at most `max_size` entries (`<pad>`, `<unk>` included)."""
+        if not is_count(min_freq) or (max_size is not None and not is_count(max_size)):
+            raise DataError(f"min_freq and max_size must be ints >= 0 (max_size may be None), "
+                            f"got {min_freq!r} and {max_size!r}", op="Vocabulary.build")
         if max_size is not None and max_size < 2:
             raise DataError(f"max_size {max_size} leaves no room for {PAD} and {UNK}")
         texts = _checked_texts(texts, "Vocabulary.build")
@@ -148,7 +152,7 @@ class Vocabulary:
 
     def encode(self, texts, max_len):
         """int64 (len(texts), max_len): each text's first max_len token ids, then `<pad>`s."""
-        if not isinstance(max_len, (int, np.integer)) or max_len < 1:
+        if not is_count(max_len) or max_len < 1:
             raise DataError(f"encode max_len must be a positive int, got {max_len!r}")
         texts = _checked_texts(texts, "Vocabulary.encode")
         out = np.full((len(texts), max_len), self.pad_id, dtype=np.int64)

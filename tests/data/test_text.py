@@ -155,3 +155,14 @@ def test_loading_a_file_that_is_not_a_vocabulary_names_it(tmp_path):
         Vocabulary.load(path)
     with pytest.raises(DataError, match=r"broken\.json: not a graphc vocabulary"):
         Vocabulary.load(write(tmp_path, "broken.json", "{"))
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: Vocabulary.build(["a b"], min_freq="a"), "min_freq and max_size must be ints"),
+    (lambda: Vocabulary.build(["a b"], max_size=2.5), "min_freq and max_size must be ints"),
+    (lambda: Vocabulary.build(["a b"]).encode(["a"], max_len=True), "max_len must be a "
+                                                                      "positive int"),
+])
+def test_vocabulary_sizes_that_are_not_ints_are_refused(call, words):
+    with pytest.raises(DataError, match=words):
+        call()
