@@ -19,6 +19,7 @@ from graphc.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_lo
 from graphc.ops.elementwise import (expm1, gelu, leaky_relu, minimum, relu, rsqrt, sigmoid,
                                     softplus, tanh, where)
 from graphc.ops.linalg import matmul
+from graphc.ops.rules import blamed_on, real_number
 from graphc.ops.reduce import mean
 from graphc.ops.shape import one_hot as _one_hot, pad, reshape, take, transpose
 from graphc.ops.source import size
@@ -70,34 +71,27 @@ def logsigmoid(input):
     return -softplus(-input)
 
 
+@blamed_on("elu")
 def elu(input, alpha=1.0):
     """x where x > 0, alpha * (e^x - 1) elsewhere. The exponential sees min(x, 0), so the
     branch not taken never overflows into the gradient (0 * inf)."""
-    alpha = _real(alpha, "alpha", "elu")
+    alpha = real_number(alpha, "alpha")
     return where(input > 0, input, alpha * expm1(minimum(input, 0)))
 
 
+@blamed_on("hardtanh")
 def hardtanh(input, min_val=-1.0, max_val=1.0):
     """x clamped to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the
     bounds (as PyTorch's); NaN stays NaN."""
-    low, high = _real(min_val, "min_val", "hardtanh"), _real(max_val, "max_val", "hardtanh")
+    low, high = real_number(min_val, "min_val"), real_number(max_val, "max_val")
     if low > high:
-        raise ArgumentError(f"min_val {low:g} must not exceed max_val {high:g}", op="hardtanh",
-                            loc=user_location())
+        raise ArgumentError(f"min_val {low:g} must not exceed max_val {high:g}")
     return where(input <= low, low, where(input >= high, high, input))
 
 
 def relu6(input):
     """min(max(x, 0), 6): hardtanh(x, 0, 6)."""
     return hardtanh(input, 0.0, 6.0)
-
-
-def _real(value, what, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value):
-        raise ArgumentError(f"{what} must be a finite number, got {value!r}", op=name,
-                            loc=user_location())
-    return float(value)
 
 
 def linear(input, weight, bias=None):

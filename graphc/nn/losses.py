@@ -12,12 +12,13 @@ import numpy as np
 from graphc import dtypes
 from graphc.errors import ArgumentError, DtypeError, ShapeError, user_location
 from graphc.graph import format_shape
-from graphc.nn.arguments import int_argument
+from graphc.nn.arguments import int_argument, non_negative_number, probability_argument
 from graphc.nn.module import Module
 from graphc.ops.elementwise import abs, cast, exp, log, maximum, softplus, where
 from graphc.ops.reduce import mean, sum
 from graphc.ops.rules import broadcasts_to
 from graphc.ops.shape import one_hot, transpose
+from graphc.ops.source import size
 from graphc.tensor import Tensor, apply, as_tensor
 
 __all__ = [
@@ -64,19 +65,6 @@ def _check_same_shapes(input, target, name):
                          loc=user_location())
 
 
-def _number(value, what, name, low=0.0, high=None, low_included=True):
-    """A float in [low, high] (or (low, high] without low_included), else an ArgumentError."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    ok = ok and (value >= low if low_included else value > low) and (high is None
-                                                                    or value <= high)
-    if not ok:
-        bound = (f"{'>=' if low_included else '>'} {low:g}" +
-                 (f" and <= {high:g}" if high is not None else ""))
-        raise ArgumentError(f"{what} must be a number {bound}, got {value!r}", op=name,
-                            loc=user_location())
-    return float(value)
-
-
 def _weight_like(weight, input, shape, what, name):
     """`weight` as a tensor of input's dtype that broadcasts to `shape` (None stays None)."""
     if weight is None:
@@ -117,7 +105,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     equal to `ignore_index` left out (of the mean's denominator too), `label_smoothing`
     mixing the targets with the uniform distribution."""
     input, target = as_tensor(input), as_tensor(target)
-    smoothing = _number(label_smoothing, "label_smoothing", "cross_entropy", high=1.0)
+    smoothing = probability_argument(label_smoothing, "label_smoothing", "cross_entropy")
     if input.ndim >= 2 and dtypes.is_float(target.dtype) and _same_sizes(target.shape,
                                                                          input.shape):
         return _soft_cross_entropy(input, target, weight, reduction, smoothing)
@@ -226,7 +214,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     p = exp(target) if log_target else target
     log_p = where(p > 0, target, 0) if log_target else log(where(p > 0, target, 1))
     loss = where(p > 0, p * (log_p - input), 0)         # PyTorch: NaN for a log_target of -inf
-    batch = input.shape[0] if input.ndim else 1
+    batch = size(input, 0, dtype=input.dtype) if input.ndim else 1    # (a None batch too)
     return _reduce(loss, reduction, "kl_div", batch=batch)
 
 
@@ -246,7 +234,7 @@ def l1_loss(input, target, reduction="mean"):
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta 0: L1)."""
     _check_same_shapes(input, target, "smooth_l1_loss")
-    beta = _number(beta, "beta", "smooth_l1_loss")
+    beta = non_negative_number(beta, "beta", "smooth_l1_loss")
     d = abs(input - target)
     if beta == 0:
         return _reduce(d, reduction, "smooth_l1_loss")
@@ -257,7 +245,9 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
     _check_same_shapes(input, target, "huber_loss")
-    delta = _number(delta, "delta", "huber_loss", low_included=False)
+    delta = non_negative_number(delta, "delta", "huber_loss")
+    if delta == 0:
+        raise ArgumentError("delta must be > 0, got 0", op="huber_loss", loc=user_location())
     d = abs(input - target)
     return _reduce(where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction,
                    "huber_loss")

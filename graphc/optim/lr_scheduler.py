@@ -367,7 +367,8 @@ class ChainedScheduler:
         return {"_schedulers": [s.state_dict() for s in self._schedulers]}
 
     def load_state_dict(self, state_dict):
-        """Each scheduler's state, all checked before any is set."""
+        """Each scheduler's state; one refused puts back those loaded before it, so a
+        refused call changes nothing."""
         states = state_dict.get("_schedulers") if isinstance(state_dict, dict) else None
         if not isinstance(states, list) or len(states) != len(self._schedulers):
             raise OptimizerError(f"load_state_dict needs the dict from state_dict() with "

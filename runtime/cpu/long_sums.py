@@ -57,16 +57,13 @@ class LongSums:
         about SUM_BLOCK terms, each with float32 partial sums (`self.blocked`), added to
         the float64 accumulators after it."""
         points = int(np.prod([self.extent(a) for a in loops[1:]]))
-        block = max(1, SUM_BLOCK // points)
-        extent = self.extent(axis)
-        lines = [f"    for blk in prange({-(-extent // block)}):"]
-        lines += [f"        p{self.acc(r)} = np.float32(0.0)" for r in self.blocked]
-        lines.append(f"        for i{axis} in range(blk * {block}, "
-                     f"min(blk * {block} + {block}, {extent})):")
-        return lines
+        block, extent = max(1, SUM_BLOCK // points), self.extent(axis)
+        return ([f"    for blk in prange({-(-extent // block)}):"] +
+                ["        " + line for line in self.partials_start(self.blocked)] +
+                ["        " + _block_range(axis, "blk", block, extent)])
 
     def close_blocks(self):
-        return [f"        {self.acc(r)} += np.float64(p{self.acc(r)})" for r in self.blocked]
+        return ["        " + line for line in self.partials_end(self.blocked)]
 
     def open_partial_sums(self, row, axis):
         """The innermost reduced loop, for a row whose long sums (`self.row_blocked`)
@@ -74,23 +71,33 @@ class LongSums:
         a longer one (each loop of blocks named apart: Numba's parfor pass refused two
         loops of one name in a prange body)."""
         extent = self.extent(axis)
-        block = f"blk{self.acc(self.row_blocked[0])[3:]}"
-        if extent > SUM_BLOCK:
-            row.emit(f"for {block} in range({-(-extent // SUM_BLOCK)}):")
+        blocks = extent > SUM_BLOCK
+        name = f"blk{self.acc(self.row_blocked[0])[3:]}"
+        if blocks:
+            row.emit(f"for {name} in range({-(-extent // SUM_BLOCK)}):")
             row.indent += 1
-        for red in self.row_blocked:
-            row.emit(f"p{self.acc(red)} = np.float32(0.0)")
-        if extent > SUM_BLOCK:
-            row.emit(f"for i{axis} in range({block} * {SUM_BLOCK}, "
-                     f"min({block} * {SUM_BLOCK} + {SUM_BLOCK}, {extent})):")
-        else:
-            row.emit(f"for i{axis} in range({extent}):")
+        for line in self.partials_start(self.row_blocked):
+            row.emit(line)
+        row.emit(_block_range(axis, name, SUM_BLOCK, extent) if blocks else
+                 f"for i{axis} in range({extent}):")
         row.indent += 1
+
+    def partials_start(self, reds):
+        return [f"p{self.acc(r)} = np.float32(0.0)" for r in reds]
+
+    def partials_end(self, reds):
+        return [f"{self.acc(r)} += np.float64(p{self.acc(r)})" for r in reds]
 
     def close_partial_sums(self, row):
         """After the innermost loop (or block): its partial sums into the accumulators."""
         if self.row_blocked:
             row.indent -= 1
-            for red in self.row_blocked:
-                row.emit(f"{self.acc(red)} += np.float64(p{self.acc(red)})")
+            for line in self.partials_end(self.row_blocked):
+                row.emit(line)
         self.row_blocked = []
+
+
+def _block_range(axis, block_var, block, extent):
+    """The loop over block `block_var`'s points of axis `axis`."""
+    return (f"for i{axis} in range({block_var} * {block}, "
+            f"min({block_var} * {block} + {block}, {extent})):")

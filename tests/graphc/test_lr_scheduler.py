@@ -297,3 +297,15 @@ def test_chained_scheduler_refuses_schedulers_of_two_optimizers():
     a, b = make_optimizer(), make_optimizer()
     with pytest.raises(OptimizerError, match="share one optimizer"):
         ChainedScheduler([StepLR(a, 2), StepLR(b, 2)])
+
+
+def test_chained_scheduler_refusing_a_state_changes_no_scheduler():
+    optimizer = make_optimizer(1.0)
+    first, second = StepLR(optimizer, 2, gamma=0.5), ExponentialLR(optimizer, gamma=0.9)
+    chained = ChainedScheduler([first, second])
+    saved = chained.state_dict()
+    chained.step()
+    bad = {"_schedulers": [saved["_schedulers"][0], dict(saved["_schedulers"][1], gamma=-1)]}
+    with pytest.raises(OptimizerError, match="gamma"):
+        chained.load_state_dict(bad)
+    assert first.last_epoch == second.last_epoch == 1

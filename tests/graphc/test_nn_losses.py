@@ -224,7 +224,7 @@ def test_cross_entropy_gradient_with_weight_smoothing_and_ignored_labels(soft):
 
 
 @pytest.mark.parametrize("arguments, error, words", [
-    (dict(label_smoothing=1.5), gc.ArgumentError, "label_smoothing must be a number >= 0"),
+    (dict(label_smoothing=1.5), gc.ArgumentError, r"label_smoothing must be a probability"),
     (dict(label_smoothing="0.1"), gc.ArgumentError, "label_smoothing"),
     (dict(weight=np.ones(4)), gc.ShapeError, r"weight \(4,\) .*one value per class, \(3,\)"),
     (dict(weight=gc.constant(np.ones(3, np.float64))), gc.DtypeError, "weight must have"),
@@ -353,6 +353,14 @@ def test_regression_losses_match_numpy_and_their_gradients(name, options, refere
     helpers.check_grad(lambda x, y: loss(x, y, reduction=reduction, **options), [a, b])
 
 
+def test_kl_div_batchmean_divides_by_a_batch_known_only_when_fed():
+    x, t = gc.placeholder((None, 3), "float64"), gc.placeholder((None, 3), "float64")
+    logq = np_log_softmax(helpers.rng(44).standard_normal((4, 3)), 1)
+    p = np_softmax(helpers.rng(45).standard_normal((4, 3)), 1)
+    got = run(gc.nn.kl_div(x, t, reduction="batchmean"), {x: logq, t: p})
+    np.testing.assert_allclose(got, (p * (np.log(p) - logq)).sum() / 4, rtol=1e-12)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean", "none"])
 @pytest.mark.parametrize("log_target", [False, True])
 def test_kl_div_matches_numpy_with_zero_targets_contributing_nothing(log_target, reduction):
@@ -376,9 +384,9 @@ def test_kl_div_matches_numpy_with_zero_targets_contributing_nothing(log_target,
 
 @pytest.mark.parametrize("call, words", [
     (lambda: gc.nn.huber_loss(gc.placeholder((3,)), gc.placeholder((3,)), delta=0.0),
-     "delta must be a number > 0"),
+     "delta must be > 0"),
     (lambda: gc.nn.smooth_l1_loss(gc.placeholder((3,)), gc.placeholder((3,)), beta=-1),
-     "beta must be a number >= 0"),
+     "beta must be a finite number >= 0"),
     (lambda: gc.nn.kl_div(gc.placeholder((3,)), gc.placeholder((3,)), reduction="max"),
      "'batchmean'"),
     (lambda: gc.nn.mse_loss(gc.placeholder((3,)), gc.placeholder((3,)), reduction="batchmean"),
