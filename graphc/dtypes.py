@@ -93,13 +93,13 @@ def of_array(array):
 
 
 def convert(values, dtype):
-    """An owned array of `values` (a scalar or an array) as `dtype`; DtypeError where
+    """An owned C-ordered array of `values` (a scalar or an array) as `dtype`; DtypeError where
     NumPy would silently wrap around or make garbage: integers outside an integer
     dtype's range, NaN or infinite floats converted to an integer dtype, and finite
     floats past a narrower float dtype's range (float64 1e39 as float32: inf)."""
     check_fits(values, dtype)
     with np.errstate(over="ignore"):        # refused just below, by name
-        converted = np.array(values, dtype=dtype)
+        converted = np.array(values, dtype=dtype, order="C")
     check_no_overflow(values, converted)
     return converted
 

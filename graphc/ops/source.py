@@ -25,8 +25,8 @@ class VariableState:
     """
 
     def __init__(self, value, name, trainable):
-        self._value, self.name, self.trainable = value, name, trainable
-        self.device, self.version = None, 0
+        self.name, self.trainable, self.version = name, trainable, -1
+        self.value = value                      # version 0
 
     @property
     def value(self):
@@ -36,6 +36,10 @@ class VariableState:
 
     @value.setter
     def value(self, value):
+        """A host array is kept C-contiguous: backends update it in place through flat
+        views (a Fortran-ordered value's flat view is a copy, and its updates were lost)."""
+        if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
+            value = np.ascontiguousarray(value)
         self._value, self.device = value, None
         self.version += 1
 

@@ -176,6 +176,34 @@ def test_assign_and_value_set_and_copy_a_variables_state():
         (w * 2.0).value
 
 
+@pytest.mark.parametrize("how", ["variable", "assign", "load_state_dict"])
+def test_a_fortran_ordered_value_is_updated_in_place_on_cpu_as_on_the_reference(how):
+    """A variable holding a transposed (Fortran-ordered) array, as a weight copied from
+    torch's `w.numpy().T`, was never updated by the cpu device: its in-place writes
+    went to a flat copy."""
+    start = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    results = []
+    for device in ("reference", "cpu"):
+        fortran = np.asfortranarray(start)
+        w = gc.variable(fortran if how == "variable" else np.zeros((3, 4), np.float32),
+                        name="w")
+        m = gc.variable(np.zeros((3, 4), np.float32), name="m")
+        x = gc.placeholder((3, 4), name="x")
+        step = gc.compile([gc.sum(w)], inputs=[x], updates={w: w * 0.5 + x, m: m * 0.9 + w},
+                          device=device)
+        if how == "assign":
+            w.assign(fortran)
+        elif how == "load_state_dict":
+            step.load_state_dict({w.name: fortran, m.name: np.asfortranarray(np.ones((3, 4)))})
+        for _ in range(2):
+            step(np.ones((3, 4), np.float32))
+        results.append((w.value, m.value))
+    (w_ref, m_ref), (w_cpu, m_cpu) = results
+    assert not np.array_equal(w_ref, start)
+    np.testing.assert_allclose(w_cpu, w_ref, rtol=1e-6)
+    np.testing.assert_allclose(m_cpu, m_ref, rtol=1e-6)
+
+
 def test_state_dict_round_trips_through_load_state_dict():
     a = gc.variable(np.array([1.0, 2.0], np.float32), name="a")
     b = gc.variable(np.array([[3.0]], np.float64), name="b")
