@@ -1,6 +1,6 @@
 """The `graphc` command (also `python -m graphc`).
 
-    graphc train [--model cnn|mlp|rnn|lstm|gru] [--data PATH] [--epochs N] ...
+    graphc train [--model cnn|mlp|rnn|lstm|gru|transformer] [--data PATH] [--epochs N] ...
     graphc info
     graphc cache [info|path|clear]
     graphc viz SCRIPT.py [--stage STAGE ...] [-o OUT] [-- ARGS...]
@@ -88,8 +88,8 @@ def _add_train(commands):
         description="Train a small model, report accuracy, precision, recall and F1 on "
         "held-out data, and write a checkpoint and pictures of the compiled step to --out. "
         "With no arguments: a small CNN on generated shapes (no download).")
-    t.add_argument("--model", choices=MODELS, help="cnn or mlp for images, rnn, lstm or gru "
-                   "for sentences (default: cnn for images, lstm for sentences)")
+    t.add_argument("--model", choices=MODELS, help="cnn or mlp for images; rnn, lstm, gru or "
+                   "transformer for sentences (default: cnn for images, lstm for sentences)")
     t.add_argument("--data", metavar="PATH", help="a folder of MNIST idx files, a labelled-"
                    "sentences .txt file (sentence<TAB>label lines) or a folder of them, or an "
                    "image folder with one subfolder per class (default: generated shapes)")

@@ -1,7 +1,7 @@
 """What `graphc train` trains: its small model zoo and the data sets it reads.
 
     data = load_data(path, limit=None, seed=0)      # None: the generated shapes
-    model = build_model("cnn", data)                # cnn | mlp (images), rnn | lstm | gru (text)
+    model = build_model("cnn", data)    # cnn | mlp (images), rnn | lstm | gru | transformer (text)
 
 `load_data` guarantees: a `TrainData` whose train and test parts are disjoint,
 drawn by a seeded permutation (the same path, limit and seed always give the
@@ -18,7 +18,7 @@ import numpy as np
 import graphc as gc
 from graphc.data import DataError
 
-IMAGE_MODELS, TEXT_MODELS = ("cnn", "mlp"), ("rnn", "lstm", "gru")
+IMAGE_MODELS, TEXT_MODELS = ("cnn", "mlp"), ("rnn", "lstm", "gru", "transformer")
 MODELS = IMAGE_MODELS + TEXT_MODELS
 DEFAULT_TRAIN, DEFAULT_TEST = 8000, 2000        # the generated data set's sizes
 TEST_FRACTION = 0.2
@@ -207,6 +207,29 @@ class TextClassifier(gc.nn.Module):
         return self.fc(output[:, -1])
 
 
+class TransformerClassifier(gc.nn.Module):
+    """embedding(64, <pad> = 0) + a learned position embedding -> a 2-layer
+    TransformerEncoder (4 heads, feed-forward 128, pads masked out as keys) -> the mean
+    over the sentence's tokens -> fc(classes)."""
+
+    def __init__(self, vocab_size, classes, length, embed=64, heads=4, layers=2):
+        super().__init__()
+        self.embedding = gc.nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.position = gc.nn.Embedding(length, embed)
+        layer = gc.nn.TransformerEncoderLayer(embed, heads, dim_feedforward=2 * embed,
+                                              dropout=0.1, batch_first=True)
+        self.encoder = gc.nn.TransformerEncoder(layer, layers)
+        self.fc = gc.nn.Linear(embed, classes)
+
+    def forward(self, ids):
+        positions = gc.arange(ids.shape[1], dtype="int64")
+        pad = ids == 0
+        x = self.encoder(self.embedding(ids) + self.position(positions),
+                         src_key_padding_mask=pad)
+        words = gc.expand_dims(gc.cast(gc.logical_not(pad), x.dtype), -1)
+        return self.fc(gc.sum(x * words, 1) / gc.maximum(gc.sum(words, 1), 1.0))
+
+
 def build_model(name, data):
     """The model `name` sized for `data`; DataError when it cannot read that kind."""
     classes = len(data.classes)
@@ -214,6 +237,8 @@ def build_model(name, data):
         if data.kind != "sentences":
             raise DataError(f"--model {name} reads sentences, but the data are {data.kind} "
                             f"({data.description}); use --model {' or '.join(IMAGE_MODELS)}")
+        if name == "transformer":
+            return TransformerClassifier(len(data.vocabulary), classes, data.sample_shape[0])
         return TextClassifier(len(data.vocabulary), classes, cell=name)
     if data.kind != "images":
         raise DataError(f"--model {name} reads images, but the data are {data.kind} "

@@ -46,6 +46,17 @@ class Tensor:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    def __deepcopy__(self, memo):
+        """A variable's deep copy is a new variable of the same graph holding a copy
+        of its current value (as a deep-copied torch parameter); any other tensor is a
+        node of the graph, shared (a copied graph would not combine with anything)."""
+        if self.op != "variable":
+            return self
+        state = self.node.attrs["state"]
+        with self.graph:
+            return _api.variable(state.value.copy(), name=self.name,
+                                 trainable=state.trainable)
+
     # -- NumPy: a symbolic tensor has no value to convert, and np.* functions cannot build
     def __array__(self, dtype=None, copy=None):
         raise ArgumentError(f"{self!r} is symbolic: it has no value for NumPy until it runs. "

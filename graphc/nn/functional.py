@@ -30,7 +30,7 @@ __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softplus", "softmax", "log_softmax",
     "silu", "mish", "logsigmoid", "elu", "hardtanh", "relu6",
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding",
-    "one_hot", "dropout",
+    "one_hot", "dropout", "scaled_dot_product_attention",
     "batch_norm", "layer_norm", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "binary_cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
 ]
@@ -277,3 +277,7 @@ def _record_running_stats(x, y, axes, mu, var, running_mean, running_var, moment
                           lambda old: old * (1 - momentum) + flat_mu * momentum)
     graph.add_side_update(running_var.node, y.node,
                           lambda old: old * (1 - momentum) + unbiased * momentum)
+
+
+# Last: attention.py builds on the functions above (it imports this module).
+from graphc.nn.attention import scaled_dot_product_attention  # noqa: E402

@@ -13,6 +13,7 @@ executable's `state_dict()` read as PyTorch's. A module's forward builds its
 nodes inside `name_scope(<attribute name>)` (the root: its class name), so
 visualizations collapse by module.
 """
+import copy
 import weakref
 from collections.abc import Mapping
 
@@ -24,6 +25,11 @@ from graphc.tensor import Tensor
 # VariableState -> weakref to the module that registered it first (the one whose
 # path names it). Keyed by state, not Tensor: Tensor's == builds a node.
 _owners = weakref.WeakKeyDictionary()
+
+
+# What Module.__init__ sets up and registration fills in: rebuilt, not copied, by deepcopy.
+_REGISTRY_FIELDS = {"_parameters", "_buffers", "_modules", "_home", "_scope", "_path",
+                    "_scope_path"}
 
 
 def _is_variable(value):
@@ -215,6 +221,19 @@ class Module:
         for name in set(own) & set(state):
             own[name].node.attrs["state"].assign(state[name], loc)
         return missing, unexpected
+
+    # -- copies -------------------------------------------------------------------------
+    def __deepcopy__(self, memo):
+        """copy.deepcopy(model): the same modules with new variables in the same graph,
+        holding copies of the current values (weights shared within the model stay
+        shared in the copy); named after their path once the copy has a parent."""
+        new = object.__new__(type(self))
+        Module.__init__(new)
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            if name not in _REGISTRY_FIELDS:
+                setattr(new, name, copy.deepcopy(value, memo))
+        return new
 
     # -- printing -----------------------------------------------------------------------
     def extra_repr(self):

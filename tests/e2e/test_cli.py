@@ -14,6 +14,7 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 MNIST = os.path.join(REPO, os.pardir, "shared", "data", "mnist")
+SENTIMENT = os.path.join(REPO, os.pardir, "shared", "data", "sentiment")
 PICTURES = ("train_step_fused.svg", "train_step_fused.html", "train_step_memory.svg",
             "model_built.svg")
 LIMIT = ["--limit", "320", "--epochs", "1", "--no-progress"]   # 256 train, 64 test
@@ -104,6 +105,18 @@ def test_train_on_the_mnist_files(graphc, tmp_path):
     assert metrics["classes"] == [str(i) for i in range(10)] and metrics["samples"] == 64
 
 
+@pytest.mark.skipif(not os.path.isdir(SENTIMENT), reason=f"no sentences at {SENTIMENT}")
+def test_train_a_transformer_on_labelled_sentences(graphc, tmp_path):
+    done = graphc("train", "--data", SENTIMENT, "--model", "transformer", "--device",
+                  "reference", "--out", tmp_path, "--limit", "200", "--epochs", "2",
+                  "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "model:  transformer" in done.stdout and "160 train, 40 test" in done.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["classes"] == ["0", "1"] and np.sum(metrics["confusion_matrix"]) == 40
+    with np.load(tmp_path / "checkpoint.npz") as checkpoint:
+        assert any("layers.1.self_attn.in_proj_weight" in key for key in checkpoint.files)
+
 def test_a_missing_data_path_is_one_line(graphc, tmp_path):
     missing = tmp_path / "no-such-folder"
     assert_one_line_error(graphc("train", "--data", missing), 1, "not found", str(missing))
@@ -126,7 +139,7 @@ def test_a_file_in_the_wrong_format_is_one_line(graphc, tmp_path):
     assert_one_line_error(graphc("train", "--data", wrong), 1, "no tab", f"{wrong}:1")
 
 
-@pytest.mark.parametrize("model", ["lstm", "gru"])
+@pytest.mark.parametrize("model", ["lstm", "gru", "transformer"])
 def test_a_text_model_on_images_is_one_line(graphc, model):
     assert_one_line_error(graphc("train", "--model", model, "--limit", "20"), 1,
                           f"--model {model} reads sentences", "--model cnn")

@@ -1,6 +1,7 @@
 """gc.nn modules: each layer against a float64 NumPy version of PyTorch's formula
 (with the layer's own weights), registration and naming, train/eval graphs
 over shared variables, initialization, errors, and one CPU-vs-reference model."""
+import copy
 import math
 from collections import OrderedDict
 
@@ -312,6 +313,30 @@ def test_state_dict_round_trip_and_atomic_load():
     with pytest.raises(gc.ShapeError):
         net.load_state_dict(bad)
     np.testing.assert_array_equal(net.head.fc.bias.value, np.arange(3.0))
+
+
+
+def test_deepcopy_gives_new_variables_in_the_same_graph_with_ties_kept():
+    shared = nn.Linear(3, 3, dtype=F64)
+    model = nn.Sequential(shared, nn.BatchNorm1d(3, dtype=F64), shared)
+    model.train(False)
+    twin = copy.deepcopy(model)
+    assert twin.training is False and isinstance(twin[1], nn.BatchNorm1d)
+    assert twin[0] is twin[2] and len(twin.parameters()) == 4       # the tie is kept
+    assert [n for n, _ in twin.named_variables()] == [n for n, _ in model.named_variables()]
+    for (name, old), (_, new) in zip(model.named_variables(), twin.named_variables()):
+        assert new is not old and new.graph is old.graph, name
+        np.testing.assert_array_equal(new.value, old.value)
+    x = gc.placeholder((None, 3), F64, name="x")
+    before = rng(3).standard_normal((5, 3))
+    together = gc.compile([model(x), twin(x)], inputs=[x])      # one graph holds both
+    first, second = together(before)
+    np.testing.assert_array_equal(first, second)
+    twin.load_state_dict({"0.weight": np.zeros((3, 3))}, strict=False)   # copies are separate
+    assert not np.any(twin[2].weight.value)
+    assert np.any(shared.weight.value != 0)
+    outer = nn.Sequential(OrderedDict(body=twin))
+    assert outer.body[0].weight.name.startswith("body.0.weight")
 
 
 # -- initialization ---------------------------------------------------------------------
