@@ -21,7 +21,10 @@ from profitability (the legality rules: passes/fusion_legality.py):
   their own when a library op or the caller needs them as a buffer;
 - a chain of reshapes over a buffer is an *alias*: a view, no kernel;
 - nothing fuses into a library op's operands, and no fusion may create a
-  cycle between kernels.
+  cycle between kernels;
+- a kernel's size is bounded (MAX_FREE_DEPTH, MAX_KERNEL_NODES,
+  MAX_SIBLING_READS below): a very long chain or a merge of very many
+  siblings is split over several kernels.
 Every producer-consumer edge between two kernels gets a reason.
 
 Guarantees: every non-source node is in exactly one kernel or is an alias;
@@ -35,6 +38,12 @@ from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, must_
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
     ALIAS_OPS, BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS, Fusion, Kernel)
 
+# Profitability limits on a kernel's size (each measured on the CPU backend):
+MAX_FREE_DEPTH = 64         # ops in one chain of free nodes that a kernel inlines
+MAX_KERNEL_NODES = 512      # one loop body: at ~1,500 ops LLVM stopped vectorizing it
+MAX_SIBLING_READS = 32      # buffers read by a kernel that horizontal fusion grows:
+                            # Numba's compile time grows faster than its arguments
+
 
 def fuse(program):
     fusion = Fusion(program)
@@ -46,10 +55,10 @@ def fuse(program):
         if _is_library(node):
             _start_library_kernel(fusion, node)
         elif _is_free(fusion, node) and node not in computed_once:
-            fusion.free.add(node)
+            _make_free(fusion, node)
         elif not _join_operand_kernel(fusion, node):
             if _is_pointwise(node) and node not in computed_once:
-                fusion.free.add(node)       # reads other kernels' outputs as buffers
+                _make_free(fusion, node)    # reads other kernels' outputs as buffers
             else:
                 _start_loop_kernel(fusion, node)
     for root in program.roots():
@@ -80,6 +89,23 @@ def _is_free(fusion, node):
         return False
     return all(i.op.name in BUFFER_OPS or i in fusion.free or i in fusion.aliases
                for i in node.inputs)
+
+
+def _make_free(fusion, node):
+    """Mark `node` free, first writing out the operands that would make its chain of
+    free nodes deeper than MAX_FREE_DEPTH: a kernel nests one expression per inlined
+    op, so code generation recurses that deep, and one loop body of thousands of ops
+    compiled slower and ran slower than NumPy."""
+    def depth():
+        return 1 + max((fusion.free_depth[i] for i in node.inputs if i in fusion.free),
+                       default=0)
+    if depth() > MAX_FREE_DEPTH:
+        for operand in node.inputs:
+            if operand in fusion.free and fusion.free_depth[operand] >= MAX_FREE_DEPTH:
+                _materialize(fusion, operand, f"a chain of more than {MAX_FREE_DEPTH} "
+                                              "inlined ops is cut here", consumer=node)
+    fusion.free.add(node)
+    fusion.free_depth[node] = depth()
 
 
 def _is_buffer(fusion, node):
@@ -288,8 +314,10 @@ def _join_sibling_kernel(fusion, node):
     domain = node.inputs[0].shape if reduction else node.shape
     leaves = buffer_leaves(fusion, node)
     for kernel in reversed(fusion.kernels):
-        if kernel.domain != domain or not leaves & (_kernel_leaves(fusion, kernel)
-                                                    | set(kernel.level)):
+        if kernel.domain != domain or len(kernel.nodes) >= MAX_KERNEL_NODES:
+            continue
+        reads = _kernel_leaves(fusion, kernel)
+        if not leaves & (reads | set(kernel.level)) or len(reads | leaves) > MAX_SIBLING_READS:
             continue
         if would_cycle(fusion, kernel, node):
             continue
@@ -326,7 +354,8 @@ def _join_operand_kernel(fusion, node):
         if kernel is not None and operand not in fusion.free and kernel not in candidates:
             candidates.append(kernel)
     for kernel in sorted(candidates, key=lambda k: -k.index):
-        level, why = fit(fusion, kernel, node)
+        level, why = fit(fusion, kernel, node) if len(kernel.nodes) < MAX_KERNEL_NODES else \
+            (None, f"the kernel holds {MAX_KERNEL_NODES} nodes, the most one loop body holds")
         if level is not None:
             _place(fusion, kernel, node, level)
             return True
@@ -364,7 +393,10 @@ def _related(fusion, a, b):
 
 
 def _try_merge(fusion, into, other):
-    if other in into.deps:
+    if other in into.deps or len(into.nodes) + len(other.nodes) > MAX_KERNEL_NODES:
+        return False
+    reads = _kernel_leaves(fusion, into) | _kernel_leaves(fusion, other)
+    if len(reads - set(into.all_nodes) - set(other.all_nodes)) > MAX_SIBLING_READS:
         return False
     if any(depends_on(dep, into) for dep in other.deps - {into}) or \
             any(depends_on(dep, other) for dep in into.deps - {other}):

@@ -69,6 +69,7 @@ class Fusion:
         self.reasons = {}           # (producer, consumer) -> why they are in different kernels
         self.refusals = {}          # node -> {kernel: why it could not join that kernel}
         self.originals = {}         # copy of a free node -> the node it copies
+        self.free_depth = {}        # free node -> ops in its longest chain of free nodes
 
     def report(self):
         return {"kernels": len(self.kernels), "aliases": len(self.aliases),

@@ -440,6 +440,81 @@ def test_free_node_read_by_two_kernels_is_cloned_into_each():
     assert_same_values(before, after, feeds, rtol=0, atol=0)
 
 
+
+def inlined_depth(kernel):
+    """Ops in the longest chain of nodes the kernel inlines (computes in its loop)."""
+    depth = {}
+    for node in kernel.nodes:
+        if node in kernel.inlined:
+            depth[node] = 1 + max((depth.get(i, 0) for i in node.inputs), default=0)
+    return max(depth.values(), default=0)
+
+
+@pytest.mark.parametrize("consumers", [1, 2])
+def test_a_deep_free_chain_is_written_out_every_max_free_depth_ops(consumers):
+    """300 elementwise ops feeding reductions: a kernel inlining them all recursed
+    past Python's limit in code generation (RecursionError from ~250 ops)."""
+    from graphc.passes.fuse import MAX_FREE_DEPTH
+    x = gc.placeholder((4, 8), name="x")
+    h = x
+    for _ in range(100):
+        h = gc.tanh(h * 0.5 + 0.1)
+    outputs = [gc.sum(h), gc.max(h)][:consumers]
+    before, after, report = fused(outputs, [x])
+    kernels = after.fusion.kernels
+    assert max(inlined_depth(k) for k in kernels) <= MAX_FREE_DEPTH
+    assert len(kernels) == 300 // MAX_FREE_DEPTH + 1
+    assert any("inlined ops is cut here" in why for why in after.fusion.reasons.values())
+    assert_same_values(before, after, [floats(4, 8)], rtol=1e-6, atol=1e-6)
+
+
+
+def test_a_kernel_stops_growing_at_max_kernel_nodes():
+    from graphc.passes.fuse import MAX_KERNEL_NODES
+    a, b = gc.placeholder((4, 8), name="a"), gc.placeholder((8, 8), name="b")
+    h = a @ b
+    for i in range(MAX_KERNEL_NODES // 2 + 20):       # an epilogue of MAX_KERNEL_NODES + 40 ops
+        h = gc.tanh(h * 0.5 + 0.1)
+    before, after, report = fused([h], [a, b])
+    sizes = [len(k.nodes) for k in after.fusion.kernels]
+    assert sizes[0] == MAX_KERNEL_NODES and max(sizes) <= MAX_KERNEL_NODES
+    assert any("the most one loop body holds" in why for why in after.fusion.reasons.values())
+    assert_same_values(before, after, [floats(4, 8), floats(8, 8, seed=1)])
+
+
+def test_horizontal_fusion_stops_at_max_sibling_reads():
+    """Forty SGD updates of same-shaped parameters: one kernel of 120 arguments compiled
+    twice as slowly as several of at most MAX_SIBLING_READS buffers read."""
+    from graphc.passes.fuse import MAX_SIBLING_READS
+    params = [gc.variable(floats(8, 8, seed=i), name=f"p{i}") for i in range(40)]
+    grads = [gc.placeholder((8, 8), name=f"g{i}") for i in range(40)]
+    scale = gc.placeholder((), name="scale")            # read by all: gradient clipping's
+    updates = {p: p - scale * g for p, g in zip(params, grads)}
+    program = program_of([], grads + [scale], updates=updates)
+    lower(program)
+    before = program.copy()
+    fuse(program)
+    kernels = program.fusion.kernels
+    assert 40 * 2 / MAX_SIBLING_READS <= len(kernels) < 40
+    assert max(len(k.inputs) for k in kernels) <= MAX_SIBLING_READS
+    feeds = [floats(8, 8, seed=100 + i) for i in range(40)] + [np.float32(0.1)]
+    assert_same_values(before, program, feeds)
+
+
+def test_a_deep_chain_and_its_gradient_compile_and_match_the_reference():
+    x = gc.placeholder((4, 8), name="x")
+    h = x
+    for _ in range(100):
+        h = gc.tanh(h * 0.5 + 0.1)
+    loss = gc.sum(h * h)
+    (dx,) = gc.grad(loss, [x])
+    feed = floats(4, 8)
+    got = gc.compile([loss, dx], inputs=[x], device="cpu")(feed)
+    want = gc.compile([loss, dx], inputs=[x], device="reference")(feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
 def test_softmax_over_last_axis_is_one_kernel_with_row_stats_and_element_output():
     before, after, report = fused(*softmax_last_axis()[:2])
     assert report == {"kernels": 1, "aliases": 0, "unfused_edges": 0}
