@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import os
 import time
+import warnings
 
 import numba
 import numpy as np
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
@@ -250,7 +252,11 @@ class CpuPlan:
         if not recorded:        # (the kernels' own code needs no symbols: the helper's stays)
             purge_compiled(self.module, "step")
         # without a record, code another process caches meanwhile must not be loaded
-        with contextlib.nullcontext() if recorded else compiled_not_loaded(self.step):
+        with contextlib.nullcontext() if recorded else compiled_not_loaded(self.step), \
+                warnings.catch_warnings():
+            # Numba types a call of 27 or more arguments through its experimental
+            # first-class functions, and says so, with the step's whole line
+            warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
             try:
                 return self.step(*args), recorded
             except Exception:

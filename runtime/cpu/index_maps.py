@@ -92,6 +92,8 @@ def operand_ids(node, slot, ids):
     if node.op.name in VIEW_OPS:
         def view(x):
             return node.op.reference(x, **node.attrs)
+    elif operand.shape == node.shape == ids.value_shape:
+        return ids          # an elementwise operand of the same shape: the same elements
     else:
         def view(x):
             return np.broadcast_to(x, node.shape)

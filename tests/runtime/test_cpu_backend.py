@@ -487,3 +487,18 @@ def test_none_batch_dimension_compiles_two_signatures():
     for i, (c, r) in enumerate(zip(results["cpu"], results["reference"])):
         for j, (cv, rv) in enumerate(zip(c, r)):
             assert_same(cv, rv, f"call {i} value {j}")
+
+
+def test_a_kernel_of_many_arguments_compiles_without_numba_warnings():
+    """Numba types a call of 27 or more arguments through its experimental first-class
+    functions and warns, printing the step's whole line (seen with Adam's step counters
+    of a 29-parameter transformer)."""
+    import warnings
+    counters = [gc.variable(np.zeros((), np.int64), name=f"t{i}") for i in range(30)]
+    step = gc.compile([], inputs=[], updates={t: t + 1 for t in counters}, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        step()
+        step()
+    assert [str(w.message) for w in caught] == []
+    assert [int(t.value) for t in counters] == [2] * 30

@@ -79,3 +79,15 @@ def test_equal_maps_are_equal_however_they_are_held():
     assert ids.same_as(identity((3, 4))) and Ids.of(expected).same_as(ids)
     assert not ids.same_as(walk_to_leaf(gc.transpose(x), (4, 3))[0])
     assert ids.signature() == identity((3, 4)).signature()
+
+
+def test_a_chain_of_same_shaped_elementwise_ops_adds_no_views():
+    """Each op of a deep chain used to add a broadcast view that every later signature
+    replayed: code generation was quadratic in the chain's depth (26 s at 3,000 ops)."""
+    x = gc.placeholder((3, 4), name="x")
+    h = gc.transpose(x, (1, 0))
+    for _ in range(50):
+        h = gc.tanh(h * 0.5)
+    ids, array = walk_to_leaf(h, (4, 3))
+    assert len(ids.views) == 1                       # the transpose's, nothing per op
+    np.testing.assert_array_equal(ids.materialize(), array)
