@@ -25,7 +25,8 @@ These rules only say what is legal; fuse.py decides what to join.
 import numpy as np
 
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.kernels import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS
+from graphc.passes.kernels import (BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, VIEW_OPS,
+                                   apply_view)
 
 COMPARISONS = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
 EXTREMA = ("max", "min")
@@ -114,7 +115,7 @@ def _keeps_order(view):
     if int(np.prod(view.shape, dtype=np.int64)) != size:
         return False
     flat = np.arange(size).reshape(operand.shape)
-    return np.array_equal(np.asarray(view.op.reference(flat, **view.attrs)).reshape(-1),
+    return np.array_equal(np.asarray(apply_view(view, flat)).reshape(-1),
                           np.arange(size))
 
 

@@ -8,6 +8,7 @@ axes) or SCALAR (one value per kernel). `Fusion` holds the kernels in
 schedule order, the aliases (zero-copy views, no kernel) and, for every
 producer-consumer edge that was not fused, the reason.
 """
+import numpy as np
 
 ELEMENT, ROW, SCALAR = "element", "row", "scalar"
 
@@ -15,6 +16,15 @@ BUFFER_OPS = ("placeholder", "variable", "constant")
 VIEW_OPS = ("reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "slice")
 ALIAS_OPS = ("reshape", "expand_dims", "squeeze")
 LOOP_REDUCTIONS = ("sum", "max", "min", "prod")
+
+
+def apply_view(view, array):
+    """The view node's reference applied to `array`, a stand-in for its first operand
+    (index maps probe views this way); shape-only operands (broadcast_to's or
+    reshape's `like`, before simplify makes their shapes attributes) by their shapes."""
+    likes = [np.broadcast_to(np.zeros((), np.uint8), view.inputs[k].shape)
+             for k in view.op.shape_only if k < len(view.inputs)]
+    return view.op.reference(array, *likes, **view.attrs)
 
 
 class Kernel:

@@ -254,6 +254,11 @@ def _check_batch_norm_arguments(running_mean, running_var, training, momentum, e
     if (running_mean is None) != (running_var is None):
         raise ArgumentError("running_mean and running_var are given together or not at all",
                             op="batch_norm", loc=user_location())
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if training and stat is not None and getattr(stat, "op", None) != "variable":
+            raise ArgumentError(f"{name} must be a gc.variable in training (this call updates "
+                                f"it), got {stat!r}; pass None to normalize with the batch's "
+                                "statistics only", op="batch_norm", loc=user_location())
     probability_argument(momentum, "momentum", "batch_norm")
     non_negative_number(eps, "eps", "batch_norm")
 

@@ -14,7 +14,7 @@ indices and becomes a gather table when it is not affine.
 """
 import numpy as np
 
-from graphc.passes.kernels import VIEW_OPS
+from graphc.passes.kernels import VIEW_OPS, apply_view
 
 
 class Ids:
@@ -91,7 +91,7 @@ def operand_ids(node, slot, ids):
         return Ids.of(ids.materialize() // node.shape[-1])
     if node.op.name in VIEW_OPS:
         def view(x):
-            return node.op.reference(x, **node.attrs)
+            return apply_view(node, x)
     elif operand.shape == node.shape == ids.value_shape:
         return ids          # an elementwise operand of the same shape: the same elements
     else:

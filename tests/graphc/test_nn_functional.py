@@ -194,6 +194,20 @@ def test_batch_norm_eval_uses_running_stats_and_leaves_them(shape):
     np.testing.assert_array_equal(rv.value, rv0)
 
 
+
+def test_batch_norm_training_refuses_running_stats_that_are_not_variables():
+    """Constants or placeholders as running stats were accepted, then every executable
+    died with a raw KeyError: a side update needs a variable to write."""
+    x = gc.placeholder((4, 3), name="x")
+    stats = gc.constant(np.zeros(3, np.float32)), gc.placeholder((3,), name="rv")
+    with pytest.raises(gc.ArgumentError, match="running_mean must be a gc.variable") as error:
+        gc.nn.batch_norm(x, *stats, training=True)
+    assert error.value.loc.line is not None
+    y = gc.nn.batch_norm(x, *stats, training=False)          # evaluation only reads them
+    out = gc.compile(y, inputs=[x, stats[1]], device="reference")(np.ones((4, 3), np.float32),
+                                                                  np.full(3, 3.0, np.float32))
+    np.testing.assert_allclose(out, np.full((4, 3), 1 / np.sqrt(3 + 1e-5)), rtol=1e-6)
+
 def _bn_twice(momentum=0.5):
     """One batch-norm layer (one pair of running stats) called on two placeholders."""
     rm = gc.variable(np.zeros(2), name="running_mean", trainable=False)

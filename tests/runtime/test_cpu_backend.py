@@ -502,3 +502,19 @@ def test_a_kernel_of_many_arguments_compiles_without_numba_warnings():
         step()
     assert [str(w.message) for w in caught] == []
     assert [int(t.value) for t in counters] == [2] * 30
+
+
+def test_gradients_compile_without_the_optimizing_passes():
+    """optimize=False keeps gc.grad's broadcast_to(dy, like=x) and reshape(dy, like=x),
+    whose shapes are operands until simplify runs: the index maps called their
+    references without them (a raw TypeError on any reduction's gradient)."""
+    x = gc.placeholder((2, 3, 4), name="x")
+    outputs = with_grads({"sum": gc.sum(gc.exp(x)), "mean": gc.mean(x * x, axis=1),
+                          "reshape": gc.reshape(gc.tanh(x), (6, 4)),
+                          "broadcast": x[:, :1] * gc.sum(x, axis=(0, 1))}, {"x": x})
+    labels, tensors = list(outputs), list(outputs.values())
+    feed = rng(7).standard_normal((2, 3, 4)).astype(np.float32)
+    cpu = gc.compile(tensors, inputs=[x], device="cpu", optimize=False)(feed)
+    ref = gc.compile(tensors, inputs=[x], device="reference", optimize=False)(feed)
+    for label, c, r in zip(labels, cpu, ref):
+        assert_same(c, r, label, RTOL, ATOL)
