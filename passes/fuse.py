@@ -31,6 +31,8 @@ Guarantees: every non-source node is in exactly one kernel or is an alias;
 kernels are listed in an order that runs each after every kernel it reads;
 the graph's meaning is unchanged (only free nodes are cloned).
 """
+import networkx as nx
+
 from graphc.ops.registry import ELEMENTWISE
 from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, must_be_buffer,
                                            reduction_level, safe_inlining, would_cycle,
@@ -375,21 +377,26 @@ def _merge_siblings(fusion):
     """Greedy fusion depends on visiting order; afterwards, merge a loop kernel into an
     earlier kernel over the same domain when it reads it or shares its inputs and
     every node still fits."""
+    leaves = {}         # kernel -> _kernel_leaves; only a merge's `into` changes them
+
+    def related(a, b):
+        for k in (a, b):
+            if k not in leaves:
+                leaves[k] = _kernel_leaves(fusion, k)
+        return a in b.deps or b in a.deps or bool(leaves[a] & leaves[b])
+
     merged = True
     while merged:
         merged = False
         for later in [k for k in fusion.kernels if k.library is None]:
             for earlier in fusion.kernels:
                 if earlier is not later and earlier.domain == later.domain \
-                        and _related(fusion, earlier, later) and _try_merge(fusion, earlier, later):
+                        and related(earlier, later) and _try_merge(fusion, earlier, later):
+                    leaves.pop(earlier, None)
                     merged = True
                     break
             if merged:
                 break
-
-
-def _related(fusion, a, b):
-    return a in b.deps or b in a.deps or bool(_kernel_leaves(fusion, a) & _kernel_leaves(fusion, b))
 
 
 def _try_merge(fusion, into, other):
@@ -458,9 +465,12 @@ def _recompute_deps(fusion):
                 owner = writer_of(fusion, operand)
                 if owner is not None and owner is not kernel:
                     kernel.deps.add(owner)
-    for kernel in fusion.kernels:
-        if any(depends_on(dep, kernel) for dep in kernel.deps):
-            raise AssertionError(f"fusion made a cycle through {kernel.name}")
+    dag = nx.DiGraph()
+    dag.add_nodes_from(fusion.kernels)
+    dag.add_edges_from((dep, kernel) for kernel in fusion.kernels for dep in kernel.deps)
+    if not nx.is_directed_acyclic_graph(dag):
+        cycle = [edge[0].name for edge in nx.find_cycle(dag)]
+        raise AssertionError(f"fusion made a cycle through {', '.join(cycle)}")
 
 
 def _schedule(kernels):

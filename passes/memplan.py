@@ -446,17 +446,25 @@ def _place(spans):
     """Offsets for {key: (start, end, nbytes)}: largest first, best fit among the gaps
     left by the placed groups that are live at the same time, 64-byte aligned."""
     order = sorted(spans, key=lambda r: (-spans[r][2], spans[r][0], spans[r][1], r.id))
-    placed, offsets = [], {}
-    for key in order:
+    placed = np.zeros((4, len(order)), np.int64)    # start, stop, low, high of each placed
+    offsets = {}
+    for count, key in enumerate(order):
         start, stop, nbytes = spans[key]
-        busy = sorted((offsets[other], offsets[other] + spans[other][2]) for other in placed
-                      if spans[other][0] <= stop and start <= spans[other][1])
-        best, best_gap, cursor = None, None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= nbytes and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, _align(hi))
-        offsets[key] = cursor if best is None else best
-        placed.append(key)
+        starts, stops, lows, highs = placed[:, :count]
+        live = (starts <= stop) & (start <= stops)
+        offsets[key] = _best_fit(lows[live], highs[live], nbytes)
+        placed[:, count] = start, stop, offsets[key], offsets[key] + nbytes
     return offsets
+
+
+def _best_fit(lows, highs, nbytes):
+    """The start of the smallest gap of at least `nbytes` below or between the busy
+    ranges [lows, highs) (the first of equal ones), else the aligned end of them all."""
+    order = np.lexsort((highs, lows))
+    lows, ends = lows[order], -(-highs[order] // ALIGNMENT) * ALIGNMENT
+    cursors = np.maximum.accumulate(np.concatenate(([0], ends)))   # before each range
+    gaps = lows - cursors[:-1]
+    fitting = np.flatnonzero(gaps >= nbytes)
+    if fitting.size == 0:
+        return int(cursors[-1])
+    return int(cursors[fitting[np.argmin(gaps[fitting])]])
