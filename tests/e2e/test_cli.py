@@ -123,8 +123,8 @@ def test_a_missing_data_path_is_one_line(graphc, tmp_path):
 
 
 def test_an_unknown_model_is_one_line(graphc):
-    assert_one_line_error(graphc("train", "--model", "transformer"), 2, "invalid choice",
-                          "transformer")
+    assert_one_line_error(graphc("train", "--model", "resnet152"), 2, "invalid choice",
+                          "resnet152")
 
 
 def test_an_empty_data_file_is_one_line(graphc, tmp_path):
