@@ -203,10 +203,14 @@ class Executable:
             start = time.perf_counter()
             log.debug("compiling for new shapes: %s", ", ".join(
                 f"{p.name}={format_shape(s)}" for p, s in zip(self._inputs, signature)))
-            program = specialize(self._nodes, self._inputs, self._outputs, self._updates, signature)
-            if self._optimize:
+            def specialized():
+                return specialize(self._nodes, self._inputs, self._outputs, self._updates,
+                                  signature)
+            program = specialized()
+            if self._optimize:       # the passes' snapshots are made when a picture asks
                 from graphc.passes.pipeline import default_pipeline
-                self.passes = default_pipeline().run(program)
+                self.passes = default_pipeline().run(program, snapshots=False,
+                                                     replay=specialized)
             plan = self._backend.build(program, check_numerics=self._check_numerics)
             self._plans[signature] = plan
             self.stats["compile_seconds"] += time.perf_counter() - start

@@ -10,8 +10,19 @@ import time
 
 
 class PassRecord:
-    def __init__(self, name, report, seconds, snapshot):
-        self.name, self.report, self.seconds, self.snapshot = name, report, seconds, snapshot
+    """A pass's report, its seconds and `snapshot`, the program after it: kept by the
+    run, or (a run given `replay`) made on first request by running the pipeline
+    again on a fresh copy of its input."""
+
+    def __init__(self, name, report, seconds, snapshot=None, replay=None):
+        self.name, self.report, self.seconds = name, report, seconds
+        self._snapshot, self._replay = snapshot, replay
+
+    @property
+    def snapshot(self):
+        if self._snapshot is None and self._replay is not None:
+            self._replay()
+        return self._snapshot
 
     def __repr__(self):
         return f"<pass {self.name}: {self.report} in {self.seconds * 1e3:.1f} ms>"
@@ -27,7 +38,11 @@ class Pipeline:
     def names(self):
         return [p.__name__ for p in self.passes]
 
-    def run(self, program, stop_after=None, snapshots=True):
+    def run(self, program, stop_after=None, snapshots=True, replay=None):
+        """The records of the passes run on `program`. snapshots=False keeps no copies;
+        then `replay`, a function returning a fresh copy of the input program, makes
+        them when first asked for (copying after every pass of a large graph took
+        longer than the passes: 1.4-1.9 s against 0.8 s for an LSTM over 50 steps)."""
         records = []
         for pass_ in self.passes:
             start = time.perf_counter()
@@ -37,6 +52,13 @@ class Pipeline:
                                       program.copy() if snapshots else None))
             if pass_.__name__ == stop_after:
                 break
+        if not snapshots and replay is not None:
+            def make_snapshots():
+                again = self.run(replay(), stop_after=records[-1].name)
+                for record, redone in zip(records, again):
+                    record._snapshot, record._replay = redone._snapshot, None
+            for record in records:
+                record._replay = make_snapshots
         return records
 
 

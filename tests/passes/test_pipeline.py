@@ -75,6 +75,38 @@ def test_snapshots_can_be_turned_off():
     assert [r.snapshot for r in records] == [None] * 4
 
 
+
+def structure(program):
+    return [(n.name, n.op.name, tuple(i.name for i in n.inputs))
+            for n in program.graph.topological()]
+
+
+def test_snapshots_not_kept_are_replayed_on_first_request():
+    program, _ = sample_program()
+    kept = default_pipeline().run(program.copy(), stop_after="fuse")
+    runs = []
+
+    def fresh_copy():
+        runs.append(1)
+        return program.copy()
+    lazy = default_pipeline().run(program.copy(), stop_after="fuse", snapshots=False,
+                                  replay=fresh_copy)
+    assert runs == [] and [r.name for r in lazy] == [r.name for r in kept]
+    assert lazy[2].snapshot is not None and runs == [1]       # one replay fills them all
+    for eager, replayed in zip(kept, lazy):
+        assert structure(replayed.snapshot) == structure(eager.snapshot), eager.name
+    assert runs == [1]
+
+
+def test_an_executable_keeps_no_snapshot_copies_until_asked():
+    x = gc.placeholder((None, 3), name="x")
+    step = gc.compile([gc.sum(gc.exp(x) * 2.0)], inputs=[x], device="reference",
+                      optimize=True)
+    step(np.ones((2, 3), np.float32))
+    assert all(r._snapshot is None for r in step.passes)
+    assert [n.op.name for n in step.passes[-1].snapshot.graph.topological()] == \
+        [n.op.name for n in step.program.graph.topological()]
+
 # -- through gc.compile ------------------------------------------------------------------
 
 def initial_weights():
