@@ -25,13 +25,15 @@ afterwards none of these patterns remains:
   of products P_i^T @ Q_i (an unrolled RNN's weight gradient, one per step)
   is one product of the stacked P_i and Q_i; x[:, t] @ W for every t (an
   unrolled RNN's input projection) is (x @ W)[:, t], one product, and the
-  stack of G_t @ W over t (its input gradient) is the product of the stack.
+  stack of G_t @ W over t (its input gradient) is the product of the stack;
+- a reshape that regroups leading axes moves below the elementwise ops that
+  read it (a Linear on 3-D input: bias and activation at the GEMM's shape).
 """
 import collections
 
 import numpy as np
 
-from graphc.ops.registry import OPS
+from graphc.ops.registry import ELEMENTWISE, OPS, SOURCE
 
 
 def simplify(program):
@@ -215,6 +217,44 @@ def power_by_constant(node, graph):
         return None
     return _add(graph, op, [x], {}, node)
 
+
+
+def elementwise_of_reshape(node, graph):
+    """e(reshape(x), y, ...) -> reshape(e(x, y', ...)) when the reshape regroups only
+    leading axes of x and each other operand either broadcasts over those axes (a bias)
+    or has the node's shape (reshaped alike). A Linear on (N, T, D) input is one GEMM
+    of the rows reshaped back to 3-D: this brings its bias and activation to the
+    GEMM's shape, so fusion runs them as the GEMM's epilogue."""
+    if node.op.kind != ELEMENTWISE:
+        return None
+    reshaped = next((i for i in node.inputs if i.op.name == "reshape" and len(i.inputs) == 1
+                     and i.shape == node.shape and i.inputs[0].shape != node.shape
+                     and i.inputs[0].op.kind != SOURCE), None)     # a computed value's
+    if reshaped is None:
+        return None
+    rows = reshaped.inputs[0].shape
+    common = 0
+    while common < min(len(rows), len(node.shape)) and \
+            rows[-1 - common] == node.shape[-1 - common]:
+        common += 1
+    if not 0 < common < len(rows) < len(node.shape):
+        return None     # only a split of leading axes: each rewrite lowers a rank, so ends
+    operands = []
+    for operand in node.inputs:
+        trailing = tuple(operand.shape[next((a for a, d in enumerate(operand.shape) if d != 1),
+                                            len(operand.shape)):])
+        if operand is reshaped:
+            operands.append(reshaped.inputs[0])
+        elif operand.shape == node.shape:
+            operands.append(_add(graph, "reshape", [operand], {"newshape": rows}, node))
+        elif len(trailing) > common:
+            return None
+        elif len(operand.shape) > len(rows):
+            operands.append(_add(graph, "reshape", [operand], {"newshape": trailing}, node))
+        else:
+            operands.append(operand)
+    inner = _add(graph, node.op.name, operands, dict(node.attrs), node)
+    return _add(graph, "reshape", [inner], {"newshape": node.shape}, node)
 
 def _only_user(node, graph, user):
     return graph.users(node) == [user]
@@ -443,4 +483,4 @@ RULES = [static_shapes, identity, double_negation, transpose_of_transpose,
          reshape_of_reshape, expand_dims_of_squeeze, concatenate_of_slices, log_of_exp, log_of_softmax, log_of_sigmoid, power_by_constant,
          batch_rows_of_matmul, batch_axes_of_matmul, batch_sum_of_matmul, matmuls_of_slices, concatenate_of_matmuls,
          transpose_of_matmul,
-         sum_of_matmuls]
+         sum_of_matmuls, elementwise_of_reshape]

@@ -265,7 +265,9 @@ def test_batched_operand_times_a_matrix_becomes_one_matmul_of_rows():
     before, after, report = simplified(gc.tanh(x @ w), [x, w])
     (product,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "matmul"]
     assert product.shape == (12, 6) and product.inputs[0].op.name == "reshape"
-    assert report == {"batch_rows_of_matmul": 1}
+    assert report == {"batch_rows_of_matmul": 1, "elementwise_of_reshape": 1}
+    (tanh,) = [n for n in after.graph.ancestors(after.roots()) if n.op.name == "tanh"]
+    assert tanh.inputs == (product,)                    # the product's epilogue, at (12, 6)
     assert_same_values(before, after, [floats(4, 3, 5), floats(5, 6, seed=1)], rtol=1e-5)
 
 
@@ -396,3 +398,30 @@ def test_stacked_products_with_one_matrix_are_one_product():
     assert [p.shape for p in products] == [(6, 3)]
     feeds = [floats(2, 5, seed=t) for t in range(3)] + [floats(3, 5, seed=7)]
     assert_same_values(before, after, feeds, rtol=1e-5)
+
+
+
+def test_a_linear_on_3d_input_keeps_bias_activation_and_residual_at_the_gemm_shape():
+    x = gc.placeholder((4, 3, 5), name="x")
+    w, b = gc.placeholder((5, 6), name="w"), gc.placeholder((6,), name="b")
+    skip = gc.placeholder((4, 3, 6), name="skip")
+    y = gc.relu(x @ w + b) + skip
+    before, after, report = simplified(y, [x, w, b, skip])
+    assert report["elementwise_of_reshape"] == 3
+    (root,) = after.roots()
+    assert root.op.name == "reshape" and root.inputs[0].op.name == "add"
+    live = after.graph.ancestors(after.roots())
+    assert {n.op.name: n.shape for n in live if n.op.name in ("add", "relu")} == \
+        {"add": (12, 6), "relu": (12, 6)}
+    feeds = [floats(4, 3, 5), floats(5, 6, seed=1), floats(6, seed=2), floats(4, 3, 6, seed=3)]
+    assert_same_values(before, after, feeds)
+
+
+def test_a_reshape_stays_above_an_operand_that_varies_along_its_regrouped_axes():
+    x = gc.placeholder((4, 3, 5), name="x")
+    w = gc.placeholder((5, 6), name="w")
+    per_step = gc.placeholder((3, 1), name="per_step")     # varies along T, which rows merge
+    before, after, report = simplified((x @ w) * per_step, [x, w, per_step])
+    assert "elementwise_of_reshape" not in report
+    feeds = [floats(4, 3, 5), floats(5, 6, seed=1), floats(3, 1, seed=2)]
+    assert_same_values(before, after, feeds)
