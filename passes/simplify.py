@@ -220,16 +220,16 @@ def power_by_constant(node, graph):
 
 
 def elementwise_of_reshape(node, graph):
-    """e(reshape(x), y, ...) -> reshape(e(x, y', ...)) when the reshape regroups only
-    leading axes of x and each other operand either broadcasts over those axes (a bias)
-    or has the node's shape (reshaped alike). A Linear on (N, T, D) input is one GEMM
-    of the rows reshaped back to 3-D: this brings its bias and activation to the
-    GEMM's shape, so fusion runs them as the GEMM's epilogue."""
+    """e(reshape(x), y, ...) -> reshape(e(x, y', ...)) when the reshape splits leading
+    axes of x and each other operand either broadcasts over those axes (a bias) or has
+    the node's shape (reshaped alike). A Linear on (N, T, D) input is one GEMM of the
+    rows reshaped back to 3-D: this brings its bias and activation to the GEMM's
+    shape, so fusion runs them as the GEMM's epilogue. Each rewrite lowers the rank of
+    an elementwise node, so rewriting ends."""
     if node.op.kind != ELEMENTWISE:
         return None
     reshaped = next((i for i in node.inputs if i.op.name == "reshape" and len(i.inputs) == 1
-                     and i.shape == node.shape and i.inputs[0].shape != node.shape
-                     and i.inputs[0].op.kind != SOURCE), None)     # a computed value's
+                     and i.shape == node.shape and i.inputs[0].op.kind != SOURCE), None)
     if reshaped is None:
         return None
     rows = reshaped.inputs[0].shape
@@ -238,23 +238,30 @@ def elementwise_of_reshape(node, graph):
             rows[-1 - common] == node.shape[-1 - common]:
         common += 1
     if not 0 < common < len(rows) < len(node.shape):
-        return None     # only a split of leading axes: each rewrite lowers a rank, so ends
-    operands = []
-    for operand in node.inputs:
-        trailing = tuple(operand.shape[next((a for a, d in enumerate(operand.shape) if d != 1),
-                                            len(operand.shape)):])
-        if operand is reshaped:
-            operands.append(reshaped.inputs[0])
-        elif operand.shape == node.shape:
-            operands.append(_add(graph, "reshape", [operand], {"newshape": rows}, node))
-        elif len(trailing) > common:
-            return None
-        elif len(operand.shape) > len(rows):
-            operands.append(_add(graph, "reshape", [operand], {"newshape": trailing}, node))
-        else:
-            operands.append(operand)
+        return None
+    plan = [_as_rows(operand, reshaped, node.shape, rows, common) for operand in node.inputs]
+    if None in plan:
+        return None
+    operands = [operand if shape is None else
+                _add(graph, "reshape", [operand], {"newshape": shape}, node)
+                for operand, shape in plan]
     inner = _add(graph, node.op.name, operands, dict(node.attrs), node)
     return _add(graph, "reshape", [inner], {"newshape": node.shape}, node)
+
+
+def _as_rows(operand, reshaped, shape, rows, common):
+    """(tensor, None or the shape to reshape it to) that reads at `rows` as `operand`
+    reads at `shape`; None if it varies along the split axes."""
+    if operand is reshaped:
+        return reshaped.inputs[0], None
+    if operand.shape == shape:
+        return operand, rows
+    first = next((a for a, d in enumerate(operand.shape) if d != 1), len(operand.shape))
+    trailing = tuple(operand.shape[first:])
+    if len(trailing) > common:
+        return None
+    return operand, (trailing if len(operand.shape) > len(rows) else None)
+
 
 def _only_user(node, graph, user):
     return graph.users(node) == [user]
