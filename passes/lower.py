@@ -56,10 +56,11 @@ class _Builder:
 
 
 def _stats(b, x, axes):
-    """m = max over axes, and s = sum(exp(x - m)) (both keepdims)."""
+    """m = max over axes, x - m, e = exp(x - m), and s = sum(e) (keepdims)."""
     m = b.reduce("max", x, axes)
     shifted = b("subtract", x, m)
-    return m, shifted, b.reduce("sum", b("exp", shifted), axes)
+    e = b("exp", shifted)
+    return m, shifted, e, b.reduce("sum", e, axes)
 
 
 def _empty(x, axes):
@@ -74,7 +75,7 @@ def lower_log_softmax(b, x, *, axis):
     PyTorch 7e-8). Casting only x - m and log s did not keep them."""
     if _empty(x, (axis,)):      # no element to normalize: the (empty) result as such
         return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
-    m, shifted, s = _stats(b, x, (axis,))
+    m, shifted, _, s = _stats(b, x, (axis,))
     if x.dtype != np.float32:
         return b("subtract", shifted, b("log", s))
     wide = lambda t: b("cast", t, dtype=np.dtype(np.float64))     # noqa: E731
@@ -85,8 +86,8 @@ def lower_log_softmax(b, x, *, axis):
 def lower_softmax(b, x, *, axis):
     if _empty(x, (axis,)):
         return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
-    _, shifted, s = _stats(b, x, (axis,))
-    return b("divide", b("exp", shifted), s)
+    _, _, e, s = _stats(b, x, (axis,))
+    return b("divide", e, s)        # one exp: the kernel keeps e for its last pass
 
 
 def lower_logsumexp(b, x, *, axis, keepdims):

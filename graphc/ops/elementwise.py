@@ -3,7 +3,10 @@ comparisons, logic, where, cast and stop_gradient, with their public functions.
 
 `scalar` is the expression fusion emits per element ({0}, {1}, ... are the
 operands); the CPU backend swaps exp/log/tanh/sigmoid/erf for vectorizable
-float32 approximations. Gradients may have the output's (broadcast) shape:
+float32 approximations. `costly = True` marks a scalar of many instructions (a
+transcendental): a kernel that needs its value in two passes over a row keeps
+it rather than computing it again (runtime/cpu/kept_values.py). Gradients may
+have the output's (broadcast) shape:
 the autodiff engine sums them back to each operand's shape.
 """
 import numpy as np
@@ -83,6 +86,7 @@ class Exp:
     reference = np.exp
     def grad(y, dy, x): return [dy * y]
     scalar = "exp({0})"
+    costly = True
 
 
 @register_op("log", ELEMENTWISE)
@@ -92,6 +96,7 @@ class Log:
     reference = np.log
     def grad(y, dy, x): return [dy / x]
     scalar = "log({0})"
+    costly = True
 
 
 @register_op("log1p", ELEMENTWISE)
@@ -101,6 +106,7 @@ class Log1p:
     reference = np.log1p
     def grad(y, dy, x): return [dy / (1 + x)]
     scalar = "log1p({0})"
+    costly = True
 
 
 @register_op("expm1", ELEMENTWISE)
@@ -110,6 +116,7 @@ class Expm1:
     reference = np.expm1
     def grad(y, dy, x): return [dy * exp(x)]      # not y + 1: that is 0 below -17 in float32
     scalar = "expm1({0})"
+    costly = True
 
 
 @register_op("sqrt", ELEMENTWISE)
@@ -137,6 +144,7 @@ class Tanh:
     reference = np.tanh
     def grad(y, dy, x): return [dy * (1 - y * y)]
     scalar = "tanh({0})"
+    costly = True
 
 
 @register_op("sigmoid", ELEMENTWISE)
@@ -146,6 +154,7 @@ class Sigmoid:
     def reference(x): return scipy.special.expit(x)
     def grad(y, dy, x): return [dy * y * (1 - y)]
     scalar = "sigmoid({0})"
+    costly = True
 
 
 @register_op("erf", ELEMENTWISE)
@@ -155,6 +164,7 @@ class Erf:
     def reference(x): return scipy.special.erf(x)
     def grad(y, dy, x): return [dy * (2 / np.sqrt(np.pi)) * exp(-x * x)]
     scalar = "erf({0})"
+    costly = True
 
 
 @register_op("relu", ELEMENTWISE)
@@ -198,6 +208,7 @@ class Gelu:
         return [dy * (cdf + x * INV_SQRT_2PI * exp(-0.5 * x * x))]
 
     scalar = "gelu_{approximate}({0})"
+    costly = True
 
 
 @register_op("softplus", ELEMENTWISE)
@@ -214,6 +225,7 @@ class Softplus:
         return [where(x * beta > threshold, dy, dy * sigmoid(x * beta))]
 
     scalar = "softplus({0}, {beta}, {threshold})"
+    costly = True
 
 
 @register_op("stop_gradient", ELEMENTWISE)
@@ -314,6 +326,7 @@ class Power:
         return [dy * b * a ** (b - 1), dy * y * safe_log]
 
     scalar = "power({0}, {1})"
+    costly = True
 
 
 @register_op("maximum", ELEMENTWISE)

@@ -38,6 +38,7 @@ class Op:
         self.reference = definition.reference
         self.grad = getattr(definition, "grad", None)
         self.scalar = getattr(definition, "scalar", None)
+        self.costly = getattr(definition, "costly", False)
         self.shape_only = tuple(shape_only)
         self.is_random = is_random
         self.__doc__ = definition.__doc__

@@ -114,6 +114,48 @@ def _minimum(a, b):
     return lambda a, b: a if (a <= b or a != a) else b
 
 
+# -- the combine step of max and min reductions ----------------------------------------
+
+running_max, running_min = _stub("running_max"), _stub("running_min")
+
+
+def _llvm_extremum(name):
+    """llvm.maximum / llvm.minimum on two floats of one type: NaN wins, as in NumPy.
+    It is the only NaN-propagating form LLVM vectorizes as a reduction without the
+    nnan flag (graphc never sets it): `maximum`'s select made a softmax's row max
+    loop scalar, 3.4x slower (360 against 106 us over 8,192 rows of 64; a
+    whole-tensor max 12x)."""
+    @intrinsic
+    def extremum(typingctx, a, b):
+        if a != b or not isinstance(a, types.Float):
+            return None
+
+        def codegen(context, builder, signature, args):
+            kind = args[0].type
+            fn = builder.module.declare_intrinsic(name, [kind],
+                                                  ir.FunctionType(kind, [kind, kind]))
+            return builder.call(fn, args)
+        return a(a, b), codegen
+    return extremum
+
+
+_LLVM_MAXIMUM, _LLVM_MINIMUM = _llvm_extremum("llvm.maximum"), _llvm_extremum("llvm.minimum")
+
+
+@overload(running_max)
+def _running_max(acc, value):
+    if isinstance(acc, types.Float) and acc == value:
+        return lambda acc, value: _LLVM_MAXIMUM(acc, value)
+    return lambda acc, value: acc if acc >= value else value
+
+
+@overload(running_min)
+def _running_min(acc, value):
+    if isinstance(acc, types.Float) and acc == value:
+        return lambda acc, value: _LLVM_MINIMUM(acc, value)
+    return lambda acc, value: acc if acc <= value else value
+
+
 @overload(power)
 def _power(a, b):
     if isinstance(a, types.Integer) and isinstance(b, types.Integer):
@@ -182,4 +224,4 @@ def cast_name(dtype):
 
 NAMES = ["exp", "expm1", "log", "tanh", "erf", "log1p", "sqrt", "rsqrt", "sigmoid", "relu",
          "maximum", "minimum", "sign", "where", "leaky_relu", "gelu_none", "gelu_tanh",
-         "softplus"]
+         "softplus", "running_max", "running_min"]

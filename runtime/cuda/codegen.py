@@ -65,6 +65,8 @@ def _type_name(dtype):
 class CudaLoopRenderer(LoopRenderer):
     INDEX_CAST = ""             # subscripts as the CPU renderer writes them, uncast
     OFFSET_VIEWS = False        # and every buffer passed whole
+    COMBINE = {**LoopRenderer.COMBINE, "max": "{acc} = maximum({acc}, {value})",
+               "min": "{acc} = minimum({acc}, {value})"}    # scalar.py's, on both sides
     def __init__(self, kernel, fusion, name):
         super().__init__(kernel, fusion, name, allow_parallel=False)
         self.rows = bool(self.reduced)          # one block per row, else one thread per point
