@@ -75,7 +75,7 @@ def conv_cases(rng, dtype):
                 if variant == "direct":
                     return fn(*args, *ATTRS)
                 if (variant, chunks) not in works:
-                    shape = L.conv_workspace_shape(op, variant, *shapes, chunks)
+                    shape = L.conv_workspace_shape(op, variant, *shapes, chunks, padding=(0, 0))
                     works[variant, chunks] = np.empty(shape, dtype)
                 return fn(*args, *ATTRS, works[variant, chunks])
             cases[f"{name} {part}"] = (reference, kernel)
@@ -116,7 +116,7 @@ def run(mode, repeats, dtype):
     for name, (ref, kernel) in conv_cases(rng, dtype).items():
         results[name] = ({"ref": timed(ref, repeats)} if mode == "reference" else
                          {variant: timed(lambda v=variant: kernel(v, chunks), repeats)
-                          for variant in ("gemm", "winograd", "direct")})
+                          for variant in ("gemm", "runs", "winograd", "direct")})
     for name, (ref, kernel) in other_cases(rng, dtype).items():
         if mode == "reference":
             results[name] = {"ref": timed(ref, repeats)}

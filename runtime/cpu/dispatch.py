@@ -67,7 +67,8 @@ class Library:
         work = self.work.get(node)
         if work is None:
             shape = library.conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
-                                                 chunks=numba.get_num_threads())
+                                                 chunks=numba.get_num_threads(),
+                                                 padding=attrs["padding"])
             work = self.work[node] = np.empty(shape, out.dtype)
         kernel(*[np.ascontiguousarray(a) for a in arrays], out, *ints, work)
 

@@ -51,6 +51,8 @@ from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
                                      conv2d_grad_weight_direct)
+from graphc.runtime.cpu.conv_runs import (conv2d_grad_input_runs,  # noqa: F401
+                                          conv2d_grad_weight_runs, conv2d_runs)
 from graphc.runtime.cpu.conv_variants import (conv_kernel_name, conv_variant,  # noqa: F401
                                               conv_workspace_shape)
 from graphc.runtime.cpu.winograd import (conv2d_grad_input_winograd,  # noqa: F401

@@ -40,8 +40,8 @@ CONVS = {
 }
 
 
-def conv_case(name, dtype):
-    xs, ws, stride, padding, dilation, groups = CONVS[name]
+def conv_case(name, dtype, cases=CONVS):
+    xs, ws, stride, padding, dilation, groups = cases[name]
     hw = tuple(output_size(xs[2 + i], ws[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
     x, w = random(xs, dtype, 1), random(ws, dtype, 2)
     dy = random((xs[0], ws[0]) + hw, dtype, 3)
@@ -83,6 +83,48 @@ def test_direct_conv2d_and_gradients_match_references(name, dtype):
     assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
 
 
+# stride 1 only: blocks of several images (LeNet's conv2 at batch 5: blocks of 3 and 2
+# images with 2 chunks), unequal padding, dilation and groups
+RUNS_CONVS = {
+    **{name: case for name, case in CONVS.items() if case[2] == (1, 1)},
+    "lenet conv2": ((5, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1), 1),
+    "padded dilated grouped": ((3, 4, 9, 7), (6, 2, 3, 2), (1, 1), (2, 1), (2, 3), 2),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", RUNS_CONVS)
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_runs_conv2d_and_gradients_match_references(name, dtype, chunks):
+    """conv_runs.py's kernels: columns from shifted runs of the padded planes, GEMMs
+    over blocks of images. The work array starts full of NaN: the weight gradient's
+    columns past each image's last run must be zeroed, not read."""
+    x, w, dy, attrs, ints = conv_case(name, dtype, RUNS_CONVS)
+    def work():
+        return nans(L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape,
+                                           chunks, padding=attrs["padding"]), dtype)
+    y, dx, dw = nans(dy.shape, dtype), nans(x.shape, dtype), nans(w.shape, dtype)
+    L.conv2d_runs(x, w, y, *ints, work())
+    assert_close(y, conv2d_reference(x, w, **attrs), dtype)
+    L.conv2d_grad_input_runs(dy, w, dx, *ints, work())
+    assert_close(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs), dtype)
+    L.conv2d_grad_weight_runs(x, dy, dw, *ints, work())
+    assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
+
+
+def test_runs_kernels_refuse_a_stride_and_a_short_work_array():
+    x, w, dy, attrs, ints = conv_case("plain", np.float32)
+    shape = L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, 1,
+                                   padding=attrs["padding"])
+    y = nans(dy.shape, np.float32)
+    with pytest.raises(ValueError, match="stride 1 only"):
+        L.conv2d_runs(x, w, y, 2, 1, *ints[2:], nans(shape, np.float32))
+    with pytest.raises(ValueError, match="too small"):
+        L.conv2d_runs(x, w, y, *ints, nans((1, shape[1] - 1), np.float32))
+    with pytest.raises(ValueError, match="needs the conv's padding"):
+        L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape)
+
+
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 
 
@@ -90,17 +132,20 @@ def conv_attrs(groups=1, stride=(1, 1)):
     return dict(stride=stride, padding=(0, 0), dilation=(1, 1), groups=groups)
 
 
-def test_variants_winograd_for_w2s_conv2_gemm_for_conv1_direct_for_depthwise():
+def test_variants_winograd_for_w2s_conv2_runs_for_conv1_direct_for_depthwise():
     def variants(x_shape, w_shape, y_shape, **attrs):
         return [L.conv_variant(op, x_shape, w_shape, y_shape, conv_attrs(**attrs))
                 for op in CONV_OPS]
     assert variants((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 24, 24)) == ["winograd"] * 3
-    # one input channel; 4x4 outputs (4 tiles per image); stride 2; a 5x5 kernel
-    assert variants((64, 1, 28, 28), (32, 1, 3, 3), (64, 32, 26, 26)) == ["gemm"] * 3
-    assert variants((8, 256, 6, 6), (256, 256, 3, 3), (8, 256, 4, 4)) == ["gemm"] * 3
+    # stride 1: one input channel (its input gradient sums one row per output
+    # channel: row by row); 4x4 outputs (4 tiles per image); a 5x5 kernel
+    assert variants((64, 1, 28, 28), (32, 1, 3, 3), (64, 32, 26, 26)) == ["runs", "gemm", "runs"]
+    assert variants((8, 256, 6, 6), (256, 256, 3, 3), (8, 256, 4, 4)) == ["runs"] * 3
+    assert variants((64, 32, 26, 26), (64, 32, 5, 5), (64, 64, 22, 22)) == ["runs"] * 3
+    # strided, or 1x1 (its rows are the input's own: no im2col to save)
     assert variants((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 12, 12),
                     stride=(2, 2)) == ["gemm"] * 3
-    assert variants((64, 32, 26, 26), (64, 32, 5, 5), (64, 64, 22, 22)) == ["gemm"] * 3
+    assert variants((64, 32, 26, 26), (64, 32, 1, 1), (64, 64, 26, 26)) == ["gemm"] * 3
     depthwise = variants((64, 32, 26, 26), (32, 1, 3, 3), (64, 32, 24, 24), groups=32)
     assert depthwise == ["direct", "gemm", "direct"]
 

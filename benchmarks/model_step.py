@@ -1,0 +1,152 @@
+"""One step of a model beyond BENCHMARKS.md's workloads: graphc's cpu device against
+PyTorch eager, each in a worker process, one step of each in turn, median step time of
+each:
+
+    python benchmarks/model_step.py --peers-python VENV/bin/python [--model M] [--steps 50]
+
+Models:
+- transformer: a training step of a 2-layer TransformerEncoder (d_model 128, 4 heads,
+  feed-forward 512, dropout 0.1, batch_first; batch 32 x 64 tokens; MSE loss; Adam);
+- transformer-eval: the same encoder's forward in eval mode (PyTorch: inference_mode,
+  its fused fast path);
+- lenet: a training step of LeNet-5 on (256, 1, 28, 28) images (convs 1 -> 6 with
+  padding 2 and 6 -> 16, 5x5, max pooling, 400-120-84-10, cross-entropy, SGD with
+  momentum 0.9).
+VENV holds torch (benchmarks/run.py's peers venv). Both use two threads.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BATCH, TOKENS, D_MODEL, HEADS, FEED_FORWARD, LAYERS = 32, 64, 128, 4, 512, 2
+IMAGES = 256
+MODELS = ("transformer", "transformer-eval", "lenet")
+
+
+def batch():
+    data = np.random.default_rng(0)
+    return (data.standard_normal((BATCH, TOKENS, D_MODEL)).astype("float32"),
+            data.standard_normal((BATCH, TOKENS, D_MODEL)).astype("float32"))
+
+
+def images():
+    data = np.random.default_rng(0)
+    return (data.standard_normal((IMAGES, 1, 28, 28)).astype("float32"),
+            data.integers(0, 10, IMAGES))
+
+
+def torch_step(model_name):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    nn = torch.nn
+    if model_name == "lenet":
+        model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                              nn.Linear(84, 10))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, target = (torch.tensor(a) for a in images())
+        loss_of = F.cross_entropy
+    else:
+        layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, FEED_FORWARD, 0.1, batch_first=True)
+        model = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        x, target = (torch.tensor(a) for a in batch())
+        loss_of = F.mse_loss
+    if model_name == "transformer-eval":
+        model.eval()
+
+        def forward():
+            with torch.inference_mode():
+                return float(model(x)[0, 0, 0])
+        return forward
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_of(model(x), target)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def graphc_step(model_name):
+    import graphc as gc
+    gc.manual_seed(0)
+    nn = gc.nn
+    if model_name == "lenet":
+        model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                              nn.Linear(84, 10))
+        x = gc.placeholder((IMAGES, 1, 28, 28), name="x")
+        target = gc.placeholder((IMAGES,), "int64", name="target")
+        loss = nn.functional.cross_entropy(model(x), target)
+        optimizer = gc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        feeds = images()
+    else:
+        layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, FEED_FORWARD, 0.1, batch_first=True)
+        model = nn.TransformerEncoder(layer, LAYERS)
+        x = gc.placeholder((BATCH, TOKENS, D_MODEL), name="x")
+        target = gc.placeholder((BATCH, TOKENS, D_MODEL), name="target")
+        feeds = batch()
+        if model_name == "transformer-eval":
+            model.eval()
+            forward = gc.compile([model(x)], inputs=[x])
+            return lambda: float(forward(feeds[0])[0][0, 0, 0])
+        loss = nn.mse_loss(model(x), target)
+        optimizer = gc.optim.Adam(model.parameters(), lr=1e-3)
+    step = gc.compile([loss], inputs=[x, target], updates=optimizer.minimize(loss))
+    return lambda: float(step(*feeds)[0])
+
+
+def serve(make_step):
+    """Worker: build, warm up, then one timed step per line read."""
+    step = make_step()
+    for _ in range(5):
+        step()
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        start = time.perf_counter()
+        loss = step()
+        print(f"{time.perf_counter() - start} {loss}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers-python", required=True, help="a Python with torch")
+    parser.add_argument("--model", default="transformer", choices=MODELS)
+    parser.add_argument("--steps", type=int, default=50)
+    args = parser.parse_args()
+    workers = {name: subprocess.Popen([python, __file__, "--serve", name, args.model], text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+               for name, python in (("torch", args.peers_python), ("graphc", sys.executable))}
+    for worker in workers.values():
+        if worker.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker failed to start")
+    times = {name: [] for name in workers}
+    for i in range(args.steps):
+        for name in (("torch", "graphc") if i % 2 else ("graphc", "torch")):
+            workers[name].stdin.write("step\n")
+            workers[name].stdin.flush()
+            times[name].append(float(workers[name].stdout.readline().split()[0]))
+    for worker in workers.values():
+        worker.stdin.close()
+        worker.wait()
+    medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    for name, ms in medians.items():
+        print(f"{name:7s} median step {ms:8.1f} ms")
+    print(f"graphc / torch {medians['graphc'] / medians['torch']:.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(lambda: (torch_step if sys.argv[2] == "torch" else graphc_step)(sys.argv[3]))
+    else:
+        main()
