@@ -39,6 +39,14 @@ def images():
             data.integers(0, 10, IMAGES))
 
 
+def lenet(nn):
+    """LeNet-5 from `nn`: torch.nn and graphc.nn name the same layers alike."""
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, 10))
+
+
 def torch_step(model_name):
     import torch
     import torch.nn.functional as F
@@ -46,10 +54,7 @@ def torch_step(model_name):
     torch.manual_seed(0)
     nn = torch.nn
     if model_name == "lenet":
-        model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                              nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                              nn.Linear(84, 10))
+        model = lenet(nn)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, target = (torch.tensor(a) for a in images())
         loss_of = F.cross_entropy
@@ -81,10 +86,7 @@ def graphc_step(model_name):
     gc.manual_seed(0)
     nn = gc.nn
     if model_name == "lenet":
-        model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                              nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                              nn.Linear(84, 10))
+        model = lenet(nn)
         x = gc.placeholder((IMAGES, 1, 28, 28), name="x")
         target = gc.placeholder((IMAGES,), "int64", name="target")
         loss = nn.functional.cross_entropy(model(x), target)

@@ -50,13 +50,14 @@ def runs_workspace(x_shape, w_shape, y_shape, ph, pw, chunks):
 
 
 @njit(cache=True)
-def _check_work(work, x_shape, w_shape, y_shape, sh, sw, ph, pw):
-    """A ValueError, not wrong values or writes past the end, for a strided conv or a
-    work array sized for other shapes."""
+def _checked_geometry(work, x_shape, w_shape, y_shape, sh, sw, ph, pw):
+    """runs_geometry for work's chunks; a ValueError, not wrong values or writes past
+    the end, for a strided conv or a work array sized for other shapes."""
     if sh != 1 or sw != 1:
         raise ValueError("the runs conv kernels take stride 1 only")
     if work.shape[1] < _work_elements(x_shape, w_shape, y_shape, ph, pw, work.shape[0]):
         raise ValueError("conv work array too small for these shapes and padding")
+    return runs_geometry(x_shape, w_shape, y_shape, ph, pw, work.shape[0])
 
 
 @njit(cache=True)
@@ -102,6 +103,29 @@ def _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns):
 
 
 @njit(cache=True)
+def _runs_back(cols, s, planes, kh, kw, dh, dw, width, m, columns):
+    """The adjoint of _columns: each run of image slot s added back into the zeroed
+    padded planes."""
+    _fill(planes, 0)
+    for c in range(planes.shape[0]):
+        for i in range(kh):
+            for j in range(kw):
+                d = i * dh * width + j * dw
+                _add(planes[c, d:d + m], cols[(c * kh + i) * kw + j, s * columns:s * columns + m])
+
+
+@njit(cache=True)
+def _output_points(block, s, out, b, o0, width, columns):
+    """Image slot s of the forward's GEMM block into out[b, o0:], row by output row
+    (the Wp - wo columns past each row are not output points)."""
+    ho, wo = out.shape[2], out.shape[3]
+    for o in range(block.shape[0]):
+        for y in range(ho):
+            start = s * columns + y * width
+            _copy(out[b, o0 + o, y], block[o, start:start + wo])
+
+
+@njit(cache=True)
 def _gapped(dy, b, o0, og, block, s, width, columns):
     """Image slot s of the GEMM block: dy's rows at their place in the runs, zeros
     between them."""
@@ -117,10 +141,9 @@ def _gapped(dy, b, o0, og, block, s, width, columns):
 def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     n, chunks = x.shape[0], work.shape[0]
     out_ch, cg, kh, kw = w.shape
-    og, k, ho, wo = out_ch // groups, cg * kh * kw, out.shape[2], out.shape[3]
-    _check_work(work, x.shape, w.shape, out.shape, sh, sw, ph, pw)
-    width, plane, m, columns, images = runs_geometry(x.shape, w.shape, out.shape, ph, pw,
-                                                     chunks)
+    og, k = out_ch // groups, cg * kh * kw
+    width, plane, m, columns, images = _checked_geometry(
+        work, x.shape, w.shape, out.shape, sh, sw, ph, pw)
     w3 = w.reshape((groups, og, k))
     blocks = -(-n // images)
     for p in prange(chunks):
@@ -133,10 +156,7 @@ def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                     _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns)
                 gemm(w3[g], cols[:, :count * columns], block[:, :count * columns], 0.0)
                 for s in range(count):
-                    for o in range(og):
-                        for y in range(ho):
-                            start = s * columns + y * width
-                            _copy(out[first + s, g * og + o, y], block[o, start:start + wo])
+                    _output_points(block, s, out, first + s, g * og, width, columns)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -145,9 +165,8 @@ def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
     chunks = work.shape[0]
     _, cg, kh, kw = out.shape
     og, k = out_ch // groups, cg * kh * kw
-    _check_work(work, x.shape, out.shape, dy.shape, sh, sw, ph, pw)
-    width, plane, m, columns, images = runs_geometry(x.shape, out.shape, dy.shape, ph, pw,
-                                                     chunks)
+    width, plane, m, columns, images = _checked_geometry(
+        work, x.shape, out.shape, dy.shape, sh, sw, ph, pw)
     blocks = -(-n // images)
     size = out_ch * k
     for p in prange(chunks):
@@ -174,9 +193,8 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     chunks = work.shape[0]
     _, cg, kh, kw = w.shape
     og, k, h, wd = out_ch // groups, cg * kh * kw, out.shape[2], out.shape[3]
-    _check_work(work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
-    width, plane, m, columns, images = runs_geometry(out.shape, w.shape, dy.shape, ph, pw,
-                                                     chunks)
+    width, plane, m, columns, images = _checked_geometry(
+        work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
     w3 = w.reshape((groups, og, k))
     blocks = -(-n // images)
     for p in prange(chunks):
@@ -188,13 +206,8 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                     _gapped(dy, first + s, g * og, og, block, s, width, columns)
                 gemm(w3[g].T, block[:, :count * columns], cols[:, :count * columns], 0.0)
                 for s in range(count):
-                    _fill(padded, 0)
+                    _runs_back(cols, s, padded, kh, kw, dh, dw, width, m, columns)
                     for c in range(cg):
-                        for i in range(kh):
-                            for j in range(kw):
-                                d = i * dh * width + j * dw
-                                _add(padded[c, d:d + m],
-                                     cols[(c * kh + i) * kw + j, s * columns:s * columns + m])
                         dx = out[first + s, g * cg + c]
                         for y in range(h):
                             start = (y + ph) * width + pw
