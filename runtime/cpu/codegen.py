@@ -321,11 +321,14 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
             top.emit(f"{self.acc(red)} = {self.init(red)}")
         parallel = self.allow_parallel and bool(self.kept) and \
             all(r.op.name == "sum" for r in scalar_red) and self.large()
-        loops = self.loop_axes(self.kept)
+        # a kept axis of one point gets no loop (a prange(1) ran a whole kernel on one
+        # thread: attention's value heads, sliced from (3, B, H, T, D))
+        unit = [a for a in self.loop_axes(self.kept) if self.extent(a) == 1]
+        loops = [a for a in self.loop_axes(self.kept) if a not in unit]
         self.blocked = [r for r in scalar_red if parallel and not self.reduced
                         and self.accumulates_wide(r)]   # else blocked in the row's loop
         body_depth = 1 + len(loops) + bool(self.blocked)
-        lines = list(top.lines)
+        lines = list(top.lines) + [f"    i{axis} = 0" for axis in unit]
         self.hide_counts = parallel
         inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):

@@ -5,9 +5,12 @@ With the input plane flattened at its padded width Wp, kernel offset (i, j)
 reads the run that starts at i dh Wp + j dw: output point (y, x) is column
 y Wp + x of every row, so each row of the column matrix is one contiguous copy
 of (ho - 1) Wp + wo values, not ho copies of wo. Each image's block of columns
-is ho Wp wide; the Wp - wo columns past each output row are not output points
-(the forward drops them when it copies out, the gradients multiply them by
-zeros). Blocks of several images make one GEMM, not one per image.
+is ho Wp wide; the Wp - wo columns past each output row are not output points:
+the forward drops them when it copies out; the gradients zero them and multiply
+them by zeros (left as they were, they hold input values or products with the
+weights, and an inf or NaN among those made 0 * inf = NaN in gradient entries the
+reference keeps finite). Blocks of several images make one GEMM, not one per
+image.
 
 LeNet's convs (6 -> 16 channels at 10x10 outputs, 1 -> 6 at 28x28) spent more
 time in conv.py's row-by-row im2col than in their GEMMs of 6-16 rows.
@@ -91,8 +94,8 @@ def _planes(x, b, c0, cg, ph, pw, padded):
 @njit(cache=True)
 def _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns):
     """Image slot s of the column block: row (c, i, j) is the run at i dh Wp + j dw,
-    then zeros (the last row's Wp - wo columns past the run: the weight gradient
-    multiplies them by dy's zeros, and 0 * NaN would be NaN)."""
+    then zeros in the last output row's Wp - wo columns past the run (stale scratch
+    there, times dy's zeros, could be NaN)."""
     cg = planes.shape[0]
     for c in range(cg):
         for i in range(kh):
@@ -100,6 +103,29 @@ def _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns):
                 d, row = i * dh * width + j * dw, cols[(c * kh + i) * kw + j]
                 _copy(row[s * columns:s * columns + m], planes[c, d:d + m])
                 _fill(row[s * columns + m:(s + 1) * columns], 0)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})     # not nnan: x * 0 stays
+def _finite(a):
+    """Whether every value of a C-contiguous array is finite (x * 0 is 0 only then)."""
+    flat = a.reshape(a.size)
+    zero = flat[0] * 0
+    for t in range(flat.size):
+        zero += flat[t] * 0
+    return zero == 0
+
+
+@njit(cache=True)
+def _zero_gaps(cols, s, width, wo, columns):
+    """Zeros in image slot s's Wp - wo columns past each output row. The gradients
+    multiply those columns by zeros, and 0 * inf or 0 * NaN (of an input or a weight
+    that is not finite) would be NaN where the reference has none. The kernels call
+    it only for such inputs: it costs about as much as the columns' copies."""
+    for r in range(cols.shape[0]):
+        row = cols[r]
+        for start in range(s * columns + wo, (s + 1) * columns, width):
+            for t in range(start, start + width - wo):
+                row[t] = 0
 
 
 @njit(cache=True)
@@ -179,6 +205,8 @@ def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
                 for s in range(count):
                     planes = _planes(x, first + s, g * cg, cg, ph, pw, padded)
                     _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns)
+                    if not _finite(planes):
+                        _zero_gaps(cols, s, width, wo, columns)
                     _gapped(dy, first + s, g * og, og, block, s, width, columns)
                 gemm(block[:, :count * columns], cols[:, :count * columns].T, partial[g], 1.0)
     flat = out.reshape(size)
@@ -196,7 +224,7 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     width, plane, m, columns, images = _checked_geometry(
         work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
     w3 = w.reshape((groups, og, k))
-    blocks = -(-n // images)
+    blocks, finite = -(-n // images), _finite(w)
     for p in prange(chunks):
         cols, block, padded, _ = _split(work, p, k, og, columns, images, cg, plane)
         for blk in range(p, blocks, chunks):
@@ -206,6 +234,8 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                     _gapped(dy, first + s, g * og, og, block, s, width, columns)
                 gemm(w3[g].T, block[:, :count * columns], cols[:, :count * columns], 0.0)
                 for s in range(count):
+                    if not finite:
+                        _zero_gaps(cols, s, width, wo, columns)
                     _runs_back(cols, s, padded, kh, kw, dh, dw, width, m, columns)
                     for c in range(cg):
                         dx = out[first + s, g * cg + c]

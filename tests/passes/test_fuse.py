@@ -426,6 +426,29 @@ def test_reshape_of_a_buffer_feeding_a_library_op_is_an_alias(build, kernels):
     assert all(reshape not in k.all_nodes for k in after.fusion.kernels)
 
 
+def test_heads_read_through_reshapes_are_copied_over_their_own_shape():
+    """Attention's split heads: (B, T, 3 * H * D) -> (B, T, 3, H, D) -> q (B, H, T, D)
+    -> (B * H, T, D) for the batched matmul. The kernel that writes q runs over
+    (B, H, T, D), where its reads are affine, and the last reshape is an alias of
+    its buffer (over (B * H, T, D) it read through a gather table); values match."""
+    b, t, h, d = 2, 5, 3, 4
+    x = gc.placeholder((b, t, 3 * h * d), name="x")
+    heads = gc.transpose(gc.reshape(x, (b, t, 3, h, d)), (2, 0, 3, 1, 4))
+    q, k = heads[0] * 0.5, heads[1]
+    scores = gc.reshape(q, (b * h, t, d)) @ gc.transpose(gc.reshape(k, (b * h, t, d)), (0, 2, 1))
+    before, after, report = fused([scores], [x])
+    matmul, = nodes_of(after, "matmul")
+    first = matmul.inputs[0]
+    assert first in after.fusion.aliases and first.shape == (b * h, t, d)
+    writer = owner(after.fusion, first)
+    assert writer.domain == (b, h, t, d)
+    assert_same_values(before, after, [floats(b, t, 3 * h * d)])
+    step = gc.compile([scores], inputs=[x], device="cpu")
+    value = floats(b, t, 3 * h * d)
+    np.testing.assert_allclose(step(value)[0], gc.compile([scores], inputs=[x],
+                               device="reference")(value)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_free_node_read_by_two_kernels_is_cloned_into_each():
     outputs, inputs, feeds = free_node_read_by_two_kernels()
     before, after, report = fused(outputs, inputs)

@@ -194,3 +194,14 @@ def test_mixed_float32_float64_and_scalars():
                "maximum": gc.maximum(a, d), "exp(a) + d": gc.exp(a) + d, "s * a": s * a,
                "s + 1": s + 1.0, "exp(s)": gc.exp(s), "sum(a) * s": gc.sum(a) * s}
     check(outputs, {a: a_val, d: d_val, s: np.float32(2.5)})
+
+
+def test_a_kept_axis_of_one_point_gets_no_loop():
+    """A slice that keeps a leading axis of 1 (attention's value heads from (3, B, H, T,
+    D)): the parallel loop goes to the first axis with more than one point; a
+    prange(1) had run the whole kernel on one thread."""
+    value = finite_values("float32", (16, 64, 3, 4, 32), seed=14)
+    x = gc.placeholder(value.shape, name="x")
+    heads = gc.transpose(x, (2, 0, 3, 1, 4))[2:3] * 2.0
+    source = next(iter(check({"heads": heads}, {x: value})._plans.values())).source
+    assert "prange(1)" not in source and "prange(16)" in source, source

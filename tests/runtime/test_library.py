@@ -112,6 +112,31 @@ def test_runs_conv2d_and_gradients_match_references(name, dtype, chunks):
     assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_runs_gradients_put_nan_where_the_reference_does(dtype):
+    """An inf in x reaches dW only through the products it takes part in, a NaN in w
+    reaches dX likewise: the columns between output rows, which hold neighbouring
+    inputs (or their products with w), must not carry them (found by fuzzing:
+    dW [inf nan inf nan] against the reference's [inf 27 inf 27])."""
+    x = random((2, 3, 6, 7), dtype, 4)
+    x[0, 1, 2, 0] = np.inf
+    x[1, 2, 4, 6] = -np.inf
+    w = random((4, 3, 2, 3), dtype, 5)
+    w[1, 0, 0, 1] = np.nan
+    attrs = dict(stride=(1, 1), padding=(1, 0), dilation=(1, 1), groups=1)
+    ints = (1, 1, 1, 0, 1, 1, 1)
+    dy = random((2, 4, 7, 5), dtype, 6)
+    work = nans(L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, 2,
+                                       padding=(1, 0)), dtype)
+    dx, dw = nans(x.shape, dtype), nans(w.shape, dtype)
+    L.conv2d_grad_input_runs(dy, w, dx, *ints, work)
+    np.testing.assert_allclose(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs),
+                               equal_nan=True, **TOLERANCE[dtype])
+    L.conv2d_grad_weight_runs(x, dy, dw, *ints, work)
+    np.testing.assert_allclose(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs),
+                               equal_nan=True, **TOLERANCE[dtype])
+
+
 def test_runs_kernels_refuse_a_stride_and_a_short_work_array():
     x, w, dy, attrs, ints = conv_case("plain", np.float32)
     shape = L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, 1,
