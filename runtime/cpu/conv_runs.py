@@ -109,6 +109,8 @@ def _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns):
 def _finite(a):
     """Whether every value of a C-contiguous array is finite (x * 0 is 0 only then)."""
     flat = a.reshape(a.size)
+    if flat.size == 0:
+        return True
     zero = flat[0] * 0
     for t in range(flat.size):
         zero += flat[t] * 0
