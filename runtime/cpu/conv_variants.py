@@ -49,7 +49,9 @@ def conv_variant(op, x_shape, w_shape, y_shape, attrs):
     (conv_runs.py) for kernels larger than 1x1, 2-3x faster than row by row for
     the forward and the weight gradient: LeNet's 6 -> 16 5x5 conv at batch 256
     1.6-2.2 against 3.9-5.7 ms and 1.6-1.9 against 3.9-4.5; W2's conv1 (1 -> 32,
-    3x3) 0.46 against 0.78-1.9 and 0.93 against 1.1. The input gradient is 1.2-1.9x
+    3x3, 9 columns per output point) about even: forward 0.46-0.52 against
+    0.49-1.9 ms, weight gradient 0.89-0.93 against 0.78-1.1 (isolated runs on a
+    noisy machine). The input gradient is 1.2-1.9x
     faster from 3 input channels per group, but slower with one (0.62 against
     0.45 ms at W2's conv1: its GEMM sums over one row per output channel), which
     keeps the row-by-row GEMM, as does a 1x1 kernel, whose rows need no im2col
