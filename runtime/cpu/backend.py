@@ -22,6 +22,7 @@ from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
 from graphc.runtime.cache import load_module, purge_compiled, runtime_fingerprint
 from graphc.runtime.cpu import precompile
+from graphc.runtime.cpu.chunks import run_in_chunks
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver
@@ -338,7 +339,7 @@ class CpuPlan:
         err = np.zeros(1, np.int64)
         args = (*flat, *outs, *loop.tables, err)
         if kernel in self.loaded:
-            self.functions[kernel](*args)
+            self._call_loop(kernel, args)
         else:
             self._first_call(kernel, args)
         if err[0]:
@@ -349,11 +350,19 @@ class CpuPlan:
     def _first_call(self, kernel, args):
         """The first call loads cached machine code; a corrupt entry is purged and rebuilt."""
         try:
-            self.functions[kernel](*args)
+            self._call_loop(kernel, args)
         except Exception:
             purge_compiled(self.module)
-            self.functions[kernel](*args)
+            self._call_loop(kernel, args)
         self.loaded.add(kernel)
+
+    def _call_loop(self, kernel, args):
+        """The loop function on `args`, in chunks on every thread if it runs so."""
+        chunks = self.loops[kernel].chunks
+        if chunks:
+            run_in_chunks(self.functions[kernel], chunks, *args)
+        else:
+            self.functions[kernel](*args)
 
     def _check(self, kernel, values):
         for node in kernel.outputs:

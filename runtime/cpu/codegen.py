@@ -39,8 +39,9 @@ class LoopSource:
     """The rendered function and how to call it."""
 
     def __init__(self, name, source, inputs, outputs, tables, error_checks, key=None,
-                 offsets=None):
+                 offsets=None, chunks=None):
         self.name, self.source = name, source
+        self.chunks = chunks            # the outer loop's count if it runs in chunks
         self.key = key                  # the function without its name: equal keys, one compile
         self.inputs = inputs            # nodes whose buffers are passed, in order
         # each input is passed flattened from this element on (LoopRenderer.read)
@@ -330,13 +331,17 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
         body_depth = 1 + len(loops) + bool(self.blocked)
         lines = list(top.lines) + [f"    i{axis} = 0" for axis in unit]
         self.hide_counts = parallel
+        # a parallel loop with nothing summed across it runs in chunks (chunks.py)
+        chunks = self.extent(loops[0]) if parallel and loops and not scalar_red else None
         inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):
             if depth == 0 and self.blocked:
                 lines += self.open_blocks(axis, loops)
                 continue
-            loop = "prange" if parallel and depth == 0 else "range"
             count = self.count(axis, depth > 0 and (depth < len(loops) - 1 or inner > 0))
+            loop = "range" if depth or not parallel else "prange"
+            if depth == 0 and chunks:
+                loop, count = "range", "start, stop"
             lines.append("    " * (1 + depth + bool(self.blocked)) +
                          f"for i{axis} in {loop}({count}):")
         row = _Block(body_depth)
@@ -364,8 +369,16 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
                 self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        lines += tail.lines
-        return self.function(lines, outputs, parallel)
+        lines += self.once_per_call(tail.lines, chunks)
+        return self.function(lines, outputs, parallel, chunks)
+
+    @staticmethod
+    def once_per_call(lines, chunks):
+        """Lines after a kernel's loop, run by the chunk that starts at 0 if it runs in
+        chunks (a scalar output written once)."""
+        if not chunks or not lines:
+            return lines
+        return ["    if start == 0:"] + ["    " + line for line in lines]
 
     def new_block(self, indent):
         return _Block(indent)
@@ -535,12 +548,15 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
             body = [re.sub(rf"\b{name}\[", f"{source}[", line) for line in body]
         return body, through
 
-    def function(self, body, outputs, parallel):
+    def function(self, body, outputs, parallel, chunks=None):
+        """The njit function of `body`: parallel (a prange), or over a range of its outer
+        loop's `chunks` points (start, stop: runtime/cpu/chunks.py), or serial."""
         body, bases = self.resolve_offsets(body)
         body, through = self.write_in_place(body, outputs, bases)
         inputs = [n for n in self.args if n not in outputs]
-        params = [self.args[n] for n in inputs] + [self.arg_out(n) for n in outputs] + \
-            [name for name, _ in self.tables] + ["err"]
+        params = ["start", "stop"] * bool(chunks) + [self.args[n] for n in inputs] + \
+            [self.arg_out(n) for n in outputs] + [name for name, _ in self.tables] + ["err"]
+        parallel = parallel and not chunks
         nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
         comment = f"# kernel {self.name}: {nodes}" + \
             (" ..." if len(self.kernel.all_nodes) > 12 else "")
@@ -553,7 +569,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),
                           key=definition.replace(f"def {self.name}(", "def _(", 1),
-                          offsets=[bases.get(self.args[n], 0) for n in inputs])
+                          offsets=[bases.get(self.args[n], 0) for n in inputs], chunks=chunks)
 
 
 def render_loop(kernel, fusion, name, allow_parallel=True, in_place=None):

@@ -32,10 +32,12 @@ class ColumnsInside:
         inner = int(np.prod([self.domain[a] for a in self.kept[1:]], dtype=np.int64))
         block = max(1, COLUMN_BLOCK // inner)
         blocks = -(-self.domain[first] // block)
-        parallel = self.allow_parallel and blocks > 1 and self.large()
+        chunks = blocks if self.allow_parallel and blocks > 1 and self.large() else None
         rows = int(np.prod([self.domain[a] for a in self.kept], dtype=np.int64))
-        lines = [f"    {self.acc(r)}s = np.full({rows}, {self.init(r)})" for r in row_red]
-        lines.append(f"    for blk in {'prange' if parallel else 'range'}({blocks}):")
+        lines = [f"    row0 = start * {block * inner}" if chunks else "    row0 = 0"]
+        size = f"min(stop * {block * inner}, {rows}) - row0" if chunks else str(rows)
+        lines += [f"    {self.acc(r)}s = np.full({size}, {self.init(r)})" for r in row_red]
+        lines.append(f"    for blk in range({'start, stop' if chunks else blocks}):")
         lines.append(f"        lo, hi = blk * {block}, min((blk + 1) * {block}, "
                      f"{self.domain[first]})")
         body = self.new_block(2)
@@ -43,17 +45,18 @@ class ColumnsInside:
             body.emit(f"for i{axis} in range({self.domain[axis]}):")
             body.indent += 1
         row_index = self.subscript(self.identity_ids(ROW), ROW, body)
+        slot = f"{row_index} - np.uint64(row0)"     # the accumulators of this call's rows
         self.open_kept_loops(body)
         for red in row_red:
-            body.emit(f"{self.acc(red)} = {self.acc(red)}s[{row_index}]")
+            body.emit(f"{self.acc(red)} = {self.acc(red)}s[{slot}]")
         self.render_elements(body, row_red, element_out)
         for red in row_red:
-            body.emit(f"{self.acc(red)}s[{row_index}] = {self.acc(red)}")
+            body.emit(f"{self.acc(red)}s[{slot}] = {self.acc(red)}")
         body.indent = 2
         self.open_kept_loops(body)
         for red in row_red:
             body.emit(f"{self.var(red)} = "
-                      f"{self.reduced_value(red, f'{self.acc(red)}s[{row_index}]')}")
+                      f"{self.reduced_value(red, f'{self.acc(red)}s[{slot}]')}")
         for node in self.placed(ROW):
             if not self.is_reduction(node):
                 self.assign(node, ROW, body)
@@ -65,7 +68,7 @@ class ColumnsInside:
             self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        return self.function(lines + tail.lines, outputs, parallel)
+        return self.function(lines + self.once_per_call(tail.lines, chunks), outputs, False, chunks)
 
     def open_kept_loops(self, block):
         """The kept axes' loops, the first over this block's range."""

@@ -44,7 +44,8 @@ from graphc.runtime.cpu.views import aligned_empty
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
-          "from graphc.runtime.cpu.native_call import call_with_views as _k\n\n")
+          "from graphc.runtime.cpu.native_call import call_with_views as _k\n"
+          "from graphc.runtime.cpu.native_call import call_with_views_in_chunks as _kc\n\n")
 SYMBOLS = "SYMBOL_PREFIX"     # replaced by the backend with one unique to the whole module
 
 
@@ -104,9 +105,11 @@ class _Renderer:
         self.static_names.append(name)
         return Base(name)
 
-    def call(self, function, args):
+    def call(self, function, args, chunks=None):
         """`function(*args)` through its own symbol (runtime/cpu/native_call.py), args
-        each a View, a Base, an int, a float or a tuple of Views."""
+        each a View, a Base, an int, a float or a tuple of Views; with `chunks`, a
+        loop kernel's function(start, stop, *args) over [0, chunks) on every thread
+        (runtime/cpu/chunks.py)."""
         self.calls += 1
         bases, texts = [], []
 
@@ -126,8 +129,9 @@ class _Renderer:
                 texts.append(f"%{arg!r}")
             else:
                 texts.append(f"#{int(arg)}")
-        return (f'_k({function}, "{SYMBOLS}_{self.calls}", "{" ".join(texts)}", '
-                f'{", ".join(bases)})')
+        head = f'_kc({function}, "{SYMBOLS}_{self.calls}", {chunks}, ' if chunks else \
+            f'_k({function}, "{SYMBOLS}_{self.calls}", '
+        return head + f'"{" ".join(texts)}", {", ".join(bases)})'
 
     def value(self, node):
         """The View of node's array in the step."""
@@ -193,7 +197,7 @@ class _Renderer:
                 args = [self.flat(n, offset) for n, offset in zip(loop.inputs, loop.offsets)]
                 args += [self.flat(n) for n in loop.outputs]
                 args += [self.static(t, "table") for t in loop.tables]
-                self.emit(self.call(loop.name, args + [Base("err")]))
+                self.emit(self.call(loop.name, args + [Base("err")], loop.chunks))
                 if loop.error_checks:
                     self.sites.append(("loop", loop, kernel))
                     self.emit("if err[0] != 0:")

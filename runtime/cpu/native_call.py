@@ -32,6 +32,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from graphc.runtime.cpu import chunks
 from graphc.runtime.cpu.step_views import (argument_type, base_fields, build_argument,
                                             parse_arguments)
 
@@ -58,6 +59,21 @@ def bind(symbol, dispatcher, argtypes):
 def call_with_views(typingctx, kernel, prefix, arguments, *bases):
     """kernel(*<the arguments the text names>) through the symbol `prefix_<hash of the
     argument types>`; the views of `bases` are built here (runtime/cpu/step_views.py)."""
+    return _typed_call(kernel, prefix, arguments, bases, count=None)
+
+
+@intrinsic
+def call_with_views_in_chunks(typingctx, kernel, prefix, count, arguments, *bases):
+    """kernel(start, stop, *<the arguments>) over [0, count) on every thread: a
+    parallel loop kernel (runtime/cpu/chunks.py), otherwise as call_with_views."""
+    if not isinstance(count, types.Integer):
+        return None
+    return _typed_call(kernel, prefix, arguments, bases, count=count)
+
+
+def _typed_call(kernel, prefix, arguments, bases, count):
+    """(signature, codegen) of a call_with_views, or of a call in chunks of [0, count)
+    when `count` (the count's type) is given."""
     literal = (isinstance(prefix, types.StringLiteral)
                and isinstance(arguments, types.StringLiteral))
     if not literal or not isinstance(kernel, types.Dispatcher):
@@ -65,22 +81,33 @@ def call_with_views(typingctx, kernel, prefix, arguments, *bases):
     parsed = parse_arguments(arguments.literal_value)
     argtypes = tuple(argument_type(a, bases) for a in parsed)
     symbol = _symbol(prefix.literal_value, argtypes)
-    restype = bind(symbol, kernel.dispatcher, argtypes)
+    restype = bind(symbol, kernel.dispatcher,
+                   argtypes if count is None else chunks.kernel_types(argtypes))
+    first_base = 3 if count is None else 4
 
     def codegen(context, builder, signature, llargs):
-        base_values = [builder.extract_value(llargs[3], i) for i in range(len(bases))]
+        base_values = [builder.extract_value(llargs[first_base], i) for i in range(len(bases))]
         fields = base_fields(context, builder, bases, base_values)
         values = [build_argument(context, builder, a, base_values, bases, fields)
                   for a in parsed]
-        function_type = context.call_conv.get_function_type(restype, argtypes)
-        callee = cgutils.get_or_insert_function(builder.module, function_type, symbol)
-        status, result = context.call_conv.call_function(builder, callee, restype, argtypes,
-                                                         values)
+        if count is None:
+            function_type = context.call_conv.get_function_type(restype, argtypes)
+            callee = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+            status, result = context.call_conv.call_function(builder, callee, restype,
+                                                             argtypes, values)
+        else:
+            size = context.cast(builder, llargs[2], count, types.int64)
+            status = chunks.emit_chunked_call(context, builder, symbol, argtypes, values,
+                                              size, bind)
+            result = context.get_dummy_value()
         with cgutils.if_unlikely(builder, status.is_error):
             context.call_conv.return_status_propagate(builder, status)
         return result
 
-    return restype(kernel, prefix, arguments, types.StarArgTuple.from_types(bases)), codegen
+    star = types.StarArgTuple.from_types(bases)
+    if count is None:
+        return restype(kernel, prefix, arguments, star), codegen
+    return restype(kernel, prefix, count, arguments, star), codegen
 
 
 def callees_path(module):

@@ -2,7 +2,9 @@
 compiling anything.
 
 The njit step (runtime/cpu/driver.py) is straight-line code: one
-`_k(kernel, symbol, "<arguments>", bases...)` per kernel, in schedule order.
+`_k(kernel, symbol, "<arguments>", bases...)` per kernel, in schedule order
+(`_kc(kernel, symbol, count, ...)` for a loop kernel run in chunks: it records
+the kernel and runtime/cpu/chunks.py's `launch`).
 Typing the step compiles every kernel it calls, one after another.
 `step_callees` instead runs the step's Python body on stand-ins that carry only
 a Numba type: each `_k` records (kernel, argument types), the types read from
@@ -21,6 +23,7 @@ import types as pytypes
 from numba import typeof, types
 from numba.core.registry import cpu_target
 
+from graphc.runtime.cpu import chunks
 from graphc.runtime.cpu.step_views import argument_type, parse_arguments
 
 
@@ -68,16 +71,24 @@ def step_callees(module, argtypes):
     `argtypes`, first call first, each pair once."""
     found = []
 
-    def call(kernel, prefix, arguments, *bases):
-        base_types = [_type(b) for b in bases]
-        entry = (kernel, tuple(argument_type(a, base_types) for a in parse_arguments(arguments)))
+    def record(entry):
         if entry not in found:
             found.append(entry)
+
+    def call(kernel, prefix, arguments, *bases):
+        base_types = [_type(b) for b in bases]
+        record((kernel, tuple(argument_type(a, base_types) for a in parse_arguments(arguments))))
         return Typed(types.int64)
+
+    def call_in_chunks(kernel, prefix, count, arguments, *bases):
+        base_types = [_type(b) for b in bases]
+        argtypes = tuple(argument_type(a, base_types) for a in parse_arguments(arguments))
+        record((kernel, chunks.kernel_types(argtypes)))
+        record((chunks.launch, chunks.LAUNCH_ARGS))
 
     cpu_target.typing_context.refresh()     # (its registries load on first use)
     step = module.step.py_func
-    scope = dict(step.__globals__, _k=call)
+    scope = dict(step.__globals__, _k=call, _kc=call_in_chunks)
     abstract = pytypes.FunctionType(step.__code__, scope, closure=step.__closure__)
     try:
         abstract(*[Typed(t) for t in argtypes])

@@ -15,6 +15,8 @@ Numba compiles every kernel on its first call (0.2-1 s each), so tests group
 many ops into one graph (one fused kernel where possible) and parametrize by
 op family, to keep failures readable and the files fast.
 """
+import re
+
 import numpy as np
 
 import graphc as gc
@@ -74,6 +76,13 @@ def plan_of(step):
     """The one compiled plan of an executable."""
     assert len(step._plans) == 1
     return next(iter(step._plans.values()))
+
+
+def parallel_loops(source):
+    """The counts of a generated module's parallel loops: a prange's, or the range a
+    loop kernel run in chunks is split over (the step's `_kc(kernel, symbol, count,`)."""
+    return [int(n) for n in re.findall(r"prange\((\d+)\)", source) +
+            re.findall(r'_kc\(\w+, "\w+", (\d+),', source)]
 
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1e-30,

@@ -8,7 +8,8 @@ import pytest
 
 import graphc as gc
 from helpers import load_workloads
-from helpers_cpu import check, compile_both, finite_values, plan_of, rng, with_grads
+from helpers_cpu import (check, compile_both, finite_values, parallel_loops, plan_of, rng,
+                         with_grads)
 
 workloads = load_workloads()
 
@@ -162,17 +163,19 @@ def test_large_sum_tolerance():
 
 
 def test_large_kernels_run_in_parallel():
-    """Kernels over at least 2**16 points with no BLAS call in the step get a prange
-    over their outer axis: element-wise, row reductions (softmax), column
-    reductions, and a full sum (all sums: a prange reduction) must still match."""
+    """Kernels over at least 2**16 points with no BLAS call in the step run their outer
+    axis on every thread (in chunks, or a prange): element-wise, row reductions
+    (softmax), column reductions, and a full sum (all sums: a prange reduction) must
+    still match."""
     value = finite_values("float32", (512, 160), seed=41)
     x = gc.placeholder(value.shape, name="x")
     outputs = {"softmax": gc.nn.softmax(x, axis=-1), "column max": gc.max(x, axis=0),
                "sigmoid": gc.sigmoid(x) * 2.0, "row sums": gc.sum(x * x, axis=1)}
     step = check(with_grads(outputs, {"x": x}), {x: value})
-    assert "prange(" in plan_of(step).source
+    assert 512 in parallel_loops(plan_of(step).source)
     total = compile_both([gc.sum(gc.exp(x * 0.1))], [x])
     (cpu,), (ref,) = total[0](value), total[1](value)
+    assert "prange(" in plan_of(total[0]).source
     # a sum of 81920 positive terms, sequential per thread vs NumPy's pairwise
     np.testing.assert_allclose(cpu, ref, rtol=1e-4)
 
@@ -180,8 +183,9 @@ def test_large_kernels_run_in_parallel():
 def test_loops_around_loops_inside_a_prange_body_have_hidden_counts():
     """A conv epilogue's shape, (images, channels, H * W) with a per-channel bias: LLVM
     fully unrolled the constant 16-channel loop around the vectorized 784-point loop,
-    and compiling took 20 s. Its count is hidden (opaque(16)); the prange loop and
-    the innermost loop keep their constants, and serial kernels keep every one."""
+    and compiling took 20 s. Its count is hidden (opaque(16)); the innermost loop
+    keeps its constant, the parallel loop runs in chunks of its 96 images, and serial
+    kernels keep every constant."""
     def source(shape):
         x = gc.placeholder(shape, name="x")
         bias = gc.placeholder((shape[1], 1, 1), name="bias")
@@ -189,10 +193,10 @@ def test_loops_around_loops_inside_a_prange_body_have_hidden_counts():
                  bias: finite_values("float32", bias.shape, seed=46)}
         return plan_of(check({"relu": gc.nn.relu(x + bias)}, feeds)).source
     parallel = source((96, 16, 28, 28))
-    assert "prange(96)" in parallel and "range(opaque(16))" in parallel
+    assert parallel_loops(parallel) == [96] and "range(opaque(16))" in parallel
     assert "range(784)" in parallel and "opaque(784)" not in parallel
     serial = source((2, 16, 4, 4))
-    assert "prange(" not in serial and "opaque(" not in serial
+    assert parallel_loops(serial) == [] and "opaque(" not in serial
 
 
 @pytest.mark.parametrize("shape", [(6, 5, 7), (256, 300)], ids=["serial", "parallel"])
@@ -214,7 +218,7 @@ def test_reductions_over_leading_axes_run_columns_inside(shape):
     feeds = {x: value, keep: mask, bias: finite_values("float32", shape[1:], seed=44)}
     step = check(outputs, feeds, rtol=1e-5, atol=1e-5)
     assert "acc0s = np.full(" in plan_of(step).source
-    assert ("prange(" in plan_of(step).source) == (value.size >= 1 << 16)
+    assert bool(parallel_loops(plan_of(step).source)) == (value.size >= 1 << 16)
 
 
 def test_every_arena_buffer_starts_on_a_cache_line():
