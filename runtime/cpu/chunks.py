@@ -76,15 +76,19 @@ def kernel_types(argtypes):
     return RANGE + tuple(argtypes)
 
 
-def emit_chunked_call(context, builder, symbol, argtypes, values, count, bind):
-    """Code for kernel(start, stop, *values) over [0, count) on every thread, the
+def emit_chunked_call(context, builder, symbol, argtypes, values, count, bind,
+                      arguments_of=None):
+    """Code for kernel(start, stop, *arguments) over [0, count) on every thread, the
     kernel bound to `symbol` for `kernel_types(argtypes)`; `bind(symbol, dispatcher,
-    argtypes)` binds the launcher too. Returns the launcher's status."""
+    argtypes)` binds the launcher too. The arguments are `values`, or
+    `arguments_of(context, builder, values)` built inside the thunk (the step's views
+    of its bases: the step's own function stays small). Returns the launcher's
+    status."""
     module = builder.module
     struct = ir.LiteralStructType([value.type for value in values])
     name = f"{symbol}_thunk"
     thunk = module.globals.get(name) or _thunk(context, module, name, symbol, argtypes,
-                                               struct)
+                                               struct, arguments_of)
     slot = cgutils.alloca_once(builder, struct)
     for k, value in enumerate(values):
         builder.store(value, cgutils.gep_inbounds(builder, slot, 0, k))
@@ -99,9 +103,9 @@ def emit_chunked_call(context, builder, symbol, argtypes, values, count, bind):
     return status
 
 
-def _thunk(context, module, name, symbol, argtypes, struct):
-    """The module's function `name`: (arguments, start, stop) -> symbol(start, stop,
-    *arguments)."""
+def _thunk(context, module, name, symbol, argtypes, struct, arguments_of):
+    """The module's function `name`: (values, start, stop) -> symbol(start, stop,
+    *arguments_of(values))."""
     thunk = ir.Function(module, THUNK_TYPE, name)
     thunk.linkage = "internal"
     builder = ir.IRBuilder(thunk.append_basic_block())
@@ -109,6 +113,8 @@ def _thunk(context, module, name, symbol, argtypes, struct):
     slot = builder.bitcast(data, struct.as_pointer())
     values = [builder.load(cgutils.gep_inbounds(builder, slot, 0, k))
               for k in range(len(struct.elements))]
+    if arguments_of is not None:
+        values = arguments_of(context, builder, values)
     signature = kernel_types(argtypes)
     function_type = context.call_conv.get_function_type(types.none, signature)
     callee = cgutils.get_or_insert_function(module, function_type, symbol)

@@ -1,8 +1,9 @@
 """Render the loop part of a fused kernel (passes/fuse.py) as one Numba function.
 
 The function takes every buffer flattened (1-D, C order) and loops over the
-kernel's domain: kept axes outside (the first one `prange`d when the work is
-large and nothing is reduced across it), reduced axes inside, once per pass.
+kernel's domain: kept axes outside (the first one split over the threads when
+the work is large and nothing is reduced across it: runtime/cpu/chunks.py),
+reduced axes inside, once per pass.
 Values are plain local variables: a per-element value lives for one point,
 a per-row value for one row, a scalar for the call.
 
@@ -84,7 +85,7 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
     def __init__(self, kernel, fusion, name, allow_parallel, in_place=None, collapse=None):
         self.kernel, self.fusion, self.name = kernel, fusion, name
         self.allow_parallel = allow_parallel
-        self.hide_counts = False        # set by render: loops inside a prange body
+        self.hide_counts = False        # set by render: loops inside a parallel loop
         self.in_place = in_place or {}  # output -> the input whose buffer it overwrites
         self.collapse = collapse or {}  # head axis -> adjacent axes run as one loop
         self.maps_seen = []             # every affine map's strides, by axis
@@ -331,8 +332,9 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
         body_depth = 1 + len(loops) + bool(self.blocked)
         lines = list(top.lines) + [f"    i{axis} = 0" for axis in unit]
         self.hide_counts = parallel
-        # a parallel loop with nothing summed across it runs in chunks (chunks.py)
-        chunks = self.extent(loops[0]) if parallel and loops and not scalar_red else None
+        # a parallel loop runs in chunks (chunks.py) unless a scalar follows it
+        chunks = self.extent(loops[0]) if parallel and loops and self.ends_with_loop(
+            scalar_out) else None
         inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):
             if depth == 0 and self.blocked:
@@ -369,16 +371,14 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
                 self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        lines += self.once_per_call(tail.lines, chunks)
+        lines += tail.lines
         return self.function(lines, outputs, parallel, chunks)
 
-    @staticmethod
-    def once_per_call(lines, chunks):
-        """Lines after a kernel's loop, run by the chunk that starts at 0 if it runs in
-        chunks (a scalar output written once)."""
-        if not chunks or not lines:
-            return lines
-        return ["    if start == 0:"] + ["    " + line for line in lines]
+    def ends_with_loop(self, scalar_out):
+        """Whether nothing follows the kernel's loop: no scalar is reduced across it or
+        computed after it. Only then can its points run in independent chunks; a sum
+        across them stays a prange reduction (W4's loss)."""
+        return not self.placed(SCALAR) and not scalar_out
 
     def new_block(self, indent):
         return _Block(indent)

@@ -27,17 +27,22 @@ class ColumnsInside:
         """The reduced axes outside and the kept axes inside, as memory runs: every row's
         accumulator lives in an array, and the inner loop is unit-stride (vectorized)
         where the row-first order strides by a whole row per element. The first kept
-        axis is split into blocks of about COLUMN_BLOCK elements, prange'd when large."""
+        axis is split into blocks of about COLUMN_BLOCK elements, split over the threads when
+        large (runtime/cpu/chunks.py)."""
         first = self.kept[0]
         inner = int(np.prod([self.domain[a] for a in self.kept[1:]], dtype=np.int64))
         block = max(1, COLUMN_BLOCK // inner)
         blocks = -(-self.domain[first] // block)
-        chunks = blocks if self.allow_parallel and blocks > 1 and self.large() else None
+        parallel = self.allow_parallel and blocks > 1 and self.large()
+        chunks = blocks if parallel and self.ends_with_loop(scalar_out) else None
         rows = int(np.prod([self.domain[a] for a in self.kept], dtype=np.int64))
+        # a call in chunks keeps the accumulators of its own rows, from row0 on
         lines = [f"    row0 = start * {block * inner}" if chunks else "    row0 = 0"]
         size = f"min(stop * {block * inner}, {rows}) - row0" if chunks else str(rows)
         lines += [f"    {self.acc(r)}s = np.full({size}, {self.init(r)})" for r in row_red]
-        lines.append(f"    for blk in range({'start, stop' if chunks else blocks}):")
+        loop = "range(start, stop)" if chunks else f"prange({blocks})" if parallel else \
+            f"range({blocks})"
+        lines.append(f"    for blk in {loop}:")
         lines.append(f"        lo, hi = blk * {block}, min((blk + 1) * {block}, "
                      f"{self.domain[first]})")
         body = self.new_block(2)
@@ -45,7 +50,7 @@ class ColumnsInside:
             body.emit(f"for i{axis} in range({self.domain[axis]}):")
             body.indent += 1
         row_index = self.subscript(self.identity_ids(ROW), ROW, body)
-        slot = f"{row_index} - np.uint64(row0)"     # the accumulators of this call's rows
+        slot = f"{row_index} - np.uint64(row0)"
         self.open_kept_loops(body)
         for red in row_red:
             body.emit(f"{self.acc(red)} = {self.acc(red)}s[{slot}]")
@@ -68,7 +73,7 @@ class ColumnsInside:
             self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        return self.function(lines + self.once_per_call(tail.lines, chunks), outputs, False, chunks)
+        return self.function(lines + tail.lines, outputs, parallel, chunks)
 
     def open_kept_loops(self, block):
         """The kept axes' loops, the first over this block's range."""

@@ -85,20 +85,21 @@ def _typed_call(kernel, prefix, arguments, bases, count):
                    argtypes if count is None else chunks.kernel_types(argtypes))
     first_base = 3 if count is None else 4
 
+    def views(context, builder, base_values):
+        fields = base_fields(context, builder, bases, base_values)
+        return [build_argument(context, builder, a, base_values, bases, fields) for a in parsed]
+
     def codegen(context, builder, signature, llargs):
         base_values = [builder.extract_value(llargs[first_base], i) for i in range(len(bases))]
-        fields = base_fields(context, builder, bases, base_values)
-        values = [build_argument(context, builder, a, base_values, bases, fields)
-                  for a in parsed]
         if count is None:
             function_type = context.call_conv.get_function_type(restype, argtypes)
             callee = cgutils.get_or_insert_function(builder.module, function_type, symbol)
-            status, result = context.call_conv.call_function(builder, callee, restype,
-                                                             argtypes, values)
-        else:
+            status, result = context.call_conv.call_function(
+                builder, callee, restype, argtypes, views(context, builder, base_values))
+        else:   # the views are built in the thunk, on each thread
             size = context.cast(builder, llargs[2], count, types.int64)
-            status = chunks.emit_chunked_call(context, builder, symbol, argtypes, values,
-                                              size, bind)
+            status = chunks.emit_chunked_call(context, builder, symbol, argtypes, base_values,
+                                              size, bind, arguments_of=views)
             result = context.get_dummy_value()
         with cgutils.if_unlikely(builder, status.is_error):
             context.call_conv.return_status_propagate(builder, status)
