@@ -25,7 +25,7 @@ from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.chunks import run_in_chunks
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
-from graphc.runtime.cpu.driver import SYMBOLS, build_driver
+from graphc.runtime.cpu.driver import SYMBOLS, build_driver, partial_sums
 from graphc.runtime.cpu.native_call import bind_callees, compiled_not_loaded, save_callees
 from graphc.runtime.cpu.step_callees import step_callees
 from graphc.runtime.cpu.views import aligned_empty
@@ -98,6 +98,7 @@ class CpuPlan:
         self.module, self.module_path = module, module.__file__
         self.helper = None          # compiles half of a new module's kernels (_first_step)
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
+        self.partials = {}          # kernel -> the Python driver's partial sums array
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         self.step = module.step if self.driver is not None else None
         self.step_loaded = False
@@ -337,7 +338,8 @@ class CpuPlan:
                 for n, offset in zip(loop.inputs, loop.offsets)]
         outs = [values[n].reshape(-1) for n in loop.outputs]
         err = np.zeros(1, np.int64)
-        args = (*flat, *outs, *loop.tables, err)
+        partials = [self.partials.setdefault(kernel, partial_sums(loop))] if loop.partials else []
+        args = (*flat, *outs, *loop.tables, *partials, err)
         if kernel in self.loaded:
             self._call_loop(kernel, args)
         else:
@@ -357,12 +359,15 @@ class CpuPlan:
         self.loaded.add(kernel)
 
     def _call_loop(self, kernel, args):
-        """The loop function on `args`, in chunks on every thread if it runs so."""
-        chunks = self.loops[kernel].chunks
-        if chunks:
-            run_in_chunks(self.functions[kernel], chunks, *args)
-        else:
-            self.functions[kernel](*args)
+        """The loop function on `args`, in chunks on every thread if it runs so (then its
+        tail, if it has one: runtime/cpu/chunked.py)."""
+        loop, function = self.loops[kernel], self.functions[kernel]
+        if not loop.chunks:
+            function(*args)
+            return
+        run_in_chunks(function, loop.chunks, *args)
+        if loop.tail:
+            function(-1, 0, 0, *args)
 
     def _check(self, kernel, values):
         for node in kernel.outputs:

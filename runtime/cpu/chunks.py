@@ -5,24 +5,26 @@ Numba compiles a `prange` kernel about three times as long as the same loop
 serial: its parfor passes outline the loop body as a gufunc and compile it
 again, with a scheduler and two wrappers. The Transformer's 30 parallel loop
 kernels took 18.6 s of its 25 s cold first step; the same kernels serial took
-6.9 s. So a parallel loop kernel is rendered serial over a range of its outer
-loop (runtime/cpu/codegen.py),
+6.9 s. So a parallel loop kernel is rendered serial over one chunk of its
+outer loop (runtime/cpu/chunked.py),
 
-    def k3(start, stop, a0, a1, o_a2, err):
+    def k3(chunk, start, stop, a0, a1, o_a2, err):
         for i0 in range(start, stop):
             ...
 
 and `launch`, one parfor compiled once per runtime version, gives each of
-Numba's threads one equal range, as a prange's static schedule does. It calls
+Numba's threads one equal range, as a prange's static schedule does, and its
+number (`chunk`: a sum across the loop keeps a partial per chunk). It calls
 the kernel through a thunk that the caller's code generation emits beside the
-call (`call_in_chunks`):
+call (`emit_chunked_call`):
 
-    thunk(arguments, start, stop) -> kernel(start, stop, *arguments)
+    thunk(arguments, chunk, start, stop) -> kernel(chunk, start, stop, *arguments)
 
 where `arguments` points at the caller's copy of the kernel's arguments (on
 its stack: the call returns after every range has run). The kernel is called
 through its own symbol (runtime/cpu/native_call.py), so the caller's module
-holds the thunk and the call, not the kernel's code.
+holds the thunk and the call, not the kernel's code. A kernel with a tail
+(what follows its loop) is then called once more, with chunk -1, by the caller.
 
 A kernel cannot raise (its only failure, an index out of range, is a code in
 `err`), so the thunk drops the status Numba's calling convention returns.
@@ -35,20 +37,20 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 BYTE_POINTER = ir.IntType(8).as_pointer()
-THUNK_TYPE = ir.FunctionType(ir.VoidType(), [BYTE_POINTER, ir.IntType(64), ir.IntType(64)])
-RANGE = (types.int64, types.int64)
+THUNK_TYPE = ir.FunctionType(ir.VoidType(), [BYTE_POINTER] + [ir.IntType(64)] * 3)
+RANGE = (types.int64, types.int64, types.int64)     # chunk, start, stop
 LAUNCH_ARGS = (types.int64, types.int64, types.int64)
 
 
 @intrinsic
-def _invoke(typingctx, thunk, arguments, start, stop):
-    """thunk(arguments, start, stop), both addresses given as integers."""
+def _invoke(typingctx, thunk, arguments, chunk, start, stop):
+    """thunk(arguments, chunk, start, stop), both addresses given as integers."""
     def codegen(context, builder, signature, args):
-        address, data, first, last = args
+        address, data, *bounds = args
         function = builder.inttoptr(address, THUNK_TYPE.as_pointer())
-        builder.call(function, [builder.inttoptr(data, BYTE_POINTER), first, last])
+        builder.call(function, [builder.inttoptr(data, BYTE_POINTER), *bounds])
         return context.get_dummy_value()
-    return types.void(types.int64, types.int64, types.int64, types.int64), codegen
+    return types.void(*[types.int64] * 5), codegen
 
 
 @intrinsic
@@ -65,10 +67,12 @@ def _threads(typingctx):
 
 @njit(parallel=True, cache=True)
 def launch(thunk, arguments, count):
-    """thunk(arguments, start, stop) over [0, count), one equal range per thread."""
+    """thunk(arguments, chunk, start, stop) over [0, count), one equal range per thread
+    (chunk: its number, below the thread count)."""
     chunks = min(_threads(), count)
     for chunk in prange(chunks):
-        _invoke(thunk, arguments, chunk * count // chunks, (chunk + 1) * count // chunks)
+        _invoke(thunk, arguments, chunk, chunk * count // chunks,
+                (chunk + 1) * count // chunks)
 
 
 def kernel_types(argtypes):
@@ -78,7 +82,7 @@ def kernel_types(argtypes):
 
 def emit_chunked_call(context, builder, symbol, argtypes, values, count, bind,
                       arguments_of=None):
-    """Code for kernel(start, stop, *arguments) over [0, count) on every thread, the
+    """Code for kernel(chunk, start, stop, *arguments) over [0, count) on every thread, the
     kernel bound to `symbol` for `kernel_types(argtypes)`; `bind(symbol, dispatcher,
     argtypes)` binds the launcher too. The arguments are `values`, or
     `arguments_of(context, builder, values)` built inside the thunk (the step's views
@@ -104,12 +108,12 @@ def emit_chunked_call(context, builder, symbol, argtypes, values, count, bind,
 
 
 def _thunk(context, module, name, symbol, argtypes, struct, arguments_of):
-    """The module's function `name`: (values, start, stop) -> symbol(start, stop,
-    *arguments_of(values))."""
+    """The module's function `name`: (values, chunk, start, stop) -> symbol(chunk,
+    start, stop, *arguments_of(values))."""
     thunk = ir.Function(module, THUNK_TYPE, name)
     thunk.linkage = "internal"
     builder = ir.IRBuilder(thunk.append_basic_block())
-    data, start, stop = thunk.args
+    data, *bounds = thunk.args
     slot = builder.bitcast(data, struct.as_pointer())
     values = [builder.load(cgutils.gep_inbounds(builder, slot, 0, k))
               for k in range(len(struct.elements))]
@@ -119,15 +123,15 @@ def _thunk(context, module, name, symbol, argtypes, struct, arguments_of):
     function_type = context.call_conv.get_function_type(types.none, signature)
     callee = cgutils.get_or_insert_function(module, function_type, symbol)
     context.call_conv.call_function(builder, callee, types.none, signature,
-                                    [start, stop, *values])
+                                    [*bounds, *values])
     builder.ret_void()
     return thunk
 
 
 @intrinsic
 def _call_in_chunks(typingctx, kernel, count, arguments):
-    """kernel(start, stop, *arguments) over [0, count) on every thread (`arguments` a
-    tuple)."""
+    """kernel(chunk, start, stop, *arguments) over [0, count) on every thread
+    (`arguments` a tuple)."""
     if not isinstance(kernel, types.Dispatcher):
         return None
     from graphc.runtime.cpu.native_call import bind
@@ -149,5 +153,6 @@ def _call_in_chunks(typingctx, kernel, count, arguments):
 
 @njit
 def run_in_chunks(kernel, count, *arguments):
-    """From Python: kernel(start, stop, *arguments) over [0, count) on every thread."""
+    """From Python: kernel(chunk, start, stop, *arguments) over [0, count) on every
+    thread."""
     _call_in_chunks(kernel, count, arguments)

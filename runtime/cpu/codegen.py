@@ -25,6 +25,7 @@ import numpy as np
 from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.collapse import CollapsedAxes
+from graphc.runtime.cpu.chunked import InChunks
 from graphc.runtime.cpu.columns import ColumnsInside
 from graphc.runtime.cpu.index_maps import Ids, identity, operand_ids
 from graphc.runtime.cpu.kept_values import KeptValues
@@ -40,9 +41,11 @@ class LoopSource:
     """The rendered function and how to call it."""
 
     def __init__(self, name, source, inputs, outputs, tables, error_checks, key=None,
-                 offsets=None, chunks=None):
+                 offsets=None, chunks=None, partials=0, tail=False):
         self.name, self.source = name, source
         self.chunks = chunks            # the outer loop's count if it runs in chunks
+        self.partials = partials        # then: the sums across it (a slot each per thread)
+        self.tail = tail                # and whether a call with chunk -1 follows them
         self.key = key                  # the function without its name: equal keys, one compile
         self.inputs = inputs            # nodes whose buffers are passed, in order
         # each input is passed flattened from this element on (LoopRenderer.read)
@@ -75,7 +78,7 @@ class _Block:
         self.lines.append("    " * self.indent + text)
 
 
-class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
+class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues, InChunks):
     # Every subscript is unsigned: a signed one makes Numba emit a negative-index
     # wraparound that LLVM cannot remove inside a prange body, and the inner loop stays
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
@@ -332,13 +335,12 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
         body_depth = 1 + len(loops) + bool(self.blocked)
         lines = list(top.lines) + [f"    i{axis} = 0" for axis in unit]
         self.hide_counts = parallel
-        # a parallel loop runs in chunks (chunks.py) unless a scalar follows it
-        chunks = self.extent(loops[0]) if parallel and loops and self.ends_with_loop(
-            scalar_out) else None
+        chunks = self.chunk_count(parallel, loops, scalar_red)     # else a prange (chunked.py)
         inner = len(self.loop_axes(self.reduced))
         for depth, axis in enumerate(loops):
             if depth == 0 and self.blocked:
-                lines += self.open_blocks(axis, loops)
+                lines += self.open_blocks(axis, loops, "range(start, stop)" if chunks else
+                                          f"prange({self.block_count(axis, loops)})")
                 continue
             count = self.count(axis, depth > 0 and (depth < len(loops) - 1 or inner > 0))
             loop = "range" if depth or not parallel else "prange"
@@ -371,14 +373,10 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
                 self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        lines += tail.lines
-        return self.function(lines, outputs, parallel, chunks)
-
-    def ends_with_loop(self, scalar_out):
-        """Whether nothing follows the kernel's loop: no scalar is reduced across it or
-        computed after it. Only then can its points run in independent chunks; a sum
-        across them stays a prange reduction (W4's loss)."""
-        return not self.placed(SCALAR) and not scalar_out
+        if not chunks:
+            return self.function(lines + tail.lines, outputs, parallel)
+        return self.function(self.in_chunks(lines, tail.lines, scalar_red), outputs, parallel,
+                             chunks, partials=len(scalar_red), tail=bool(tail.lines))
 
     def new_block(self, indent):
         return _Block(indent)
@@ -548,14 +546,15 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
             body = [re.sub(rf"\b{name}\[", f"{source}[", line) for line in body]
         return body, through
 
-    def function(self, body, outputs, parallel, chunks=None):
-        """The njit function of `body`: parallel (a prange), or over a range of its outer
-        loop's `chunks` points (start, stop: runtime/cpu/chunks.py), or serial."""
+    def function(self, body, outputs, parallel, chunks=None, partials=0, tail=False):
+        """The njit function of `body`: parallel (a prange), or over one chunk of its
+        outer loop's `chunks` points (runtime/cpu/chunked.py), or serial."""
         body, bases = self.resolve_offsets(body)
         body, through = self.write_in_place(body, outputs, bases)
         inputs = [n for n in self.args if n not in outputs]
-        params = ["start", "stop"] * bool(chunks) + [self.args[n] for n in inputs] + \
-            [self.arg_out(n) for n in outputs] + [name for name, _ in self.tables] + ["err"]
+        params = ["chunk", "start", "stop"] * bool(chunks) + [self.args[n] for n in inputs] + \
+            [self.arg_out(n) for n in outputs] + [name for name, _ in self.tables] + \
+            ["partials"] * bool(partials) + ["err"]
         parallel = parallel and not chunks
         nodes = ", ".join(n.name for n in self.kernel.all_nodes[:12])
         comment = f"# kernel {self.name}: {nodes}" + \
@@ -569,7 +568,8 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues):
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),
                           key=definition.replace(f"def {self.name}(", "def _(", 1),
-                          offsets=[bases.get(self.args[n], 0) for n in inputs], chunks=chunks)
+                          offsets=[bases.get(self.args[n], 0) for n in inputs], chunks=chunks,
+                          partials=partials, tail=tail)
 
 
 def render_loop(kernel, fusion, name, allow_parallel=True, in_place=None):

@@ -34,7 +34,7 @@ class ColumnsInside:
         block = max(1, COLUMN_BLOCK // inner)
         blocks = -(-self.domain[first] // block)
         parallel = self.allow_parallel and blocks > 1 and self.large()
-        chunks = blocks if parallel and self.ends_with_loop(scalar_out) else None
+        chunks = blocks if parallel else None
         rows = int(np.prod([self.domain[a] for a in self.kept], dtype=np.int64))
         # a call in chunks keeps the accumulators of its own rows, from row0 on
         lines = [f"    row0 = start * {block * inner}" if chunks else "    row0 = 0"]
@@ -73,7 +73,10 @@ class ColumnsInside:
             self.assign(node, SCALAR, tail)
         for node in scalar_out:
             tail.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
-        return self.function(lines + tail.lines, outputs, parallel, chunks)
+        if not chunks:
+            return self.function(lines + tail.lines, outputs, parallel)
+        return self.function(self.in_chunks(lines, tail.lines, []), outputs, parallel, chunks,
+                             tail=bool(tail.lines))
 
     def open_kept_loops(self, block):
         """The kept axes' loops, the first over this block's range."""

@@ -65,6 +65,12 @@ class Driver:
         self.sites = sites
 
 
+def partial_sums(loop):
+    """The `partials` array of a loop kernel run in chunks (runtime/cpu/chunked.py): a
+    slot per sum across its loop for each of the most threads Numba can run."""
+    return np.zeros(numba.config.NUMBA_NUM_THREADS * loop.partials, np.float64)
+
+
 def render_driver(plan):
     """The source of the njit `step` for `plan` (a CpuPlan), or None."""
     driver = build_driver(plan)
@@ -197,7 +203,11 @@ class _Renderer:
                 args = [self.flat(n, offset) for n, offset in zip(loop.inputs, loop.offsets)]
                 args += [self.flat(n) for n in loop.outputs]
                 args += [self.static(t, "table") for t in loop.tables]
+                if loop.partials:
+                    args.append(self.static(partial_sums(loop), "partials"))
                 self.emit(self.call(loop.name, args + [Base("err")], loop.chunks))
+                if loop.tail:       # what follows the loop, after every chunk
+                    self.emit(self.call(loop.name, [-1, 0, 0] + args + [Base("err")]))
                 if loop.error_checks:
                     self.sites.append(("loop", loop, kernel))
                     self.emit("if err[0] != 0:")

@@ -52,15 +52,20 @@ class LongSums:
         """The float32 partial sum `red` adds its terms to, if it has one."""
         return red in self.blocked or red in self.row_blocked
 
-    def open_blocks(self, axis, loops):
-        """A kernel's prange loop (no reduced axes: a whole-tensor sum, W4's) as blocks of
-        about SUM_BLOCK terms, each with float32 partial sums (`self.blocked`), added to
-        the float64 accumulators after it."""
-        points = int(np.prod([self.extent(a) for a in loops[1:]]))
-        block, extent = max(1, SUM_BLOCK // points), self.extent(axis)
-        return ([f"    for blk in prange({-(-extent // block)}):"] +
+    def open_blocks(self, axis, loops, blocks):
+        """A kernel's parallel loop (no reduced axes: a whole-tensor sum, W4's) as blocks
+        (`blocks`: the loop over them) of about SUM_BLOCK terms, each with float32
+        partial sums (`self.blocked`), added to the float64 accumulators after it."""
+        block, extent = self.block_size(loops), self.extent(axis)
+        return ([f"    for blk in {blocks}:"] +
                 ["        " + line for line in self.partials_start(self.blocked)] +
                 ["        " + _block_range(axis, "blk", block, extent)])
+
+    def block_size(self, loops):
+        return max(1, SUM_BLOCK // int(np.prod([self.extent(a) for a in loops[1:]])))
+
+    def block_count(self, axis, loops):
+        return -(-self.extent(axis) // self.block_size(loops))
 
     def close_blocks(self):
         return ["        " + line for line in self.partials_end(self.blocked)]

@@ -1,5 +1,6 @@
-"""runtime/cpu/chunks.py: a parallel loop kernel runs in chunks of its outer loop, one
-equal range per thread, through one launcher compiled once (not a parfor each)."""
+"""runtime/cpu/chunks.py and chunked.py: a parallel loop kernel runs in chunks of its
+outer loop, one equal range per thread, through one launcher compiled once (not a
+parfor each); a sum across the loop adds up the chunks' partial sums in a tail."""
 import numba
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
 
 @njit
-def _cover(start, stop, hits, first):
+def _cover(chunk, start, stop, hits, first, numbers):
     for i in range(start, stop):
         hits[i] += 1
         first[i] = start
+        numbers[i] = chunk
 
 
 @pytest.fixture
@@ -33,10 +35,12 @@ def threads():
 def test_every_point_runs_once_in_one_range_per_thread(threads, count, n_threads):
     threads(n_threads)
     hits, first = np.zeros(count, np.int64), np.full(count, -1, np.int64)
-    run_in_chunks(_cover, count, hits, first)
+    numbers = np.full(count, -1, np.int64)
+    run_in_chunks(_cover, count, hits, first, numbers)
     assert (hits == 1).all()
     starts = sorted(set(first))
     assert len(starts) == min(n_threads, count)
+    assert sorted(set(numbers)) == list(range(len(starts)))     # chunk k from start k
     sizes = np.diff(starts + [count])
     assert sizes.max() - sizes.min() <= 1        # equal ranges, as a static schedule
 
@@ -52,14 +56,14 @@ def test_the_launcher_is_cached_on_disk():
 
 
 def test_a_parallel_loop_kernel_takes_a_range_and_no_prange():
-    """An element-wise kernel over (512, 160) points: `def k(start, stop, ...)` looping
+    """An element-wise kernel over (512, 160) points: `def k(chunk, start, stop, ...)` looping
     over range(start, stop), called by the step in chunks of its 81,920 points (its
     two axes are one loop)."""
     x = gc.placeholder((512, 160), name="x")
     step = check({"y": gc.sigmoid(x) * 2.0}, {x: finite_values("float32", (512, 160), seed=1)})
     source = plan_of(step).source
     assert "prange(" not in source
-    assert "(start, stop, a0" in source and "in range(start, stop):" in source
+    assert "(chunk, start, stop, a0" in source and "in range(start, stop):" in source
     assert parallel_loops(source) == [512 * 160]
 
 
@@ -94,11 +98,30 @@ def test_column_sums_in_chunks_keep_their_own_rows(threads, n_threads):
     assert "row0 = start * 128" in source and 8 in parallel_loops(source)
 
 
-def test_a_scalar_after_the_loop_keeps_the_prange():
-    """A whole-tensor sum reduces across the outer loop: its kernel stays a prange
-    reduction (independent chunks cannot add to one accumulator)."""
+@pytest.mark.parametrize("n_threads", sorted({1, THREADS}))
+def test_sums_across_the_loop_add_up_the_chunks_partial_sums(threads, n_threads):
+    """A whole-tensor sum (long: float32 blocks into float64) and a mean of squares
+    across the outer loop: each chunk stores its partial sums, the tail (chunk -1)
+    adds them up and zeroes their slots, so every call, in the step and kernel by
+    kernel (profile), gives the reference's sums."""
+    threads(n_threads)
     value = finite_values("float32", (512, 160), seed=4)
     x = gc.placeholder(value.shape, name="x")
-    step = check({"total": gc.sum(gc.exp(x * 0.1)) * 1.0}, {x: value}, rtol=1e-4)
+    outputs = {"total": gc.sum(gc.exp(x * 0.1)) * 1.0, "mean square": gc.mean(x * x)}
+    step = check(outputs, {x: value}, rtol=1e-5)
     source = plan_of(step).source
-    assert "prange(" in source and "_kc(" not in source
+    assert "prange(" not in source and "if chunk < 0:" in source
+    assert "partials[chunk * 2 + 1] = acc1" in source
+    first = step(value)
+    step.profile(value, repeats=2)
+    for again in (step(value), step(value)):
+        assert [float(a) for a in again] == [float(a) for a in first]
+
+
+def test_an_integer_sum_across_the_loop_keeps_its_prange():
+    """The partial sums are float64 slots, which hold float accumulators exactly but not
+    every int64: an integer sum across the loop stays a prange reduction."""
+    value = np.arange(512 * 160, dtype=np.int64).reshape(512, 160) % 1000
+    x = gc.placeholder(value.shape, "int64", name="x")
+    step = check({"total": gc.sum(x * 3)}, {x: value})
+    assert "prange(" in plan_of(step).source and "_kc(" not in plan_of(step).source
