@@ -2,13 +2,13 @@
 
 The function takes every buffer flattened (1-D, C order) and loops over the
 kernel's domain: kept axes outside (the first one split over the threads when
-the work is large and nothing is reduced across it: runtime/cpu/chunks.py),
-reduced axes inside, once per pass.
-Values are plain local variables: a per-element value lives for one point,
-a per-row value for one row, a scalar for the call.
+the work is large: runtime/cpu/chunked.py), reduced axes inside, once per
+pass. Values are plain local variables: a per-element value lives for one
+point, a per-row value for one row, a scalar for the call.
 
-Reads of buffers and of inlined nodes go through index maps computed with
-NumPy at compile time (runtime/cpu/index_maps.py): the flat index of the
+Reads of buffers and of inlined nodes (runtime/cpu/point_values.py) go
+through index maps computed with NumPy at compile time
+(runtime/cpu/index_maps.py): the flat index of the
 operand element each loop point needs is found by applying each view's (or
 broadcast's) reference to an array of indices. An affine map becomes
 `buf[c + i0*s0 + ...]` with literal strides (so LLVM vectorizes the inner
@@ -24,13 +24,12 @@ import numpy as np
 
 from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
-from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.chunked import InChunks
+from graphc.runtime.cpu.collapse import CollapsedAxes
 from graphc.runtime.cpu.columns import ColumnsInside
-from graphc.runtime.cpu.index_maps import Ids, identity, operand_ids
 from graphc.runtime.cpu.kept_values import KeptValues
 from graphc.runtime.cpu.long_sums import LongSums
-from graphc.runtime.cpu.scalar import cast_name
+from graphc.runtime.cpu.point_values import PointValues, literal
 
 PARALLEL_MIN_ELEMENTS = 1 << 16
 FULLY_UNROLLED = (16, 64)    # row lengths LLVM unrolls completely (LoopRenderer.row_count)
@@ -55,19 +54,6 @@ class LoopSource:
         self.error_checks = error_checks  # one_hot nodes whose labels are range-checked
 
 
-def literal(value, dtype):
-    """A typed literal of `dtype` for generated code."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "b":
-        return "True" if bool(value) else "False"
-    if dtype.kind == "f":
-        value = float(value)
-        text = "np.inf" if value == math.inf else "-np.inf" if value == -math.inf else \
-            "np.nan" if value != value else repr(value)
-        return f"np.{dtype.name}({text})"
-    return f"np.{dtype.name}({int(value)})"
-
-
 class _Block:
     """Statements at one nesting depth, with memoized reads."""
 
@@ -78,7 +64,7 @@ class _Block:
         self.lines.append("    " * self.indent + text)
 
 
-class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues, InChunks):
+class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValues, InChunks):
     # Every subscript is unsigned: a signed one makes Numba emit a negative-index
     # wraparound that LLVM cannot remove inside a prange body, and the inner loop stays
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
@@ -123,145 +109,6 @@ class LoopRenderer(ColumnsInside, CollapsedAxes, LongSums, KeptValues, InChunks)
         """Arguments are numbered, not named after nodes: kernels that differ only in
         which nodes they read have the same source and compile once."""
         return self.args.setdefault(node, f"a{len(self.args)}")
-
-    # -- evaluation spaces -----------------------------------------------------------------
-    def axes_of(self, level):
-        return {ELEMENT: tuple(range(len(self.domain))), ROW: self.kept, SCALAR: ()}[level]
-
-    def identity_ids(self, level):
-        return identity(tuple(self.domain[a] for a in self.axes_of(level)))
-
-    def index_expr(self, ids, level, block):
-        """An expression for ids at the current loop point; a gather table if not affine."""
-        found = ids.affine()
-        if found is None:
-            table = self.fresh("tbl")
-            self.tables.append((table, ids.materialize().reshape(-1)))
-            return f"{table}[{self.subscript(self.identity_ids(level), level, block)}]"
-        return self.affine_expr(found, level)
-
-    def affine_expr(self, found, level):
-        offset, strides = found
-        terms = [str(offset)] if offset else []
-        terms += self.axis_terms(self.axes_of(level), strides)
-        return " + ".join(terms) or "0"
-
-    def read(self, node, ids, level, block):
-        """`arg[index]` reading node's buffer. With OFFSET_VIEWS, an affine read's constant
-        offset is written relative to its argument's lowest (a marker that `function`
-        resolves) and the caller passes the buffer from that element on, so kernels
-        that differ only in where they read (an unrolled loop's x[:, t]) compile once."""
-        arg = self.arg(node)
-        found = ids.affine() if self.OFFSET_VIEWS else None
-        offsets = self.read_offsets.setdefault(arg, [])
-        if found is None:
-            offsets.append(0)
-            return f"{arg}[{self.subscript(ids, level, block)}]"
-        offsets.append(found[0])
-        index = self.affine_expr((0, found[1]), level)
-        return f"{arg}[{self.INDEX_CAST}(<<{arg}:{found[0]}>>{index})]"
-
-    def resolve_offsets(self, lines):
-        """(lines with read offsets relative to each argument's base, the bases)."""
-        bases = {arg: min(offsets) for arg, offsets in self.read_offsets.items()}
-
-        def relative(match):
-            offset = int(match.group(2)) - bases[match.group(1)]
-            return f"{offset} + " if offset else ""
-        return [re.sub(r"<<(\w+):(\d+)>>", relative, line) for line in lines], bases
-
-    def subscript(self, ids, level, block):
-        """index_expr as an array subscript, cast by INDEX_CAST."""
-        return f"{self.INDEX_CAST}({self.index_expr(ids, level, block)})"
-
-    # -- values ------------------------------------------------------------------------------
-    def value(self, node, level, ids, block):
-        """Expression for node's elements `ids` (over the level's loop point)."""
-        if node in self.kernel.level and node not in self.inlined:
-            if level == ELEMENT == self.kernel.level[node] and \
-                    not ids.same_as(self.identity_ids(ELEMENT)):
-                # a view (transpose) reads this point's value elsewhere: compute it there
-                return self.recompute(node, level, ids, block)
-            return self.var(node)
-        if node.op.name == "constant" and node.attrs["value"].size == 1:
-            return literal(node.attrs["value"].reshape(-1)[0], node.dtype)
-        transparent = node in self.inlined or node in self.fusion.aliases
-        key = (node, ids.signature(), level)
-        if key in block.memo:
-            return block.memo[key]
-        if not transparent:
-            text = self.read(node, ids, level, block)
-        elif node.op.name in VIEW_OPS:
-            text = self.value(node.inputs[0], level, operand_ids(node, 0, ids), block)
-        else:
-            text = self.fresh()
-            block.emit(f"{text} = {self.expression(node, level, ids, block)}")
-        block.memo[key] = text
-        return text
-
-    def expression(self, node, level, ids, block):
-        """The scalar expression computing `node` at the loop point."""
-        if node.op.name == "full":
-            return literal(node.attrs["value"], node.dtype)
-        if node.op.name == "one_hot":
-            return self.one_hot(node, level, ids, block)
-        operands = [self.operand(node, slot, level, ids, block) for slot in range(len(node.inputs))]
-        attrs = {k: self.attr_text(v, node) for k, v in node.attrs.items()}
-        return node.op.scalar.format(*operands, **attrs)
-
-    def operand(self, node, slot, level, ids, block):
-        operand = node.inputs[slot]
-        if operand in self.kernel.level and operand not in self.inlined:
-            # (a placed view of a per-row value is a level cast: the row's value; a node
-            # recomputed at another point reads its per-element operands there too)
-            per_element = self.kernel.level[operand] == ELEMENT
-            reads_elsewhere = node not in self.kernel.level or node in self.inlined or (
-                (node.op.name in VIEW_OPS or self.recomputing) and per_element)
-            if reads_elsewhere and not self.at_same_point(node, slot, level, ids):
-                return self.recompute(operand, level, operand_ids(node, slot, ids), block)
-            return self.var(operand)
-        return self.value(operand, level, operand_ids(node, slot, ids), block)
-
-    def at_same_point(self, node, slot, level, ids):
-        operand = node.inputs[slot]
-        own = self.identity_ids(self.kernel.level[operand])
-        return level == self.kernel.level[operand] and operand_ids(node, slot, ids).same_as(own)
-
-    def recompute(self, node, level, ids, block):
-        """A per-element value of this kernel needed at another point (an inlined view
-        reads it there) is computed again at that point from its operands."""
-        if self.kernel.level[node] != ELEMENT or self.is_reduction(node):
-            raise AssertionError(f"fusion placed a reader of {node.name} in {self.name} "
-                                 "that needs it at another point")
-        key = ("recompute", node, ids.signature(), level)
-        if key not in block.memo:
-            self.recomputing += 1
-            if node.op.name in VIEW_OPS:
-                block.memo[key] = self.operand(node, 0, level, ids, block)
-            else:
-                name = self.fresh()
-                block.emit(f"{name} = {self.expression(node, level, ids, block)}")
-                block.memo[key] = name
-            self.recomputing -= 1
-        return block.memo[key]
-
-    def attr_text(self, value, node):
-        if isinstance(value, np.dtype):
-            return cast_name(value)
-        if isinstance(value, float):
-            return literal(value, node.dtype if node.dtype.kind == "f" else np.float64)
-        return str(value)
-
-    def one_hot(self, node, level, ids, block):
-        classes = node.attrs["num_classes"]
-        label = self.value(node.inputs[0], level, Ids.of(ids.materialize() // classes), block)
-        klass = self.index_expr(Ids.of(ids.materialize() % classes), level, block)
-        self.error_checks.append(node)
-        name = self.fresh("lab")
-        block.emit(f"{name} = {label}")
-        block.emit(f"if {name} < 0 or {name} >= {classes}:")
-        block.emit(f"    err[0] = 1 + {len(self.error_checks) - 1}")
-        return f"{cast_name(node.dtype)}({name} == {klass})"
 
     # -- structure ---------------------------------------------------------------------------
     def placed(self, level=None):
