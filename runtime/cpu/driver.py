@@ -114,8 +114,8 @@ class _Renderer:
     def call(self, function, args, chunks=None):
         """`function(*args)` through its own symbol (runtime/cpu/native_call.py), args
         each a View, a Base, an int, a float or a tuple of Views; with `chunks`, a
-        loop kernel's function(start, stop, *args) over [0, chunks) on every thread
-        (runtime/cpu/chunks.py)."""
+        loop kernel's function(chunk, start, stop, *args) over [0, chunks) on every
+        thread (runtime/cpu/chunks.py)."""
         self.calls += 1
         bases, texts = [], []
 

@@ -64,7 +64,7 @@ def call_with_views(typingctx, kernel, prefix, arguments, *bases):
 
 @intrinsic
 def call_with_views_in_chunks(typingctx, kernel, prefix, count, arguments, *bases):
-    """kernel(start, stop, *<the arguments>) over [0, count) on every thread: a
+    """kernel(chunk, start, stop, *<the arguments>) over [0, count) on every thread: a
     parallel loop kernel (runtime/cpu/chunks.py), otherwise as call_with_views."""
     if not isinstance(count, types.Integer):
         return None
