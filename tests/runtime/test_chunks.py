@@ -102,8 +102,8 @@ def test_column_sums_in_chunks_keep_their_own_rows(threads, n_threads):
 def test_sums_across_the_loop_add_up_the_chunks_partial_sums(threads, n_threads):
     """A whole-tensor sum (long: float32 blocks into float64) and a mean of squares
     across the outer loop: each chunk stores its partial sums, the tail (chunk -1)
-    adds them up and zeroes their slots, so every call, in the step and kernel by
-    kernel (profile), gives the reference's sums."""
+    adds them up, so every call, in the step and kernel by kernel (profile), gives
+    the reference's sums."""
     threads(n_threads)
     value = finite_values("float32", (512, 160), seed=4)
     x = gc.placeholder(value.shape, name="x")
@@ -116,6 +116,22 @@ def test_sums_across_the_loop_add_up_the_chunks_partial_sums(threads, n_threads)
     step.profile(value, repeats=2)
     for again in (step(value), step(value)):
         assert [float(a) for a in again] == [float(a) for a in first]
+
+
+@pytest.mark.skipif(THREADS < 2, reason="needs Numba to run two threads")
+def test_a_call_on_fewer_threads_sees_no_partial_sum_of_the_last(threads):
+    """The tail zeroes the slots it added: a call on one thread after a call on two
+    must not add the second thread's partial sum from the call before."""
+    value = finite_values("float32", (512, 160), seed=5)
+    x = gc.placeholder(value.shape, name="x")
+    step = gc.compile([gc.sum(x * x)], inputs=[x], device="cpu")
+    threads(2)
+    (on_two,) = step(value)
+    threads(1)
+    (on_one,) = step(value)
+    assert "if chunk < 0:" in plan_of(step).source
+    np.testing.assert_allclose(on_one, on_two, rtol=1e-6)
+    np.testing.assert_allclose(on_one, np.sum(value.astype(np.float64) ** 2), rtol=1e-5)
 
 
 def test_an_integer_sum_across_the_loop_keeps_its_prange():
