@@ -29,8 +29,6 @@ holds the thunk and the call, not the kernel's code. A kernel with a tail
 A kernel cannot raise (its only failure, an index out of range, is a code in
 `err`), so the thunk drops the status Numba's calling convention returns.
 """
-import hashlib
-
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
@@ -134,11 +132,10 @@ def _call_in_chunks(typingctx, kernel, count, arguments):
     (`arguments` a tuple)."""
     if not isinstance(kernel, types.Dispatcher):
         return None
-    from graphc.runtime.cpu.native_call import bind
+    from graphc.runtime.cpu.native_call import _symbol, bind
     argtypes = tuple(arguments.types)
     function = kernel.dispatcher.py_func
-    digest = hashlib.sha1(repr(argtypes).encode()).hexdigest()[:12]
-    symbol = f"graphc_chunks_{function.__module__}_{function.__name__}_{digest}"
+    symbol = _symbol(f"graphc_chunks_{function.__module__}_{function.__name__}", argtypes)
     bind(symbol, kernel.dispatcher, kernel_types(argtypes))
 
     def codegen(context, builder, signature, args):

@@ -75,15 +75,16 @@ def step_callees(module, argtypes):
         if entry not in found:
             found.append(entry)
 
-    def call(kernel, prefix, arguments, *bases):
+    def types_of(arguments, bases):
         base_types = [_type(b) for b in bases]
-        record((kernel, tuple(argument_type(a, base_types) for a in parse_arguments(arguments))))
+        return tuple(argument_type(a, base_types) for a in parse_arguments(arguments))
+
+    def call(kernel, prefix, arguments, *bases):
+        record((kernel, types_of(arguments, bases)))
         return Typed(types.int64)
 
     def call_in_chunks(kernel, prefix, count, arguments, *bases):
-        base_types = [_type(b) for b in bases]
-        argtypes = tuple(argument_type(a, base_types) for a in parse_arguments(arguments))
-        record((kernel, chunks.kernel_types(argtypes)))
+        record((kernel, chunks.kernel_types(types_of(arguments, bases))))
         record((chunks.launch, chunks.LAUNCH_ARGS))
 
     cpu_target.typing_context.refresh()     # (its registries load on first use)
