@@ -11,7 +11,12 @@ Models:
   its fused fast path);
 - lenet: a training step of LeNet-5 on (256, 1, 28, 28) images (convs 1 -> 6 with
   padding 2 and 6 -> 16, 5x5, max pooling, 400-120-84-10, cross-entropy, SGD with
-  momentum 0.9).
+  momentum 0.9);
+- resnet: a training step of a CIFAR ResNet-14 on (64, 3, 32, 32) images (a 3x3 stem to
+  16 channels, three stages of two basic blocks with 16, 32 and 64 channels, the last two
+  starting with stride 2 and a 1x1 projection, batch norm, global average pooling,
+  cross-entropy, SGD with momentum 0.9 and weight decay 5e-4);
+- resnet-eval: the same network's forward in eval mode.
 VENV holds torch (benchmarks/run.py's peers venv). Both use two threads.
 """
 import argparse
@@ -24,7 +29,8 @@ import numpy as np
 
 BATCH, TOKENS, D_MODEL, HEADS, FEED_FORWARD, LAYERS = 32, 64, 128, 4, 512, 2
 IMAGES = 256
-MODELS = ("transformer", "transformer-eval", "lenet")
+CIFAR_IMAGES = 64
+MODELS = ("transformer", "transformer-eval", "lenet", "resnet", "resnet-eval")
 
 
 def batch():
@@ -33,10 +39,9 @@ def batch():
             data.standard_normal((BATCH, TOKENS, D_MODEL)).astype("float32"))
 
 
-def images():
+def images(shape=(IMAGES, 1, 28, 28)):
     data = np.random.default_rng(0)
-    return (data.standard_normal((IMAGES, 1, 28, 28)).astype("float32"),
-            data.integers(0, 10, IMAGES))
+    return data.standard_normal(shape).astype("float32"), data.integers(0, 10, shape[0])
 
 
 def lenet(nn):
@@ -45,6 +50,30 @@ def lenet(nn):
                          nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
                          nn.Linear(84, 10))
+
+
+def resnet(nn, relu):
+    """A CIFAR ResNet-14 from `nn` and its `relu` function (torch's or graphc's)."""
+    class Block(nn.Module):
+        def __init__(self, inputs, outputs, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(outputs)
+            self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(outputs)
+            self.shortcut = nn.Identity()
+            if stride != 1 or inputs != outputs:
+                self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False),
+                                              nn.BatchNorm2d(outputs))
+
+        def forward(self, x):
+            out = relu(self.bn1(self.conv1(x)))
+            return relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    stages = [Block(16, 16, 1), Block(16, 16, 1), Block(16, 32, 2), Block(32, 32, 1),
+              Block(32, 64, 2), Block(64, 64, 1)]
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
 def torch_step(model_name):
@@ -58,18 +87,23 @@ def torch_step(model_name):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, target = (torch.tensor(a) for a in images())
         loss_of = F.cross_entropy
+    elif model_name.startswith("resnet"):
+        model = resnet(nn, F.relu)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        x, target = (torch.tensor(a) for a in images((CIFAR_IMAGES, 3, 32, 32)))
+        loss_of = F.cross_entropy
     else:
         layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, FEED_FORWARD, 0.1, batch_first=True)
         model = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
         x, target = (torch.tensor(a) for a in batch())
         loss_of = F.mse_loss
-    if model_name == "transformer-eval":
+    if model_name.endswith("-eval"):
         model.eval()
 
         def forward():
             with torch.inference_mode():
-                return float(model(x)[0, 0, 0])
+                return float(model(x).flatten()[0])
         return forward
 
     def step():
@@ -92,6 +126,17 @@ def graphc_step(model_name):
         loss = nn.functional.cross_entropy(model(x), target)
         optimizer = gc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         feeds = images()
+    elif model_name.startswith("resnet"):
+        model = resnet(nn, nn.functional.relu)
+        x = gc.placeholder((CIFAR_IMAGES, 3, 32, 32), name="x")
+        feeds = images((CIFAR_IMAGES, 3, 32, 32))
+        if model_name == "resnet-eval":
+            model.eval()
+            forward = gc.compile([model(x)], inputs=[x])
+            return lambda: float(forward(feeds[0])[0].flat[0])
+        target = gc.placeholder((CIFAR_IMAGES,), "int64", name="target")
+        loss = nn.functional.cross_entropy(model(x), target)
+        optimizer = gc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     else:
         layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, FEED_FORWARD, 0.1, batch_first=True)
         model = nn.TransformerEncoder(layer, LAYERS)

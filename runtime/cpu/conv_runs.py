@@ -1,25 +1,32 @@
-"""conv2d and its two gradients at stride 1 as im2col + GEMM, where the column
-matrix is built from whole shifted runs of the (padded) input plane.
+"""conv2d and its two gradients as im2col + GEMM, where the column matrix is
+built from whole shifted runs of the (padded) input plane.
 
-With the input plane flattened at its padded width Wp, kernel offset (i, j)
-reads the run that starts at i dh Wp + j dw: output point (y, x) is column
-y Wp + x of every row, so each row of the column matrix is one contiguous copy
-of (ho - 1) Wp + wo values, not ho copies of wo. Each image's block of columns
-is ho Wp wide; the Wp - wo columns past each output row are not output points:
-the forward drops them when it copies out; the gradients zero them and multiply
-them by zeros (left as they were, they hold input values or products with the
-weights, and an inf or NaN among those made 0 * inf = NaN in gradient entries the
-reference keeps finite). Blocks of several images make one GEMM, not one per
-image.
+At stride 1, with the input plane flattened at its padded width Wp, kernel
+offset (i, j) reads the run that starts at i dh Wp + j dw: output point (y, x)
+is column y Wp + x of every row, so each row of the column matrix is one
+contiguous copy of (ho - 1) Wp + wo values, not ho copies of wo. At stride
+(sh, sw) the padded plane is first dealt into sh sw phase planes, point (Y, X)
+into phase (Y mod sh, X mod sw) at (Y div sh, X div sw), each Wq = ceil(Wp / sw)
+wide: offset (a, b) = (i dh, j dw) then reads the run of phase (a mod sh,
+b mod sw) starting at (a div sh) Wq + b div sw, and output point (y, x) is
+column y Wq + x. (Stride 1 is the one-phase case.) Each image's block of
+columns is ho Wq wide; the Wq - wo columns past each output row are not output
+points: the forward drops them when it copies out; the gradients zero them and
+multiply them by zeros (left as they were, they hold input values or products
+with the weights, and an inf or NaN among those made 0 * inf = NaN in gradient
+entries the reference keeps finite). Blocks of several images make one GEMM,
+not one per image.
 
 LeNet's convs (6 -> 16 channels at 10x10 outputs, 1 -> 6 at 28x28) spent more
-time in conv.py's row-by-row im2col than in their GEMMs of 6-16 rows.
+time in conv.py's row-by-row im2col than in their GEMMs of 6-16 rows, and a
+ResNet's stride-2 3x3 convs (16 -> 32 channels at 16x16 outputs) 2-3x more.
 
 `work` is a (chunks, elements) scratch array (conv_variants.py sizes it with
 `runs_workspace`): per chunk the column block, the GEMM's block (the forward's
-output, or the gradients' zero-gapped dy) and one padded image. Every kernel
-overwrites all of `out`.
+output, or the gradients' zero-gapped dy) and one image's phase planes. Every
+kernel overwrites all of `out`.
 """
+import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
@@ -29,43 +36,45 @@ BLOCK_BYTES = 1 << 19        # one GEMM's column and output blocks: half of a Ze
 
 
 @njit(cache=True)
-def runs_geometry(x_shape, w_shape, y_shape, ph, pw, n_chunks):
-    """(Wp, padded plane size, run length m, columns per image L, images per block)."""
-    h, wd = x_shape[2] + 2 * ph, x_shape[3] + 2 * pw
+def runs_geometry(x_shape, w_shape, y_shape, sh, sw, ph, pw, n_chunks):
+    """(phase width Wq, phase plane size, an image channel's planes' size, run length
+    m, columns per image L, images per block)."""
+    height = -(-(x_shape[2] + 2 * ph) // sh)
+    width = -(-(x_shape[3] + 2 * pw) // sw)
     out_ch, cg, kh, kw = w_shape
     ho, wo = y_shape[2], y_shape[3]
-    k, columns = cg * kh * kw, ho * wd
+    k, columns = cg * kh * kw, ho * width
     per_image = 4 * (k + out_ch) * columns          # its columns and its GEMM block
     images = max(1, min(BLOCK_BYTES // per_image, -(-x_shape[0] // n_chunks)))
-    return wd, h * wd, (ho - 1) * wd + wo, columns, images
+    phase = height * width
+    return width, phase, sh * sw * phase, (ho - 1) * width + wo, columns, images
 
 
 @njit(cache=True)
-def _work_elements(x_shape, w_shape, y_shape, ph, pw, chunks):
+def _work_elements(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks):
     out_ch, cg, kh, kw = w_shape
-    _, plane, _, columns, images = runs_geometry(x_shape, w_shape, y_shape, ph, pw, chunks)
+    _, _, plane, _, columns, images = runs_geometry(x_shape, w_shape, y_shape, sh, sw, ph, pw,
+                                                    chunks)
     return (cg * kh * kw + out_ch) * columns * images + cg * plane + out_ch * cg * kh * kw
 
 
-def runs_workspace(x_shape, w_shape, y_shape, ph, pw, chunks):
+def runs_workspace(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks):
     """(chunks, elements) of the `work` array of the three kernels."""
-    return chunks, _work_elements(x_shape, w_shape, y_shape, ph, pw, chunks)
+    return chunks, _work_elements(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks)
 
 
 @njit(cache=True)
 def _checked_geometry(work, x_shape, w_shape, y_shape, sh, sw, ph, pw):
     """runs_geometry for work's chunks; a ValueError, not wrong values or writes past
-    the end, for a strided conv or a work array sized for other shapes."""
-    if sh != 1 or sw != 1:
-        raise ValueError("the runs conv kernels take stride 1 only")
-    if work.shape[1] < _work_elements(x_shape, w_shape, y_shape, ph, pw, work.shape[0]):
-        raise ValueError("conv work array too small for these shapes and padding")
-    return runs_geometry(x_shape, w_shape, y_shape, ph, pw, work.shape[0])
+    the end, for a work array sized for other shapes."""
+    if work.shape[1] < _work_elements(x_shape, w_shape, y_shape, sh, sw, ph, pw, work.shape[0]):
+        raise ValueError("conv work array too small for these shapes, stride and padding")
+    return runs_geometry(x_shape, w_shape, y_shape, sh, sw, ph, pw, work.shape[0])
 
 
 @njit(cache=True)
 def _split(work, p, k, og, columns, images, cg, plane):
-    """chunk p's column block (k, images L), GEMM block (og, images L), padded planes,
+    """chunk p's column block (k, images L), GEMM block (og, images L), phase planes,
     and the rest (the weight gradient's partial sums)."""
     row = work[p]
     cols = row[:k * columns * images].reshape((k, columns * images))
@@ -77,30 +86,82 @@ def _split(work, p, k, og, columns, images, cg, plane):
 
 
 @njit(cache=True)
-def _planes(x, b, c0, cg, ph, pw, padded):
-    """The input planes of image b, channels c0.., flattened at the padded width."""
+def _at(a, b, sh, sw, width, phase):
+    """Where padded point (a, b) lies in a channel's phase planes."""
+    return ((a % sh) * sw + b % sw) * phase + (a // sh) * width + b // sw
+
+
+@njit(cache=True)
+def _phase_run(q, size, pad, stride):
+    """(first, count): the input indices first, first + stride, ... (count of them)
+    whose padded index (+ pad) lies in phase q."""
+    first = (q - pad) % stride
+    return first, max(0, (size - first + stride - 1) // stride)
+
+
+@njit(cache=True)
+def _phase_copy(images, planes, sh, sw, ph, pw, width, phase, back):
+    """Channels (cg, h, w) of an image into their phase planes (cg, plane), or back
+    from them (`back`), phase by phase: no division per row or point."""
+    h, wd = images.shape[1], images.shape[2]
+    for r in range(sh):
+        y0, rows = _phase_run(r, h, ph, sh)
+        for q in range(sw):
+            x0, count = _phase_run(q, wd, pw, sw)
+            d0 = _at(y0 + ph, x0 + pw, sh, sw, width, phase)
+            for c in range(planes.shape[0]):
+                image, plane = images[c], planes[c]
+                for t in range(rows):
+                    y, d = y0 + t * sh, d0 + t * width
+                    if back:        # unsigned indices: no wraparound check in the loops
+                        for u in range(count):
+                            image[y, np.uint64(x0 + u * sw)] = plane[np.uint64(d + u)]
+                    else:
+                        for u in range(count):
+                            plane[np.uint64(d + u)] = image[y, np.uint64(x0 + u * sw)]
+
+
+@njit(cache=True)
+def _planes(x, b, c0, cg, sh, sw, ph, pw, width, phase, padded):
+    """The input planes of image b, channels c0.., as phase planes (at stride 1 and
+    without padding: the planes themselves, flattened)."""
     h, wd = x.shape[2], x.shape[3]
-    if ph == 0 and pw == 0:
+    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
         return x[b, c0:c0 + cg].reshape((cg, h * wd))
-    width = wd + 2 * pw
     _fill(padded, 0)
-    for c in range(cg):
-        for y in range(h):
-            start = (y + ph) * width + pw
-            _copy(padded[c, start:start + wd], x[b, c0 + c, y])
+    if sw == 1:
+        for c in range(cg):
+            for y in range(h):
+                start = _at(y + ph, pw, sh, 1, width, phase)
+                _copy(padded[c, start:start + wd], x[b, c0 + c, y])
+    else:
+        _phase_copy(x[b, c0:c0 + cg], padded, sh, sw, ph, pw, width, phase, False)
     return padded
 
 
 @njit(cache=True)
-def _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns):
-    """Image slot s of the column block: row (c, i, j) is the run at i dh Wp + j dw,
-    then zeros in the last output row's Wp - wo columns past the run (stale scratch
+def _planes_back(padded, out, b, c0, sh, sw, ph, pw, width, phase):
+    """The adjoint of _planes: out[b, c0..] from the phase planes (padding dropped)."""
+    cg, h, wd = padded.shape[0], out.shape[2], out.shape[3]
+    if sw == 1:
+        for c in range(cg):
+            for y in range(h):
+                start = _at(y + ph, pw, sh, 1, width, phase)
+                _copy(out[b, c0 + c, y], padded[c, start:start + wd])
+    else:
+        _phase_copy(out[b, c0:c0 + cg], padded, sh, sw, ph, pw, width, phase, True)
+
+
+@njit(cache=True)
+def _columns(planes, cols, s, kh, kw, dh, dw, sh, sw, width, phase, m, columns):
+    """Image slot s of the column block: row (c, i, j) is the run at offset (i dh, j dw),
+    then zeros in the last output row's Wq - wo columns past the run (stale scratch
     there, times dy's zeros, could be NaN)."""
     cg = planes.shape[0]
     for c in range(cg):
         for i in range(kh):
             for j in range(kw):
-                d, row = i * dh * width + j * dw, cols[(c * kh + i) * kw + j]
+                d, row = _at(i * dh, j * dw, sh, sw, width, phase), cols[(c * kh + i) * kw + j]
                 _copy(row[s * columns:s * columns + m], planes[c, d:d + m])
                 _fill(row[s * columns + m:(s + 1) * columns], 0)
 
@@ -131,21 +192,21 @@ def _zero_gaps(cols, s, width, wo, columns):
 
 
 @njit(cache=True)
-def _runs_back(cols, s, planes, kh, kw, dh, dw, width, m, columns):
+def _runs_back(cols, s, planes, kh, kw, dh, dw, sh, sw, width, phase, m, columns):
     """The adjoint of _columns: each run of image slot s added back into the zeroed
-    padded planes."""
+    phase planes."""
     _fill(planes, 0)
     for c in range(planes.shape[0]):
         for i in range(kh):
             for j in range(kw):
-                d = i * dh * width + j * dw
+                d = _at(i * dh, j * dw, sh, sw, width, phase)
                 _add(planes[c, d:d + m], cols[(c * kh + i) * kw + j, s * columns:s * columns + m])
 
 
 @njit(cache=True)
 def _output_points(block, s, out, b, o0, width, columns):
     """Image slot s of the forward's GEMM block into out[b, o0:], row by output row
-    (the Wp - wo columns past each row are not output points)."""
+    (the Wq - wo columns past each row are not output points)."""
     ho, wo = out.shape[2], out.shape[3]
     for o in range(block.shape[0]):
         for y in range(ho):
@@ -170,7 +231,7 @@ def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     n, chunks = x.shape[0], work.shape[0]
     out_ch, cg, kh, kw = w.shape
     og, k = out_ch // groups, cg * kh * kw
-    width, plane, m, columns, images = _checked_geometry(
+    width, phase, plane, m, columns, images = _checked_geometry(
         work, x.shape, w.shape, out.shape, sh, sw, ph, pw)
     w3 = w.reshape((groups, og, k))
     blocks = -(-n // images)
@@ -180,8 +241,8 @@ def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
             first, count = blk * images, min(images, n - blk * images)
             for g in range(groups):
                 for s in range(count):
-                    planes = _planes(x, first + s, g * cg, cg, ph, pw, padded)
-                    _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns)
+                    planes = _planes(x, first + s, g * cg, cg, sh, sw, ph, pw, width, phase, padded)
+                    _columns(planes, cols, s, kh, kw, dh, dw, sh, sw, width, phase, m, columns)
                 gemm(w3[g], cols[:, :count * columns], block[:, :count * columns], 0.0)
                 for s in range(count):
                     _output_points(block, s, out, first + s, g * og, width, columns)
@@ -193,7 +254,7 @@ def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
     chunks = work.shape[0]
     _, cg, kh, kw = out.shape
     og, k = out_ch // groups, cg * kh * kw
-    width, plane, m, columns, images = _checked_geometry(
+    width, phase, plane, m, columns, images = _checked_geometry(
         work, x.shape, out.shape, dy.shape, sh, sw, ph, pw)
     blocks = -(-n // images)
     size = out_ch * k
@@ -205,8 +266,8 @@ def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
             first, count = blk * images, min(images, n - blk * images)
             for g in range(groups):
                 for s in range(count):
-                    planes = _planes(x, first + s, g * cg, cg, ph, pw, padded)
-                    _columns(planes, cols, s, kh, kw, dh, dw, width, m, columns)
+                    planes = _planes(x, first + s, g * cg, cg, sh, sw, ph, pw, width, phase, padded)
+                    _columns(planes, cols, s, kh, kw, dh, dw, sh, sw, width, phase, m, columns)
                     if not _finite(planes):
                         _zero_gaps(cols, s, width, wo, columns)
                     _gapped(dy, first + s, g * og, og, block, s, width, columns)
@@ -222,8 +283,8 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     n, out_ch, ho, wo = dy.shape
     chunks = work.shape[0]
     _, cg, kh, kw = w.shape
-    og, k, h, wd = out_ch // groups, cg * kh * kw, out.shape[2], out.shape[3]
-    width, plane, m, columns, images = _checked_geometry(
+    og, k = out_ch // groups, cg * kh * kw
+    width, phase, plane, m, columns, images = _checked_geometry(
         work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
     w3 = w.reshape((groups, og, k))
     blocks, finite = -(-n // images), _finite(w)
@@ -238,9 +299,5 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                 for s in range(count):
                     if not finite:
                         _zero_gaps(cols, s, width, wo, columns)
-                    _runs_back(cols, s, padded, kh, kw, dh, dw, width, m, columns)
-                    for c in range(cg):
-                        dx = out[first + s, g * cg + c]
-                        for y in range(h):
-                            start = (y + ph) * width + pw
-                            _copy(dx[y], padded[c, start:start + wd])
+                    _runs_back(cols, s, padded, kh, kw, dh, dw, sh, sw, width, phase, m, columns)
+                    _planes_back(padded, out, first + s, g * cg, sh, sw, ph, pw, width, phase)

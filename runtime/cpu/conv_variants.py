@@ -8,19 +8,21 @@ from graphc.runtime.cpu.winograd import tile_grid, winograd_applies, winograd_wo
 WINOGRAD_MIN_CHANNELS = 32     # below, the GEMM of shifted runs is as fast or faster
 
 
-def conv_workspace_shape(op, variant, x_shape, w_shape, y_shape, chunks=1, padding=None):
+def conv_workspace_shape(op, variant, x_shape, w_shape, y_shape, chunks=1, padding=None,
+                         stride=(1, 1)):
     """(chunks, elements) of the `work` array of `op`'s `variant` kernel (a ValueError
     for a direct kernel, which has none, and for a runs kernel without its padding).
 
     x_shape, w_shape, y_shape: conv2d's input, weight and output shapes (for
-    the gradients: the shapes of the conv2d they differentiate).
+    the gradients: the shapes of the conv2d they differentiate); padding and
+    stride: the conv's (the runs kernels' scratch depends on them).
     """
     if variant == "winograd":
         return winograd_workspace_shape(x_shape, w_shape, y_shape, chunks)
     if variant == "runs":
         if padding is None:
             raise ValueError(f"the runs kernel of {op!r} needs the conv's padding")
-        return runs_workspace(x_shape, w_shape, y_shape, *padding, chunks)
+        return runs_workspace(x_shape, w_shape, y_shape, *stride, *padding, chunks)
     out_ch, cg, kh, kw = w_shape
     k, hw = cg * kh * kw, y_shape[2] * y_shape[3]
     if variant == "gemm" and op in ("conv2d", "conv2d_grad_input"):
@@ -55,7 +57,12 @@ def conv_variant(op, x_shape, w_shape, y_shape, attrs):
     faster from 3 input channels per group, but slower with one (0.62 against
     0.45 ms at W2's conv1: its GEMM sums over one row per output channel), which
     keeps the row-by-row GEMM, as does a 1x1 kernel, whose rows need no im2col
-    (runs measured 0.8-1.3x there)."""
+    (runs measured 0.8-1.3x there at stride 1, 2-4x slower at stride 2). At
+    stride 2 the runs come from phase planes, 1.3-3x faster than row by row: a
+    ResNet's 16 -> 32 3x3 downsampling conv at 32x32 inputs, batch 64, 2.0/2.6/2.8
+    against 4.5/4.0/4.5 ms, 32 -> 64 at 16x16 2.5/2.5/1.5 against 4.8/3.5/4.8, a
+    5x5 1.4/1.4/2.1 against 3.9/3.1/5.1; ResNet-18's 7x7 stem on 224x224 inputs
+    (batch 8) 21/20/20 against 29/31/20."""
     groups, (out_ch, in_ch) = attrs["groups"], w_shape[:2]
     rows, columns = tile_grid(y_shape)
     if (winograd_applies(w_shape, attrs["stride"], attrs["dilation"], groups)
@@ -66,8 +73,7 @@ def conv_variant(op, x_shape, w_shape, y_shape, attrs):
         return "direct"
     one_by_one = w_shape[2] * w_shape[3] == 1
     one_channel_input_gradient = op == "conv2d_grad_input" and w_shape[1] == 1
-    runs = tuple(attrs["stride"]) == (1, 1) and not one_by_one and not one_channel_input_gradient
-    return "runs" if runs else "gemm"
+    return "gemm" if one_by_one or one_channel_input_gradient else "runs"
 
 
 def conv_kernel_name(op, variant):

@@ -68,7 +68,8 @@ class Library:
         if work is None:
             shape = library.conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
                                                  chunks=numba.get_num_threads(),
-                                                 padding=attrs["padding"])
+                                                 padding=attrs["padding"],
+                                                 stride=attrs["stride"])
             work = self.work[node] = np.empty(shape, out.dtype)
         kernel(*[np.ascontiguousarray(a) for a in arrays], out, *ints, work)
 

@@ -302,7 +302,8 @@ class _Renderer:
         if variant != "direct":
             shape = conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
                                          chunks=numba.get_num_threads(),
-                                         padding=node.attrs["padding"])
+                                         padding=node.attrs["padding"],
+                                         stride=node.attrs["stride"])
             work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
             args.append(self.static(work.view(node.dtype).reshape(shape), "work"))
         self.emit(self.call(f"_lib.{conv_kernel_name(name, variant)}", args))

@@ -83,12 +83,16 @@ def test_direct_conv2d_and_gradients_match_references(name, dtype):
     assert_close(dw, conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs), dtype)
 
 
-# stride 1 only: blocks of several images (LeNet's conv2 at batch 5: blocks of 3 and 2
-# images with 2 chunks), unequal padding, dilation and groups
+# blocks of several images (LeNet's conv2 at batch 5: blocks of 3 and 2 images with 2
+# chunks), unequal padding, dilation and groups; strides whose phases hold unequal
+# numbers of rows and columns (odd padded sizes), a stride larger than the kernel
 RUNS_CONVS = {
-    **{name: case for name, case in CONVS.items() if case[2] == (1, 1)},
+    **CONVS,
     "lenet conv2": ((5, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1), 1),
     "padded dilated grouped": ((3, 4, 9, 7), (6, 2, 3, 2), (1, 1), (2, 1), (2, 3), 2),
+    "resnet downsampling": ((3, 4, 8, 8), (6, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1),
+    "odd strided padded dilated": ((2, 3, 11, 10), (4, 3, 3, 2), (3, 2), (2, 1), (2, 3), 1),
+    "stride past the kernel": ((2, 2, 9, 9), (3, 2, 2, 2), (3, 3), (0, 1), (1, 1), 1),
 }
 
 
@@ -96,13 +100,14 @@ RUNS_CONVS = {
 @pytest.mark.parametrize("name", RUNS_CONVS)
 @pytest.mark.parametrize("chunks", [1, 2])
 def test_runs_conv2d_and_gradients_match_references(name, dtype, chunks):
-    """conv_runs.py's kernels: columns from shifted runs of the padded planes, GEMMs
-    over blocks of images. The work array starts full of NaN: the weight gradient's
+    """conv_runs.py's kernels: columns from shifted runs of the padded (phase) planes,
+    GEMMs over blocks of images. The work array starts full of NaN: the weight gradient's
     columns past each image's last run must be zeroed, not read."""
     x, w, dy, attrs, ints = conv_case(name, dtype, RUNS_CONVS)
     def work():
-        return nans(L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape,
-                                           chunks, padding=attrs["padding"]), dtype)
+        return nans(L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, chunks,
+                                           padding=attrs["padding"], stride=attrs["stride"]),
+                    dtype)
     y, dx, dw = nans(dy.shape, dtype), nans(x.shape, dtype), nans(w.shape, dtype)
     L.conv2d_runs(x, w, y, *ints, work())
     assert_close(y, conv2d_reference(x, w, **attrs), dtype)
@@ -137,13 +142,11 @@ def test_runs_gradients_put_nan_where_the_reference_does(dtype):
                                equal_nan=True, **TOLERANCE[dtype])
 
 
-def test_runs_kernels_refuse_a_stride_and_a_short_work_array():
-    x, w, dy, attrs, ints = conv_case("plain", np.float32)
+def test_runs_kernels_refuse_a_short_work_array():
+    x, w, dy, attrs, ints = conv_case("odd strided padded dilated", np.float32, RUNS_CONVS)
     shape = L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, 1,
-                                   padding=attrs["padding"])
+                                   padding=attrs["padding"], stride=attrs["stride"])
     y = nans(dy.shape, np.float32)
-    with pytest.raises(ValueError, match="stride 1 only"):
-        L.conv2d_runs(x, w, y, 2, 1, *ints[2:], nans(shape, np.float32))
     with pytest.raises(ValueError, match="too small"):
         L.conv2d_runs(x, w, y, *ints, nans((1, shape[1] - 1), np.float32))
     with pytest.raises(ValueError, match="needs the conv's padding"):
@@ -167,10 +170,12 @@ def test_variants_winograd_for_w2s_conv2_runs_for_conv1_direct_for_depthwise():
     assert variants((64, 1, 28, 28), (32, 1, 3, 3), (64, 32, 26, 26)) == ["runs", "gemm", "runs"]
     assert variants((8, 256, 6, 6), (256, 256, 3, 3), (8, 256, 4, 4)) == ["runs"] * 3
     assert variants((64, 32, 26, 26), (64, 32, 5, 5), (64, 64, 22, 22)) == ["runs"] * 3
-    # strided, or 1x1 (its rows are the input's own: no im2col to save)
+    # strided: runs of phase planes; 1x1 (its rows are the input's own: no im2col to save)
     assert variants((64, 32, 26, 26), (64, 32, 3, 3), (64, 64, 12, 12),
-                    stride=(2, 2)) == ["gemm"] * 3
+                    stride=(2, 2)) == ["runs"] * 3
     assert variants((64, 32, 26, 26), (64, 32, 1, 1), (64, 64, 26, 26)) == ["gemm"] * 3
+    assert variants((64, 32, 26, 26), (64, 32, 1, 1), (64, 64, 13, 13),
+                    stride=(2, 2)) == ["gemm"] * 3
     depthwise = variants((64, 32, 26, 26), (32, 1, 3, 3), (64, 32, 24, 24), groups=32)
     assert depthwise == ["direct", "gemm", "direct"]
 
