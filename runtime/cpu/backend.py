@@ -10,6 +10,7 @@ kernel, same kernels, same arena. The generated module is cached by runtime/cach
 """
 import contextlib
 import hashlib
+import operator
 import os
 import time
 import warnings
@@ -104,6 +105,10 @@ class CpuPlan:
         self.step_loaded = False
         self._fetch = self._fetchers() if self.driver is not None else None
         self._states = [v.attrs["state"] for v in self.driver.variables] if self.driver else []
+        if self.driver is not None:     # the step's statics, then its variables, by address
+            statics = [a.ctypes.data for a in self.driver.statics]
+            self.addresses = np.array(statics + [0] * len(self._states), np.int64)
+            self._addressed = [None] * len(self._states)   # the variables' arrays there
         self.render_seconds = time.perf_counter() - start
 
     # -- storage -------------------------------------------------------------------------
@@ -198,16 +203,17 @@ class CpuPlan:
         """One call of the njit step; None when a variable's storage is not C-contiguous
         (then the Python driver runs this step)."""
         driver = self.driver
-        variables = []
-        for state in self._states:
-            value = state.value
-            if not value.flags.c_contiguous:
+        variables = [state.value for state in self._states]
+        if not all(map(operator.is_, variables, self._addressed)):
+            if not all(value.flags.c_contiguous for value in variables):
                 return None
-            variables.append(value)
+            first = len(driver.statics)
+            self.addresses[first:] = [value.ctypes.data for value in variables]
+            self._addressed = variables     # (kept alive while the step has their addresses)
         # one specialization of the step: writable feeds (a read-only one is another type)
         if not all(f.flags.writeable for f in feeds):
             feeds = [f if f.flags.writeable else f.copy() for f in feeds]
-        args = (self.arena, *feeds, *variables, *driver.statics, self.err)
+        args = (self.arena, self.addresses, *feeds, self.err)
         if self.step_loaded:
             site, code = self.step(*args)
         else:

@@ -26,6 +26,7 @@ from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.chunked import InChunks
 from graphc.runtime.cpu.collapse import CollapsedAxes
+from graphc.runtime.cpu.hoisted_subscripts import hoist_subscripts
 from graphc.runtime.cpu.columns import ColumnsInside
 from graphc.runtime.cpu.kept_values import KeptValues
 from graphc.runtime.cpu.long_sums import LongSums
@@ -398,6 +399,7 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
         outer loop's `chunks` points (runtime/cpu/chunked.py), or serial."""
         body, bases = self.resolve_offsets(body)
         body, through = self.write_in_place(body, outputs, bases)
+        body = hoist_subscripts(body)
         inputs = [n for n in self.args if n not in outputs]
         params = ["chunk", "start", "stop"] * bool(chunks) + [self.args[n] for n in inputs] + \
             [self.arg_out(n) for n in outputs] + [name for name, _ in self.tables] + \
@@ -410,7 +412,8 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
             "".join(f"\n# {out} is written through {source} (one buffer)"
                     for out, source in through.items())
         definition = "\n".join(
-            [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True)",
+            [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True, "
+             "no_cfunc_wrapper=True)",
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),

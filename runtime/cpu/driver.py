@@ -2,12 +2,20 @@
 generated module, that calls every kernel of the step in schedule order on
 views of the arena (DESIGN.md, "Runtime"): one Python call per step.
 
-    step(arena, <feeds...>, <variables' storage...>, <array constants...>,
-         <gather tables...>, <conv work arrays...>, err) -> (site, code)
+    step(arena, addresses, <feeds...>, err) -> (site, code)
+
+`addresses` holds the data addresses of the step's other arrays: its statics
+(array constants, gather tables, partial sums, conv work arrays), then the
+variables' storage (`Driver.addressed`: the name each has in the step). The
+step reads them into integers first (`var3 = addresses[7]`). An array
+argument costs Numba an unboxing in the step's CPython wrapper and its
+reference counting; ResNet-14's 170 arrays made the wrapper 6,200 lines of
+LLVM IR and 1.7 s of its 3.1 s of machine code generation.
 
 Each kernel is one statement,
 
-    _k(k12_matmul_add, "<symbol>", "@0+1024:float32:8192:4:C #3 $1", arena, table0)
+    _k(k12_matmul_add, "<symbol>", "@0+1024:float32:8192:4:C #3 @1+0:int64:64:8:C",
+       arena, table0)
 
 which calls it through its own symbol (runtime/cpu/native_call.py) on the
 arguments the text names: views of the step's arrays at offsets, shapes and
@@ -59,7 +67,7 @@ class Driver:
     def __init__(self, source, feeds, variables, statics, sites):
         self.source = source
         self.feeds = feeds              # placeholder nodes, in program.inputs order
-        self.variables = variables      # variable nodes whose storage is passed
+        self.variables = variables      # variable nodes whose storage the step uses
         self.statics = statics          # constants, gather tables, conv work arrays
         # site number - 1 -> ("loop", LoopSource, kernel) | ("take", node) | ("check", kernel)
         self.sites = sites
@@ -105,11 +113,11 @@ class _Renderer:
         return f"{prefix}{self.counter}"
 
     def static(self, array, prefix):
-        """An array passed to the step as it is (a table, a work array, ...)."""
+        """The View of a C-contiguous array the step holds (a table, a work array, ...)."""
         name = f"{prefix}{len(self.statics)}"
         self.statics.append(array)
         self.static_names.append(name)
-        return Base(name)
+        return View.contiguous(name, 0, array.dtype, array.shape)
 
     def call(self, function, args, chunks=None):
         """`function(*args)` through its own symbol (runtime/cpu/native_call.py), args
@@ -214,10 +222,13 @@ class _Renderer:
                     self.emit(f"    return {len(self.sites)}, err[0]")
             if plan.check_numerics:
                 self.check_numerics(kernel)
-        params = ["arena"] + [f"feed{i}" for i in range(len(self.feeds))] + \
-            [f"var{i}" for i in range(len(self.variables))] + self.static_names + ["err"]
-        body = ["@njit(cache=True)", f"def step({', '.join(params)}):", "    err[0] = 0"] + \
-            self.lines + ["    return 0, 0"]
+        params = ["arena", "addresses"] + [f"feed{i}" for i in range(len(self.feeds))] + ["err"]
+        addressed = self.static_names + [f"var{i}" for i in range(len(self.variables))]
+        addresses = [f"    {name} = addresses[{i}]" for i, name in enumerate(addressed)]
+        # (no C-callable wrapper: nothing calls the step but Python; it cost 1 s of
+        # ResNet-14's step compile)
+        body = ["@njit(cache=True, no_cfunc_wrapper=True)", f"def step({', '.join(params)}):",
+                *addresses, "    err[0] = 0"] + self.lines + ["    return 0, 0"]
         source = HEADER + "# the whole step: each kernel in schedule order\n" + "\n".join(body) + "\n"
         return Driver(source, self.feeds, self.variables, tuple(self.statics), self.sites)
 

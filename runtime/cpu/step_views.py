@@ -16,8 +16,10 @@ array variables, and one statement per kernel.
 
 `View` is one such view on the renderer's side (runtime/cpu/driver.py), where
 `base` names an array of the step; `parse_arguments` reads the text back on the
-intrinsic's side, where `base` is a position in the call's bases. Each view
-keeps its base's owner (meminfo): the callee sees an ordinary array.
+intrinsic's side, where `base` is a position in the call's bases. A base is an
+array, whose owner (meminfo) each view of it keeps, or an integer: the data
+address of an array the step is given by address (its views have no owner;
+the caller keeps the array alive). Either way the callee sees an ordinary array.
 
 Before, each view was a statement of its own (`_view`, `_flat`, `_reshaped`,
 ...): W3's step had 973 statements for its 217 kernel calls (now 223), and
@@ -153,16 +155,22 @@ def argument_type(argument, base_types):
 
 
 def base_fields(context, builder, base_types, bases):
-    """(meminfo, parent, data as i8*) of each base array, for `build_argument`."""
+    """(meminfo, parent, data as i8*) of each base, for `build_argument`: an array's
+    own, or for an integer (an array's data address) no owner and that address."""
     fields = []
+    byte_pointer = ir.IntType(8).as_pointer()
     for array_type, value in zip(base_types, bases):
+        if isinstance(array_type, types.Integer):
+            null = ir.Constant(byte_pointer, None)
+            fields.append((null, null, builder.inttoptr(value, byte_pointer)))
+            continue
         if not isinstance(array_type, types.Array):
             fields.append(None)
             continue
         model = context.data_model_manager[array_type]
         meminfo, parent, data = (builder.extract_value(value, model.get_field_position(name))
                                  for name in ("meminfo", "parent", "data"))
-        fields.append((meminfo, parent, builder.bitcast(data, ir.IntType(8).as_pointer())))
+        fields.append((meminfo, parent, builder.bitcast(data, byte_pointer)))
     return fields
 
 

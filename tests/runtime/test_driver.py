@@ -107,8 +107,37 @@ def test_each_kernel_call_is_one_statement_without_array_variables(monkeypatch):
     kernels = len(plan.loops) + sum(k.library is not None for k in plan.fusion.kernels)
     assert len(calls) >= kernels
     others = [s for s in statements if s not in calls]
+    addressed = [s for s in others if re.fullmatch(r"\w+ = addresses\[\d+\]", s)]
+    assert len(addressed) == len(plan.driver.statics) + len(plan.driver.variables)
+    others = [s for s in others if s not in addressed]
     assert all(s.startswith(("if ", "return ", "err[0] = 0")) for s in others), others
     assert all('"@0+' in call for call in calls if call.endswith(", arena)"))
+
+
+def test_the_step_takes_variables_and_statics_by_address():
+    """Each array argument cost Numba an unboxing and reference counting (ResNet-14's
+    170 made its step compile in 6.5 s instead of 2): the step is given the arena,
+    one array of addresses, the feeds and err. A variable assigned a new array between
+    calls is read and updated at its new address."""
+    x = gc.placeholder((4, 3), name="x")
+    w = gc.variable(np.ones((3, 2), np.float32), name="w")
+    b = gc.variable(np.zeros(2, np.float32), name="b")
+    loss = gc.sum(gc.tanh(x @ w + b))
+    gw, gb = gc.grad(loss, [w, b])
+    step = gc.compile([loss], inputs=[x], updates={w: w - 0.1 * gw, b: b - 0.1 * gb},
+                      device="cpu")
+    feed = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    step(feed)
+    assert re.search(r"def step\(arena, addresses, feed0, err\):", _plan(step).driver.source)
+    w.assign(np.full((3, 2), 0.5, np.float32))     # a new array, at another address
+    state, bias = w.node.attrs["state"], b.value
+    new_array = state.value
+    (got,) = step(feed)
+    z = np.tanh(feed @ np.full((3, 2), 0.5) + bias)
+    expected_w = 0.5 - 0.1 * feed.T @ (1 - z * z)
+    np.testing.assert_allclose(got, z.sum(), rtol=1e-5)
+    assert state.value is new_array                     # updated in place, at its address
+    np.testing.assert_allclose(w.value, expected_w, rtol=1e-5)
 
 
 def test_fallback_op_keeps_the_python_driver(monkeypatch):
