@@ -26,8 +26,8 @@ from graphc.passes.kernels import ELEMENT, ROW, SCALAR, VIEW_OPS, operands_first
 from graphc.runtime.cpu.approx import SAFE_FASTMATH  # noqa: F401  (re-exported)
 from graphc.runtime.cpu.chunked import InChunks
 from graphc.runtime.cpu.collapse import CollapsedAxes
-from graphc.runtime.cpu.hoisted_subscripts import hoist_subscripts
 from graphc.runtime.cpu.columns import ColumnsInside
+from graphc.runtime.cpu.hoisted_subscripts import hoist_subscripts
 from graphc.runtime.cpu.kept_values import KeptValues
 from graphc.runtime.cpu.long_sums import LongSums
 from graphc.runtime.cpu.point_values import PointValues, literal

@@ -5,9 +5,9 @@ views of the arena (DESIGN.md, "Runtime"): one Python call per step.
     step(arena, addresses, <feeds...>, err) -> (site, code)
 
 `addresses` holds the data addresses of the step's other arrays: its statics
-(array constants, gather tables, partial sums, conv work arrays), then the
-variables' storage (`Driver.addressed`: the name each has in the step). The
-step reads them into integers first (`var3 = addresses[7]`). An array
+(array constants, gather tables, partial sums, conv work arrays: `Driver.statics`),
+then the variables' storage (`Driver.variables`). The step reads them into
+integers first (`var3 = addresses[7]`). An array
 argument costs Numba an unboxing in the step's CPython wrapper and its
 reference counting; ResNet-14's 170 arrays made the wrapper 6,200 lines of
 LLVM IR and 1.7 s of its 3.1 s of machine code generation.
