@@ -118,7 +118,8 @@ def test_runs_conv2d_and_gradients_match_references(name, dtype, chunks):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_runs_gradients_put_nan_where_the_reference_does(dtype):
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+def test_runs_gradients_put_nan_where_the_reference_does(dtype, stride):
     """An inf in x reaches dW only through the products it takes part in, a NaN in w
     reaches dX likewise: the columns between output rows, which hold neighbouring
     inputs (or their products with w), must not carry them (found by fuzzing:
@@ -128,11 +129,13 @@ def test_runs_gradients_put_nan_where_the_reference_does(dtype):
     x[1, 2, 4, 6] = -np.inf
     w = random((4, 3, 2, 3), dtype, 5)
     w[1, 0, 0, 1] = np.nan
-    attrs = dict(stride=(1, 1), padding=(1, 0), dilation=(1, 1), groups=1)
-    ints = (1, 1, 1, 0, 1, 1, 1)
-    dy = random((2, 4, 7, 5), dtype, 6)
+    attrs = dict(stride=stride, padding=(1, 0), dilation=(1, 1), groups=1)
+    ints = (*stride, 1, 0, 1, 1, 1)
+    hw = tuple(output_size(x.shape[2 + i], w.shape[2 + i], stride[i], (1, 0)[i], 1)
+               for i in (0, 1))
+    dy = random((2, 4) + hw, dtype, 6)
     work = nans(L.conv_workspace_shape("conv2d", "runs", x.shape, w.shape, dy.shape, 2,
-                                       padding=(1, 0)), dtype)
+                                       padding=(1, 0), stride=stride), dtype)
     dx, dw = nans(x.shape, dtype), nans(w.shape, dtype)
     L.conv2d_grad_input_runs(dy, w, dx, *ints, work)
     np.testing.assert_allclose(dx, conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs),
