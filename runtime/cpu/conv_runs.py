@@ -100,25 +100,25 @@ def _phase_run(q, size, pad, stride):
 
 
 @njit(cache=True)
-def _phase_copy(images, planes, sh, sw, ph, pw, width, phase, back):
+def _phase_copy(channels, planes, sh, sw, ph, pw, width, phase, back):
     """Channels (cg, h, w) of an image into their phase planes (cg, plane), or back
     from them (`back`), phase by phase: no division per row or point."""
-    h, wd = images.shape[1], images.shape[2]
+    h, wd = channels.shape[1], channels.shape[2]
     for r in range(sh):
         y0, rows = _phase_run(r, h, ph, sh)
         for q in range(sw):
             x0, count = _phase_run(q, wd, pw, sw)
             d0 = _at(y0 + ph, x0 + pw, sh, sw, width, phase)
             for c in range(planes.shape[0]):
-                image, plane = images[c], planes[c]
+                channel, plane = channels[c], planes[c]
                 for t in range(rows):
                     y, d = y0 + t * sh, d0 + t * width
                     if back:        # unsigned indices: no wraparound check in the loops
                         for u in range(count):
-                            image[y, np.uint64(x0 + u * sw)] = plane[np.uint64(d + u)]
+                            channel[y, np.uint64(x0 + u * sw)] = plane[np.uint64(d + u)]
                     else:
                         for u in range(count):
-                            plane[np.uint64(d + u)] = image[y, np.uint64(x0 + u * sw)]
+                            plane[np.uint64(d + u)] = channel[y, np.uint64(x0 + u * sw)]
 
 
 @njit(cache=True)
