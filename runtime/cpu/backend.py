@@ -28,6 +28,7 @@ from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import SYMBOLS, build_driver, partial_sums
 from graphc.runtime.cpu.native_call import bind_callees, compiled_not_loaded, save_callees
+from graphc.runtime.cpu.python_call import NativeLoop
 from graphc.runtime.cpu.step_callees import step_callees
 from graphc.runtime.cpu.views import aligned_empty
 
@@ -101,6 +102,10 @@ class CpuPlan:
         self.loaded = set()         # kernels whose first call (cache load or compile) succeeded
         self.partials = {}          # kernel -> the Python driver's partial sums array
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
+        # the same functions called from Python (they have no CPython wrapper)
+        native = {name: NativeLoop(getattr(module, name)) for name in
+                  {loop.name for loop in self.loops.values()}}
+        self.from_python = {k: native[loop.name] for k, loop in self.loops.items()}
         self.step = module.step if self.driver is not None else None
         self.step_loaded = False
         self._fetch = self._fetchers() if self.driver is not None else None
@@ -367,11 +372,11 @@ class CpuPlan:
     def _call_loop(self, kernel, args):
         """The loop function on `args`, in chunks on every thread if it runs so (then its
         tail, if it has one: runtime/cpu/chunked.py)."""
-        loop, function = self.loops[kernel], self.functions[kernel]
+        loop, function = self.loops[kernel], self.from_python[kernel]
         if not loop.chunks:
             function(*args)
             return
-        run_in_chunks(function, loop.chunks, *args)
+        run_in_chunks(self.functions[kernel], loop.chunks, *args)
         if loop.tail:
             function(-1, 0, 0, *args)
 

@@ -413,7 +413,7 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
                     for out, source in through.items())
         definition = "\n".join(
             [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True, "
-             "no_cfunc_wrapper=True)",
+             "no_cfunc_wrapper=True, no_cpython_wrapper=True)",
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),
