@@ -40,6 +40,7 @@ BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """# compiled against graphc's runtime {runtime} (runtime/cache.py)
 import numpy as np
 from numba import njit, prange
+from graphc.runtime.cpu.loop_kernel import loop_kernel
 from graphc.runtime.cpu.scalar import *
 FASTMATH = {fastmath}
 """

@@ -1,4 +1,5 @@
-"""Render the loop part of a fused kernel (passes/fuse.py) as one Numba function.
+"""Render the loop part of a fused kernel (passes/fuse.py) as one Python function
+that runtime/cpu/loop_kernel.py compiles (lowered to LLVM IR by kernel_ir.py).
 
 The function takes every buffer flattened (1-D, C order) and loops over the
 kernel's domain: kept axes outside (the first one split over the threads when
@@ -412,8 +413,8 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
             "".join(f"\n# {out} is written through {source} (one buffer)"
                     for out, source in through.items())
         definition = "\n".join(
-            [f"@njit(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True, "
-             "no_cfunc_wrapper=True, no_cpython_wrapper=True)",
+            [f"@loop_kernel(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', "
+             "cache=True, no_cfunc_wrapper=True, no_cpython_wrapper=True)",
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),

@@ -63,7 +63,7 @@ class NativeLoop:
         self.dispatcher.compile(argtypes)
         result = self.dispatcher.overloads[argtypes]
         address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
-        llvm_type = result.target_context.call_conv.get_function_type(
+        llvm_type = self.dispatcher.targetctx.call_conv.get_function_type(
             result.signature.return_type, argtypes)
         prototype = ctypes.CFUNCTYPE(ctypes.c_int32, *[_ctype(t) for t in llvm_type.args])
         function = prototype(address)

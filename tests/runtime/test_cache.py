@@ -87,9 +87,12 @@ def modules(folder):
 
 
 def compiled_files(module_path):
-    """Numba's index (.nbi) and machine code (.nbc) for the module's kernels."""
+    """Numba's index (.nbi) and machine code (.nbc) for the module's step, and the
+    lowered loop kernels' entries (.irk: runtime/cpu/loop_kernel.py)."""
     module_path = Path(module_path)
-    return sorted((module_path.parent / "__pycache__").glob(f"{module_path.stem}.*.nb[ic]"))
+    folder = module_path.parent / "__pycache__"
+    return sorted([*folder.glob(f"{module_path.stem}.*.nb[ic]"),
+                   *folder.glob(f"{module_path.stem}.*.irk")])
 
 
 def tiny(k, n=N):
@@ -183,8 +186,9 @@ def test_a_second_process_starts_warm(folder):
     assert second["cache_hit"] is True
     assert second["module"] == first["module"]
     assert second["result"] == first["result"] == expected(2.0)
-    # Numba's files exist and were loaded, not rebuilt
-    assert {f.suffix for f in compiled} == {".nbi", ".nbc"}
+    # Numba's files (the step's) and the lowered kernels' (runtime/cpu/loop_kernel.py)
+    # exist and were loaded, not rebuilt
+    assert {f.suffix for f in compiled} == {".nbi", ".nbc", ".irk"}
     assert second["numba_hits"] == second["generated_kernels"] and second["numba_misses"] == 0
     assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in compiled_files(first["module"])} \
         == compiled
@@ -227,7 +231,7 @@ def test_corrupt_compiled_code_is_rebuilt_not_trusted(folder, damage):
     k = {"emptied": 21.0, "halved": 22.0, "garbage index": 23.0}[damage]
     first = run_child(k)
     files = compiled_files(first["module"])
-    assert {f.suffix for f in files} == {".nbi", ".nbc"}
+    assert {f.suffix for f in files} == {".nbi", ".nbc", ".irk"}
     for file in files:
         data = file.read_bytes()
         if damage == "emptied":

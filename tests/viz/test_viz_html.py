@@ -68,7 +68,7 @@ def test_fused_page_shows_each_kernels_generated_source(w1):
     assert not page.errors
     kernels = w1.step.program.fusion.kernels
     codes = [page.island[f"cluster_k{k.index}"]["code"] for k in kernels]
-    assert all(codes) and any("@njit" in c for c in codes)
+    assert all(codes) and any("@loop_kernel" in c for c in codes)
     node = next(iter(kernels[0].all_nodes))
     assert page.island[f"n{node.id}"]["cluster"] == "cluster_k0"
 

@@ -1,0 +1,154 @@
+"""The generated module's loop kernels: Numba dispatchers that compile through
+runtime/cpu/kernel_ir.py, with a cache of their own, and through Numba otherwise.
+
+`@loop_kernel(...)` (the generated source's decorator, with njit's options)
+makes a `LoopKernel`. Its `compile(argtypes)` is what the step's symbol binding
+(runtime/cpu/native_call.py), the compile helper and python_call.NativeLoop
+call: it lowers the function's syntax tree to LLVM IR and has Numba's code
+library optimize and compile it; only a kernel the lowering does not support
+(`kernel_ir.Unsupported`, or a parallel=True kernel) is compiled by Numba, and
+cached by Numba, as before.
+
+A lowered kernel's object code is cached beside the module's Numba cache,
+`__pycache__/<module>.<function>-<digest>.irk`: the digest covers the argument
+types, the options and the machine (Numba's `magic_tuple`, and the numba and
+llvmlite versions); the module's own name is the hash of its source, which
+names the runtime it was compiled against. An entry is a SHA-256 of its
+payload, then the payload (the symbol, Numba's serialized library): a
+truncated or corrupt entry fails the check and is compiled again, never
+loaded; entries are written to a temporary file and renamed, so two processes
+compiling one kernel each write a whole entry.
+"""
+import hashlib
+import inspect
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import llvmlite
+import numba
+from numba import types
+from numba.core import sigutils
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.registry import CPUDispatcher
+
+from graphc.runtime.cpu import kernel_ir
+
+LOWER = True        # False: every kernel compiles through Numba (tests compare the two)
+
+
+def loop_kernel(cache=False, **options):
+    """Decorator: `function` as a LoopKernel with njit's `options`."""
+    def decorate(function):
+        kernel = LoopKernel(py_func=function, locals={},
+                            targetoptions={**options, "nopython": True, "boundscheck": None})
+        if cache:
+            kernel.enable_caching()
+        return kernel
+    return decorate
+
+
+class Lowered:
+    """A kernel compiled by kernel_ir: the fields of Numba's CompileResult that the
+    runtime reads (native_call.bind, python_call.NativeLoop)."""
+    objectmode = False
+    entry_point = None          # (no CPython wrapper: call it through NativeLoop)
+
+    def __init__(self, library, symbol, argtypes):
+        self.library = library
+        self.signature = types.none(*argtypes)
+        self.fndesc = SimpleNamespace(llvm_func_name=symbol, llvm_cpython_wrapper_name=None)
+
+
+class LoopKernel(CPUDispatcher):
+    """A Numba dispatcher whose `compile` lowers the kernel with kernel_ir first."""
+
+    unsupported = None          # why the last kernel_ir lowering was refused, if it was
+
+    def compile(self, sig):
+        argtypes = tuple(sigutils.normalize_signature(sig)[0])
+        with global_compiler_lock:
+            if argtypes in self.overloads:
+                return self.overloads[argtypes].entry_point
+            lowered = self._lowered(argtypes) if LOWER and \
+                not self.targetoptions.get("parallel") else None
+            if lowered is None:
+                return super().compile(sig)
+            self.overloads[argtypes] = lowered
+            return None
+
+    def _lowered(self, argtypes):
+        """A Lowered from the cache or compiled now; None when kernel_ir refuses it."""
+        digest = self._digest(argtypes)
+        path = self._entry_path(digest)
+        lowered = _load(self.targetctx.codegen(), path, argtypes)
+        if lowered is not None:
+            self._cache_hits[argtypes] += 1         # (Numba's counters: `stats`)
+            return lowered
+        function = self.py_func
+        # one symbol per module source, function and key: the same name is the same code
+        symbol = f"graphc_ir_{function.__module__}_{function.__name__}_{digest}"
+        flags = kernel_ir.compile_flags(self.targetoptions)
+        context = kernel_ir.target_context(flags)
+        library = context.codegen().create_library(symbol)
+        library.enable_object_caching()
+        try:
+            with context.push_code_library(library):
+                module = kernel_ir.lower_kernel(flags, inspect.getsource(function),
+                                                function.__globals__, argtypes, symbol)
+        except kernel_ir.Unsupported as why:
+            self.unsupported = str(why)
+            return None
+        library.add_ir_module(module)
+        library.finalize()
+        if path is not None:
+            self._cache_misses[argtypes] += 1
+            _save(path, symbol, library)
+        return Lowered(library, symbol, argtypes)
+
+    def _digest(self, argtypes):
+        options = sorted((name, sorted(value) if isinstance(value, (set, frozenset)) else value)
+                         for name, value in self.targetoptions.items())
+        key = repr((argtypes, options,
+                    self.targetctx.codegen().magic_tuple(), numba.__version__,
+                    llvmlite.__version__))
+        return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+    def _entry_path(self, digest):
+        """Where the cache entry of `digest` lives; None without Numba's cache."""
+        if not hasattr(self._cache, "_cache_path"):
+            return None
+        function = self.py_func
+        stem = Path(inspect.getfile(function)).stem
+        return Path(self._cache._cache_path) / f"{stem}.{function.__name__}-{digest}.irk"
+
+
+def _save(path, symbol, library):
+    payload = pickle.dumps((symbol, library.serialize_using_object_code()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as file:
+        file.write(hashlib.sha256(payload).digest() + payload)
+    os.replace(temporary, path)
+
+
+def _load(codegen, path, argtypes):
+    """The entry at `path` as a Lowered; None (and the entry deleted) when it is absent,
+    truncated, corrupt or unloadable."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+        checksum, payload = data[:32], data[32:]
+        if hashlib.sha256(payload).digest() != checksum:
+            raise ValueError("checksum")
+        symbol, serialized = pickle.loads(payload)
+        library = codegen.unserialize_library(serialized)
+        if not library.get_pointer_to_function(symbol):
+            raise ValueError("symbol")
+    except Exception:       # noqa: BLE001 (any bad entry: compile again)
+        path.unlink(missing_ok=True)
+        return None
+    return Lowered(library, symbol, argtypes)
