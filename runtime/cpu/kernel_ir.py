@@ -87,6 +87,8 @@ def lower_kernel(flags, function_source, namespace, argtypes, symbol):
             lowering = _KernelLowering(context, tree, namespace, argtypes, symbol, widened)
             module = lowering.lower()
             if not lowering.widened:
+                # (Numba's fastmath flags on every float instruction, its runtime linked)
+                context.post_lowering(module, context.active_code_library)
                 return module
             widened = {**widened, **lowering.widened}
     raise Unsupported("variable types did not settle")
@@ -124,7 +126,6 @@ class _KernelLowering:
         self.statements(self.tree.body)
         if not self.builder.block.is_terminated:
             self.return_none()
-        self.context.post_lowering(self.module, self.context.active_code_library)
         return self.module
 
     # -- statements ----------------------------------------------------------------------
