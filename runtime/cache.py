@@ -91,8 +91,8 @@ def _write_atomically(path, text):
 
 def purge_compiled(module, function=None):
     """Delete Numba's compiled code for `module`, or only for its `function` (it is
-    recompiled on the next call). The lowered loop kernels' entries are kept: each is
-    checked when loaded (runtime/cpu/loop_kernel.py)."""
+    recompiled on the next call). The lowered loop kernels' entries, in their own
+    folder, are not Numba's: each is checked when loaded (runtime/cpu/loop_kernel.py)."""
     stem = Path(module.__file__).stem
     pattern = f"{stem}.{function}-*.nb[ic]" if function else f"{stem}.*.nb[ic]"
     for file in (Path(module.__file__).parent / "__pycache__").glob(pattern):

@@ -18,6 +18,7 @@ axes that every map walks as one run are one loop (runtime/cpu/collapse.py);
 an output the memory plan places over an input is stored through the
 input's argument (`write_in_place`).
 """
+import hashlib
 import math
 import re
 
@@ -412,9 +413,13 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
         arguments = "# " + ", ".join(f"{self.args[n]}: {n.name}" for n in self.args) + \
             "".join(f"\n# {out} is written through {source} (one buffer)"
                     for out, source in through.items())
+        options = (f"fastmath=FASTMATH, parallel={parallel}, error_model='numpy', cache=True, "
+                   "no_cfunc_wrapper=True, no_cpython_wrapper=True")
+        # the kernel's cache entry is named by its text, not its module's (loop_kernel.py)
+        text = "\n".join([options, f"def _({', '.join(params)}):"] + body)
+        source_key = hashlib.sha256(text.encode()).hexdigest()[:24]
         definition = "\n".join(
-            [f"@loop_kernel(fastmath=FASTMATH, parallel={parallel}, error_model='numpy', "
-             "cache=True, no_cfunc_wrapper=True, no_cpython_wrapper=True)",
+            [f"@loop_kernel({options},", f"             source_key='{source_key}')",
              f"def {self.name}({', '.join(params)}):"] + body) + "\n"
         return LoopSource(self.name, comment + "\n" + arguments + "\n" + definition, inputs,
                           outputs, [table for _, table in self.tables], list(self.error_checks),

@@ -9,22 +9,23 @@ library optimize and compile it; only a kernel the lowering does not support
 (`kernel_ir.Unsupported`, or a parallel=True kernel) is compiled by Numba, and
 cached by Numba, as before.
 
-A lowered kernel's object code is cached beside the module's Numba cache,
-`__pycache__/<module>.<function>-<digest>.irk`: the digest covers the argument
-types, the options and the machine (Numba's `magic_tuple`, and the numba and
-llvmlite versions); the module's own name is the hash of its source, which
-names the runtime it was compiled against. An entry is a SHA-256 of its
-payload, then the payload (the symbol, Numba's serialized library): a
-truncated or corrupt entry fails the check and is compiled again, never
-loaded; entries are written to a temporary file and renamed, so two processes
-compiling one kernel each write a whole entry.
+A lowered kernel's object code is cached in the cache folder's `kernels/`,
+named by a digest of the kernel's text without its name (codegen.py's
+`source_key`), the runtime's fingerprint, the argument types, the options and
+the machine (Numba's `magic_tuple`, the numba and llvmlite versions), not by
+its module: a graph that differs in one layer, or in its learning rate (a
+literal in the update kernels), loads the kernels it shares with a graph
+compiled before. An entry is a SHA-256 of its payload, then the payload (the
+symbol, Numba's serialized library): a truncated or corrupt entry fails the
+check and is compiled again, never loaded; entries are written to a
+temporary file and renamed, so two processes compiling one kernel each write
+a whole entry.
 """
 import hashlib
 import inspect
 import os
 import pickle
 import tempfile
-from pathlib import Path
 from types import SimpleNamespace
 
 import llvmlite
@@ -34,16 +35,20 @@ from numba.core import sigutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
+from graphc.runtime.cache import cache_dir, runtime_fingerprint
 from graphc.runtime.cpu import kernel_ir
 
 LOWER = True        # False: every kernel compiles through Numba (tests compare the two)
+KERNELS = "kernels"     # the cache folder's subfolder of lowered kernels
 
 
-def loop_kernel(cache=False, **options):
-    """Decorator: `function` as a LoopKernel with njit's `options`."""
+def loop_kernel(cache=False, source_key=None, **options):
+    """Decorator: `function` as a LoopKernel with njit's `options`; `source_key` (a hash
+    of its text without its name, from codegen.py) names its cache entries."""
     def decorate(function):
         kernel = LoopKernel(py_func=function, locals={},
                             targetoptions={**options, "nopython": True, "boundscheck": None})
+        kernel.source_key = source_key
         if cache:
             kernel.enable_caching()
         return kernel
@@ -66,6 +71,7 @@ class LoopKernel(CPUDispatcher):
     """A Numba dispatcher whose `compile` lowers the kernel with kernel_ir first."""
 
     unsupported = None          # why the last kernel_ir lowering was refused, if it was
+    source_key = None           # the hash of its text (no entries without one)
 
     def compile(self, sig):
         argtypes = tuple(sigutils.normalize_signature(sig)[0])
@@ -88,8 +94,8 @@ class LoopKernel(CPUDispatcher):
             self._cache_hits[argtypes] += 1         # (Numba's counters: `stats`)
             return lowered
         function = self.py_func
-        # one symbol per module source, function and key: the same name is the same code
-        symbol = f"graphc_ir_{function.__module__}_{function.__name__}_{digest}"
+        # the symbol names the entry: the same name is the same code
+        symbol = f"graphc_ir_{digest}"
         flags = kernel_ir.compile_flags(self.targetoptions)
         context = kernel_ir.target_context(flags)
         library = context.codegen().create_library(symbol)
@@ -111,18 +117,17 @@ class LoopKernel(CPUDispatcher):
     def _digest(self, argtypes):
         options = sorted((name, sorted(value) if isinstance(value, (set, frozenset)) else value)
                          for name, value in self.targetoptions.items())
-        key = repr((argtypes, options,
+        key = repr((self.source_key or (self.py_func.__module__, self.py_func.__name__),
+                    runtime_fingerprint(), argtypes, options,
                     self.targetctx.codegen().magic_tuple(), numba.__version__,
                     llvmlite.__version__))
-        return hashlib.sha256(key.encode()).hexdigest()[:20]
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
 
     def _entry_path(self, digest):
-        """Where the cache entry of `digest` lives; None without Numba's cache."""
-        if not hasattr(self._cache, "_cache_path"):
+        """Where the cache entry of `digest` lives: None for a kernel not cached."""
+        if self.source_key is None or not hasattr(self._cache, "_cache_path"):
             return None
-        function = self.py_func
-        stem = Path(inspect.getfile(function)).stem
-        return Path(self._cache._cache_path) / f"{stem}.{function.__name__}-{digest}.irk"
+        return cache_dir() / KERNELS / f"{digest}.irk"
 
 
 def _save(path, symbol, library):

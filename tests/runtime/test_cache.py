@@ -88,11 +88,12 @@ def modules(folder):
 
 def compiled_files(module_path):
     """Numba's index (.nbi) and machine code (.nbc) for the module's step, and the
-    lowered loop kernels' entries (.irk: runtime/cpu/loop_kernel.py)."""
+    lowered loop kernels' entries (.irk: runtime/cpu/loop_kernel.py, every graph's in
+    one folder)."""
     module_path = Path(module_path)
     folder = module_path.parent / "__pycache__"
     return sorted([*folder.glob(f"{module_path.stem}.*.nb[ic]"),
-                   *folder.glob(f"{module_path.stem}.*.irk")])
+                   *(module_path.parent / "kernels").glob("*.irk")])
 
 
 def tiny(k, n=N):
@@ -305,3 +306,36 @@ def test_generated_modules_name_the_runtime_they_were_compiled_against(folder):
     step(np.zeros(N, np.float32))
     first_line = Path(step.stats["module"]).read_text().splitlines()[0]
     assert cache.runtime_fingerprint() in first_line
+
+
+def _sgd_step(lr, device):
+    """A small training step whose learning rate is a literal of its update kernel."""
+    x = gc.placeholder((16, 8), name="x")
+    w = gc.variable(np.linspace(-1, 1, 32, dtype=np.float32).reshape(8, 4), name="w")
+    loss = gc.sum(gc.tanh(gc.matmul(x, w)) ** 2)
+    (g,) = gc.grad(loss, [w])
+    return gc.compile([loss], inputs=[x], updates={w: w - lr * g}, device=device), w
+
+
+def test_a_graph_that_differs_in_its_learning_rate_loads_the_kernels_it_shares(folder):
+    """Lowered loop kernels are cached by their own text, not their module's: the
+    second graph (a new module) compiles only the kernels the literal changed."""
+    from graphc.runtime.cpu.loop_kernel import LoopKernel
+    feed = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    counts = []
+    for lr in (0.1, 0.2):
+        with gc.Graph(f"lr={lr}"):
+            step, w = _sgd_step(lr, "cpu")
+            step(feed)
+        with gc.Graph(f"lr={lr}, reference"):
+            reference, w_reference = _sgd_step(lr, "reference")
+            reference(feed)
+        np.testing.assert_allclose(w.value, w_reference.value, rtol=1e-5, atol=1e-6)
+        (plan,) = step._plans.values()
+        kernels = {f for f in plan.functions.values() if isinstance(f, LoopKernel)}
+        counts.append((sum(sum(k.stats.cache_hits.values()) for k in kernels),
+                       sum(sum(k.stats.cache_misses.values()) for k in kernels)))
+    assert counts[0][0] == 0 and counts[0][1] >= 2
+    hits, misses = counts[1]
+    assert hits >= 1 and misses >= 1            # shared kernels loaded, the update compiled
+    assert len(list((folder / "kernels").glob("*.irk"))) == counts[0][1] + misses
