@@ -49,14 +49,14 @@ class NativeLoop:
     def __init__(self, dispatcher):
         self.dispatcher = dispatcher
         self.functions = {}         # argument types -> ctypes function
-        self._status = ctypes.create_string_buffer(16)    # the return and exception slots
-        self._exception = ctypes.create_string_buffer(16)
+        self._return_slot = ctypes.create_string_buffer(16)     # (a kernel returns None)
+        self._exception_slot = ctypes.create_string_buffer(16)
 
     def __call__(self, *arguments):
         argtypes = tuple(typeof(a) for a in arguments)
         function = self.functions.get(argtypes) or self._native(argtypes)
         flat = [scalar for a in arguments for scalar in _flattened(a)]
-        if function(self._status, self._exception, *flat):
+        if function(self._return_slot, self._exception_slot, *flat):
             raise RuntimeError(f"loop kernel {self.dispatcher.py_func.__name__} failed")
 
     def _native(self, argtypes):

@@ -5,7 +5,8 @@ import pytest
 from numba import njit
 
 import graphc as gc
-from graphc.runtime.cpu import backend
+from graphc.runtime.cpu import backend, loop_kernel
+from graphc.runtime.cpu.loop_kernel import Lowered
 from graphc.runtime.cpu.python_call import NativeLoop
 
 
@@ -69,12 +70,15 @@ def _mlp():
     return x, w, loss, g
 
 
-@pytest.mark.parametrize("njit_driver", [True, False])
-def test_generated_kernels_have_no_cpython_wrapper(njit_driver, monkeypatch, tmp_path):
-    """The Python driver and profile() still run them, through NativeLoop."""
+@pytest.mark.parametrize("njit_driver, lower", [(True, True), (False, True), (True, False)])
+def test_generated_kernels_have_no_cpython_wrapper(njit_driver, lower, monkeypatch, tmp_path):
+    """Lowered to IR (runtime/cpu/kernel_ir.py) or compiled by Numba, a loop kernel has
+    no CPython wrapper; the Python driver and profile() still run it, through
+    NativeLoop."""
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(backend, "NJIT_DRIVER", njit_driver)
-    with gc.Graph(f"wrapperless {njit_driver}"):
+    monkeypatch.setattr(loop_kernel, "LOWER", lower)
+    with gc.Graph(f"wrapperless {njit_driver} {lower}"):
         x, w, loss, g = _mlp()
         step = gc.compile([loss, g], [x], device="cpu")
         reference = gc.compile([loss, g], [x], device="reference")
@@ -85,7 +89,8 @@ def test_generated_kernels_have_no_cpython_wrapper(njit_driver, monkeypatch, tmp
     (plan,) = step._plans.values()
     assert plan.stats()["driver"] == ("njit" if njit_driver else "python")
     compiled = [r for f in plan.functions.values() for r in f.overloads.values()]
-    assert compiled
+    assert compiled and all(isinstance(r, Lowered) == lower for r in compiled)
     for result in compiled:
-        wrapper = result.fndesc.llvm_cpython_wrapper_name
-        assert result.library.get_pointer_to_function(wrapper) == 0
+        if not lower:       # (Numba's name for the wrapper it did not build)
+            wrapper = result.fndesc.llvm_cpython_wrapper_name
+            assert result.library.get_pointer_to_function(wrapper) == 0
