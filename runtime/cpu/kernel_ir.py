@@ -298,8 +298,12 @@ class _KernelLowering:
         raise Unsupported(f"expression {type(e).__name__} (line {e.lineno})")
 
     def boolean_operation(self, e):
-        """`and` / `or` of booleans (both sides evaluated: generated operands have no
-        effects)."""
+        """`and` / `or` of booleans, every operand evaluated: so none after the first may
+        read an array (Python would skip it: `i < n and a[i] > 0`); calls are of scalar
+        functions, which read nothing."""
+        if any(isinstance(node, ast.Subscript)
+               for value in e.values[1:] for node in ast.walk(value)):
+            raise Unsupported("and/or with an array read after its first operand")
         operands = [self.expression(v) for v in e.values]
         if any(t != types.boolean for _, t in operands):
             raise Unsupported("and/or of non-booleans")

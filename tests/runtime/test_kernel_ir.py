@@ -106,6 +106,12 @@ def _while_loop(a0, o_a1, err):
         i0 += 1
 
 
+def _guarded_read(a0, o_a1, err):
+    for i0 in range(8):
+        if i0 < 5 and a0[np.uint64(i0)] > np.float32(0.0):
+            o_a1[np.uint64(i0)] = np.float32(1.0)
+
+
 def _lowered_and_numba(function, argtypes):
     kernel = LoopKernel(py_func=function, locals={},
                         targetoptions={**OPTIONS, "nopython": True, "boundscheck": None})
@@ -193,6 +199,17 @@ def test_a_construct_outside_the_subset_compiles_through_numba():
     out = np.zeros(5, np.float32)
     call(np.arange(5, dtype=np.float32), out, np.zeros(1, np.int64))
     np.testing.assert_array_equal(out, [0, 2, 4, 6, 8])
+
+
+def test_a_read_that_and_would_skip_is_not_lowered():
+    """Lowering evaluates every operand of `and`; a read there could be out of bounds
+    (here a0 has 5 elements), so the kernel compiles through Numba."""
+    kernel, call, _ = _lowered_and_numba(_guarded_read, (F32, F32, I64))
+    assert not isinstance(kernel.overloads[(F32, F32, I64)], Lowered)
+    assert "and/or" in kernel.unsupported
+    out = np.zeros(8, np.float32)
+    call(np.array([1, -1, 2, 0, 3], np.float32), out, np.zeros(1, np.int64))
+    np.testing.assert_array_equal(out, [1, 0, 1, 0, 1, 0, 0, 0])
 
 
 def _step_results(build, lower, monkeypatch, tmp_path):
