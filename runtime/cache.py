@@ -7,7 +7,9 @@ An entry is trusted only if its file holds exactly the source it is named
 after: a truncated, corrupt or stale file is rewritten (atomically, via a
 temporary file and a rename, so two processes compiling the same graph at
 once never see half a file). Numba keeps its machine code beside the module
-in __pycache__ and checks it against the module file itself.
+in __pycache__ and checks it against the module file itself; loop kernels
+lowered to LLVM IR keep theirs in the folder's kernels/, named by their own
+text (runtime/cpu/loop_kernel.py).
 
 The runtime's own kernels are cached by Numba per version of the runtime's
 sources (runtime/cpu/kernel_cache.py). A generated module calls them, and

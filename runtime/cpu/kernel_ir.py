@@ -39,8 +39,8 @@ _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
             ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
           ast.Invert: operator.invert}
-_MAX_RETYPES = 8
-_ARRAY_CONSTRUCTORS = (np.full, np.zeros, np.empty)    # the only values that are not scalars
+_MAX_WIDENINGS = 8
+_ARRAY_CONSTRUCTORS = (np.full,)    # the only non-scalar values (columns.py's accumulators)
 
 
 class Unsupported(Exception):
@@ -83,7 +83,7 @@ def lower_kernel(flags, function_source, namespace, argtypes, symbol):
     context = target_context(flags)
     widened = {}
     with targetconfig.ConfigStack().enter(flags.copy()):
-        for _ in range(_MAX_RETYPES):
+        for _ in range(_MAX_WIDENINGS):
             lowering = _KernelLowering(context, tree, namespace, argtypes, symbol, widened)
             module = lowering.lower()
             if not lowering.widened:

@@ -64,7 +64,7 @@ class Lowered:
     def __init__(self, library, symbol, argtypes):
         self.library = library
         self.signature = types.none(*argtypes)
-        self.fndesc = SimpleNamespace(llvm_func_name=symbol, llvm_cpython_wrapper_name=None)
+        self.fndesc = SimpleNamespace(llvm_func_name=symbol)
 
 
 class LoopKernel(CPUDispatcher):

@@ -12,8 +12,9 @@ which imports the same generated module and compiles its callees for the
 exact argument types the step passes (found without compiling:
 runtime/cpu/step_callees.py), last callee first. The step reaches them first
 to last, so the two meet in the middle: each kernel the helper has finished
-is loaded from Numba's cache, which two processes may write at once. The
-helper writes nothing else, so it changes nothing but time; whatever it has
+is loaded from the compile caches (the lowered loop kernels' own,
+runtime/cpu/loop_kernel.py, and Numba's), which two processes may write at
+once. The helper writes nothing else, so it changes nothing but time; whatever it has
 not finished when the step is compiled, the step compiled itself, and the
 helper is stopped. GRAPHC_COMPILE_HELPER=0 turns it off.
 """

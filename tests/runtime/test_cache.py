@@ -1,12 +1,13 @@
 """The compile cache (runtime/cache.py): generated modules written under
 $GRAPHC_CACHE_DIR named by the sha256 of their source, reused in the same
 process and by later processes (Numba's machine code beside them in
-__pycache__), and never trusted when corrupt.
+__pycache__, the lowered loop kernels' in kernels/), and never trusted when
+corrupt.
 
 Every test uses its own empty cache folder. The cross-process tests run a
 small child script (CHILD) that compiles sum(x * k + 1) for x = arange(n),
-calls it once and prints JSON: the result, graphc's stats and Numba's cache
-hits and misses summed over the module's kernels. The expected result is
+calls it once and prints JSON: the result, graphc's stats and the cache
+hits and misses (Numba's counters, which loop_kernel.py keeps too) summed over the module's kernels. The expected result is
 exact: every partial sum is a small integer, so float32 holds it exactly.
 """
 import hashlib

@@ -224,7 +224,7 @@ def _step_results(build, lower, monkeypatch, tmp_path):
             results.append([np.array(o) for o in (out if isinstance(out, list) else [out])])
         results.append([v.value.copy() for v in step.variables])
     (plan,) = step._plans.values()
-    kernels = {f for f in plan.functions.values()}
+    kernels = set(plan.functions.values())
     compiled = [r for f in kernels for r in f.overloads.values()]
     return results, compiled, kernels
 

@@ -1,5 +1,5 @@
 """The compile helper (runtime/cpu/precompile.py): a second process compiles a cold
-step's kernels (loop and library), and the step loads them from Numba's cache
+step's kernels (loop and library), and the step loads them from the caches
 instead of compiling them: so the helper must compile each for exactly the types
 the step passes (tests/runtime/test_step_callees.py checks the list). Every test
 uses its own empty cache folder."""
