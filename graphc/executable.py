@@ -23,7 +23,7 @@ from graphc.tensor import Tensor, as_node
 
 # Steps run one at a time in a process: executables share variables (a train and
 # an eval step) and each runs over its own arena, so calls from several threads
-# (a server's pool) would interleave their writes. The njit step holds the GIL,
+# (a server's pool) would interleave their writes. The step program's run holds the GIL,
 # but fetching outputs, writing updates and the Python driver do not. Re-entrant, so
 # a thread that holds it (load_state_dict, profile) never waits for itself.
 _ONE_STEP_AT_A_TIME = threading.RLock()

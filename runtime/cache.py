@@ -91,13 +91,12 @@ def _write_atomically(path, text):
         raise
 
 
-def purge_compiled(module, function=None):
-    """Delete Numba's compiled code for `module`, or only for its `function` (it is
-    recompiled on the next call). The lowered loop kernels' entries, in their own
+def purge_compiled(module):
+    """Delete Numba's compiled code for `module`'s kernels (they are recompiled on the
+    next call). The lowered loop kernels' and the thunks' entries, in their own
     folder, are not Numba's: each is checked when loaded (runtime/cpu/loop_kernel.py)."""
     stem = Path(module.__file__).stem
-    pattern = f"{stem}.{function}-*.nb[ic]" if function else f"{stem}.*.nb[ic]"
-    for file in (Path(module.__file__).parent / "__pycache__").glob(pattern):
+    for file in (Path(module.__file__).parent / "__pycache__").glob(f"{stem}.*.nb[ic]"):
         file.unlink(missing_ok=True)
 
 

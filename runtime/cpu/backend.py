@@ -2,22 +2,18 @@
 as njit kernels (runtime/cpu/library.py: matmul, conv, pooling, gather, ...),
 every buffer a view of one arena laid out by the memory plan.
 
-A step runs as one call of the generated njit `step` (runtime/cpu/driver.py)
-that calls each kernel in order (with check_numerics, and a check after each).
-A step the njit driver cannot express (a library op only NumPy's reference
-runs) runs through the Python driver here instead: one Python call per
-kernel, same kernels, same arena. The generated module is cached by runtime/cache.py.
+A step runs as one njit call of its program (runtime/cpu/driver.py renders
+its kernel calls, runtime/cpu/step_program.py runs them), each kernel in
+order (with check_numerics, a check after each). A step the njit driver
+cannot express (a library op only NumPy's reference runs) runs through the
+Python driver here instead: one Python call per kernel, same kernels, same
+arena. The generated module is cached by runtime/cache.py.
 """
-import contextlib
-import hashlib
 import operator
 import os
 import time
-import warnings
 
-import numba
 import numpy as np
-from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
@@ -26,10 +22,10 @@ from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.chunks import run_in_chunks
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
-from graphc.runtime.cpu.driver import SYMBOLS, build_driver, partial_sums
-from graphc.runtime.cpu.native_call import bind_callees, compiled_not_loaded, save_callees
+from graphc.runtime.cpu.driver import build_driver, partial_sums
 from graphc.runtime.cpu.python_call import NativeLoop
-from graphc.runtime.cpu.step_callees import step_callees
+from graphc.runtime.cpu.step_program import build_program, run_program
+from graphc.runtime.cpu.step_program import kernels as step_kernels
 from graphc.runtime.cpu.views import aligned_empty
 
 # "njit": one njit call per step (runtime/cpu/driver.py); "python": one Python call
@@ -39,7 +35,7 @@ NJIT_DRIVER = os.environ.get("GRAPHC_CPU_DRIVER", "njit") == "njit"
 BLAS_OPS = ("matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight")
 PRELUDE = """# compiled against graphc's runtime {runtime} (runtime/cache.py)
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from graphc.runtime.cpu.loop_kernel import loop_kernel
 from graphc.runtime.cpu.scalar import *
 FASTMATH = {fastmath}
@@ -88,15 +84,11 @@ class CpuPlan:
         fastmath = "{" + ", ".join(repr(f) for f in sorted(SAFE_FASTMATH)) + "}"
         prelude = PRELUDE.format(fastmath=fastmath, runtime=runtime_fingerprint())
         self.source = prelude + "\n\n".join(loop.source for loop in first_of.values())
-        # the njit whole-step driver (runtime/cpu/driver.py), None: the Python driver runs
+        # the whole-step driver's calls (runtime/cpu/driver.py), None: the Python driver runs
         use_driver = NJIT_DRIVER if njit_driver is None else njit_driver
         self.driver = build_driver(self) if use_driver else None
-        self.symbols = None
         if self.driver is not None:
             self.source += "\n" + self.driver.source
-            # the step's call symbols, unique to this module's source
-            self.symbols = "graphc_" + hashlib.sha256(self.source.encode()).hexdigest()[:24]
-            self.source = self.source.replace(SYMBOLS, self.symbols)
         module, self.cache_hit = load_module(self.source)
         self.module, self.module_path = module, module.__file__
         self.helper = None          # compiles half of a new module's kernels (_first_step)
@@ -107,8 +99,7 @@ class CpuPlan:
         native = {name: NativeLoop(getattr(module, name)) for name in
                   {loop.name for loop in self.loops.values()}}
         self.from_python = {k: native[loop.name] for k, loop in self.loops.items()}
-        self.step = module.step if self.driver is not None else None
-        self.step_loaded = False
+        self.step_program = None    # the int64 step program, built by the first step
         self._fetch = self._fetchers() if self.driver is not None else None
         self._states = [v.attrs["state"] for v in self.driver.variables] if self.driver else []
         if self.driver is not None:     # the step's statics, then its variables, by address
@@ -206,7 +197,7 @@ class CpuPlan:
         return outputs, [self._get(v, values) for _, v in self.program.updates]
 
     def _run_driver(self, feeds):
-        """One call of the njit step; None when a variable's storage is not C-contiguous
+        """One call of the step program; None when a variable's storage is not C-contiguous
         (then the Python driver runs this step)."""
         driver = self.driver
         variables = [state.value for state in self._states]
@@ -219,11 +210,11 @@ class CpuPlan:
         # one specialization of the step: writable feeds (a read-only one is another type)
         if not all(f.flags.writeable for f in feeds):
             feeds = [f if f.flags.writeable else f.copy() for f in feeds]
-        args = (self.arena, self.addresses, *feeds, self.err)
-        if self.step_loaded:
-            site, code = self.step(*args)
+        if self.step_program is not None:
+            site, code = run_program(self.step_program, self.arena, self.addresses, self.err,
+                                     *feeds)
         else:
-            site, code = self._first_step(args)
+            site, code = self._first_step(feeds)
         if site:
             with np.errstate(all="ignore"):
                 self._driver_failure(driver.sites[site - 1], code, feeds)
@@ -241,41 +232,24 @@ class CpuPlan:
             return how[1].attrs["state"].value
         return feeds[how[1]]
 
-    def _first_step(self, args):
-        """The step's first call: bind its kernels' symbols, then load or compile it.
-
-        Cached machine code of a step is only trusted with the record of its
-        symbols (runtime/cpu/native_call.py); without one, or if the cached code
-        fails to load, it is purged and compiled again."""
-        if not self.cache_hit:      # a new module: half of its kernels compile in a helper
-            argtypes = [numba.typeof(a) for a in args]
-            self.helper = precompile.start(self.module_path, step_callees(self.module, argtypes))
+    def _first_step(self, feeds):
+        """The step's first call: compile (or load) its kernels and thunks and build its
+        program (runtime/cpu/step_program.py), then run it. A new module's kernels
+        compile from both ends, the last half in a helper process."""
+        calls = self.driver.calls
+        if not self.cache_hit:
+            self.helper = precompile.start(self.module_path, step_kernels(calls, self.module))
         try:
-            result, recorded = self._load_or_compile_step(args)
+            try:
+                program = build_program(calls, self.module, self.driver.bases)
+            except Exception:       # Numba's cached code of a kernel failed to load
+                purge_compiled(self.module)
+                program = build_program(calls, self.module, self.driver.bases)
         finally:
             precompile.stop(self.helper)
             self.helper = None
-        if not recorded:
-            save_callees(self.module, self.symbols)
-        self.step_loaded = True
-        return result
-
-    def _load_or_compile_step(self, args):
-        """(the step's first result, whether its symbols were recorded)."""
-        recorded = bind_callees(self.module, self.symbols)
-        if not recorded:        # (the kernels' own code needs no symbols: the helper's stays)
-            purge_compiled(self.module, "step")
-        # without a record, code another process caches meanwhile must not be loaded
-        with contextlib.nullcontext() if recorded else compiled_not_loaded(self.step), \
-                warnings.catch_warnings():
-            # Numba types a call of 27 or more arguments through its experimental
-            # first-class functions, and says so, with the step's whole line
-            warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-            try:
-                return self.step(*args), recorded
-            except Exception:
-                purge_compiled(self.module)
-                return self.step(*args), recorded
+        self.step_program = program
+        return run_program(program, self.arena, self.addresses, self.err, *feeds)
 
     def _driver_failure(self, site, code, feeds):
         if site[0] == "check":

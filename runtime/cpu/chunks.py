@@ -15,16 +15,18 @@ outer loop (runtime/cpu/chunked.py),
 and `launch`, one parfor compiled once per runtime version, gives each of
 Numba's threads one equal range, as a prange's static schedule does, and its
 number (`chunk`: a sum across the loop keeps a partial per chunk). It calls
-the kernel through a thunk that the caller's code generation emits beside the
-call (`emit_chunked_call`):
+the kernel through a thunk,
 
     thunk(arguments, chunk, start, stop) -> kernel(chunk, start, stop, *arguments)
 
-where `arguments` points at the caller's copy of the kernel's arguments (on
-its stack: the call returns after every range has run). The kernel is called
-through its own symbol (runtime/cpu/native_call.py), so the caller's module
-holds the thunk and the call, not the kernel's code. A kernel with a tail
-(what follows its loop) is then called once more, with chunk -1, by the caller.
+where `arguments` points at the kernel's arguments: for the step program, the
+call's block, read by the chunk thunk of the kernel's signature
+(runtime/cpu/thunks.py); from Python (`run_in_chunks`: the Python driver,
+`profile()`), the caller's copy on its stack, read by a thunk its code
+generation emits beside the call (`emit_chunked_call`), which calls the
+kernel through its own symbol (runtime/cpu/native_call.py). Either way the
+call returns after every range has run. A kernel with a tail (what follows
+its loop) is then called once more, with chunk -1, by the caller.
 
 A kernel cannot raise (its only failure, an index out of range, is a code in
 `err`), so the thunk drops the status Numba's calling convention returns.
@@ -132,10 +134,10 @@ def _call_in_chunks(typingctx, kernel, count, arguments):
     (`arguments` a tuple)."""
     if not isinstance(kernel, types.Dispatcher):
         return None
-    from graphc.runtime.cpu.native_call import _symbol, bind
+    from graphc.runtime.cpu.native_call import bind, symbol_for
     argtypes = tuple(arguments.types)
     function = kernel.dispatcher.py_func
-    symbol = _symbol(f"graphc_chunks_{function.__module__}_{function.__name__}", argtypes)
+    symbol = symbol_for(f"graphc_chunks_{function.__module__}_{function.__name__}", argtypes)
     bind(symbol, kernel.dispatcher, kernel_types(argtypes))
 
     def codegen(context, builder, signature, args):

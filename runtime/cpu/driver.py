@@ -1,41 +1,33 @@
-"""The CPU backend's whole-step driver: one njit function, `step`, appended to the
-generated module, that calls every kernel of the step in schedule order on
-views of the arena (DESIGN.md, "Runtime"): one Python call per step.
+"""The CPU backend's whole-step driver: every kernel of the step in schedule order
+on views of the arena (DESIGN.md, "Runtime"), as a list of Calls that
+runtime/cpu/step_program.py lays out and runs in one njit call: one Python call
+per step.
 
-    step(arena, addresses, <feeds...>, err) -> (site, code)
+    run_program(program, arena, addresses, err, <feeds...>) -> (site, code)
 
 `addresses` holds the data addresses of the step's other arrays: its statics
 (array constants, gather tables, partial sums, conv work arrays: `Driver.statics`),
-then the variables' storage (`Driver.variables`). The step reads them into
-integers first (`var3 = addresses[7]`). An array
-argument costs Numba an unboxing in the step's CPython wrapper and its
-reference counting; ResNet-14's 170 arrays made the wrapper 6,200 lines of
-LLVM IR and 1.7 s of its 3.1 s of machine code generation.
+then the variables' storage (`Driver.variables`). `Driver.bases` names the
+step's arrays in the program's base order: the arena, those, err, the feeds.
 
-Each kernel is one statement,
+Each Call is one kernel on its arguments: views of the step's arrays at offsets,
+shapes and strides fixed by the memory plan (runtime/cpu/step_views.py), int64
+attributes (strides, paddings, axes), float64 constants. The generated module
+ends with them as a listing (`Driver.source`), one line per call:
 
-    _k(k12_matmul_add, "<symbol>", "@0+1024:float32:8192:4:C #3 @1+0:int64:64:8:C",
-       arena, table0)
-
-which calls it through its own symbol (runtime/cpu/native_call.py) on the
-arguments the text names: views of the step's arrays at offsets, shapes and
-strides fixed by the memory plan, integer attributes, arrays as they are
-(runtime/cpu/step_views.py). The step has no array variables: Numba types,
-counts references of and lowers one call per kernel (W3's step compiles in
-1.8 s instead of 8.4). Integer attributes (strides, paddings, axes) are int64
-arguments, not literal types: Numba would compile a kernel once per literal.
+    #   12: k12_matmul_add(@arena+1024:float32:8192:4:C, 3, @table0+0:int64:64:8:C)
 
 Each kernel runs as the Python driver runs it: its library call (the njit
 kernels of runtime/cpu/library.py, the same choice of kernel as
-runtime/cpu/dispatch.py) then its loop function on flat views. After a kernel
-that can fail (a loop's one_hot label check, take, take_grad) a nonzero code
-returns (site, code) at once, site numbering `Driver.sites`, so that Python
-raises the same RuntimeFailure as before.
+runtime/cpu/dispatch.py) then its loop function on flat views. A call that can
+fail (a loop's one_hot label check, take, take_grad) carries a check: a nonzero
+code stops the step with (site, code) at once, site numbering `Driver.sites`,
+so that Python raises the same RuntimeFailure as before.
 
 With check_numerics, after each kernel the step returns (site, 1) at the first
 output holding a NaN or an Inf, and Python names the node (CpuPlan._check).
 
-`render_driver` gives None (the plan keeps its Python driver) for a graph with
+`build_driver` gives None (the plan keeps its Python driver) for a graph with
 a library op that only NumPy's reference runs (argmax, pad, max_pool2d_select,
 mixed dtypes, 4-D matmul, ...).
 slice_grad, which dispatch.py leaves to the reference, is a zero fill and a
@@ -47,14 +39,13 @@ import numpy as np
 from graphc.runtime.cpu.conv_variants import conv_kernel_name, conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
 from graphc.runtime.cpu.library import concat_views, draw_arguments
-from graphc.runtime.cpu.step_views import Base, View
+from graphc.runtime.cpu.step_program import Call
+from graphc.runtime.cpu.step_views import View
 from graphc.runtime.cpu.views import aligned_empty
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
-HEADER = ("\nfrom graphc.runtime.cpu import library as _lib\n"
-          "from graphc.runtime.cpu.native_call import call_with_views as _k\n"
-          "from graphc.runtime.cpu.native_call import call_with_views_in_chunks as _kc\n\n")
-SYMBOLS = "SYMBOL_PREFIX"     # replaced by the backend with one unique to the whole module
+HEADER = ("\n# the step: each kernel call in schedule order, on views of its arrays\n"
+          "# (@array+byte offset:dtype:shape:strides:layout; runtime/cpu/step_program.py)\n")
 
 
 class Unsupported(Exception):
@@ -64,8 +55,10 @@ class Unsupported(Exception):
 class Driver:
     """The rendered `step` and what to pass it."""
 
-    def __init__(self, source, feeds, variables, statics, sites):
-        self.source = source
+    def __init__(self, source, calls, bases, feeds, variables, statics, sites):
+        self.source = source            # the program's listing, for the generated module
+        self.calls = calls              # the step program's Calls, in schedule order
+        self.bases = bases              # the names of the step's arrays, in base order
         self.feeds = feeds              # placeholder nodes, in program.inputs order
         self.variables = variables      # variable nodes whose storage the step uses
         self.statics = statics          # constants, gather tables, conv work arrays
@@ -79,13 +72,8 @@ def partial_sums(loop):
     return np.zeros(numba.config.NUMBA_NUM_THREADS * loop.partials, np.float64)
 
 
-def render_driver(plan):
-    """The source of the njit `step` for `plan` (a CpuPlan), or None."""
-    driver = build_driver(plan)
-    return None if driver is None else driver.source
-
-
 def build_driver(plan):
+    """The Driver of `plan` (a CpuPlan), or None."""
     try:
         return _Renderer(plan).render()
     except Unsupported:
@@ -101,17 +89,10 @@ class _Renderer:
         self.variables, self.statics = [], []
         self.static_names = []
         self.sites = []
-        self.counter = 0
-        self.calls = 0
+        self.calls = []             # the program's Calls (runtime/cpu/step_program.py)
+        self.err = View.contiguous("err", 0, np.int64, (1,))
 
     # -- values ------------------------------------------------------------------------
-    def emit(self, text):
-        self.lines.append("    " + text)
-
-    def fresh(self, prefix):
-        self.counter += 1
-        return f"{prefix}{self.counter}"
-
     def static(self, array, prefix):
         """The View of a C-contiguous array the step holds (a table, a work array, ...)."""
         name = f"{prefix}{len(self.statics)}"
@@ -119,33 +100,26 @@ class _Renderer:
         self.static_names.append(name)
         return View.contiguous(name, 0, array.dtype, array.shape)
 
-    def call(self, function, args, chunks=None):
-        """`function(*args)` through its own symbol (runtime/cpu/native_call.py), args
-        each a View, a Base, an int, a float or a tuple of Views; with `chunks`, a
-        loop kernel's function(chunk, start, stop, *args) over [0, chunks) on every
-        thread (runtime/cpu/chunks.py)."""
-        self.calls += 1
-        bases, texts = [], []
-
-        def position(name):
-            if name not in bases:
-                bases.append(name)
-            return bases.index(name)
-
+    def call(self, function, args, chunks=0, site=0, check=None):
+        """`function(*args)` as the program's next Call (runtime/cpu/step_program.py);
+        args each a View, an int, a float or a tuple of Views; with `chunks`, a loop
+        kernel's function(chunk, start, stop, *args) over [0, chunks) on every thread
+        (runtime/cpu/chunks.py). Lists it, with the failure `check` stops at."""
+        self.calls.append(Call(function, tuple(args), chunks, site, check))
+        texts = []
         for arg in args:
             if isinstance(arg, View):
-                texts.append(arg.text(position(arg.base)))
-            elif isinstance(arg, Base):
-                texts.append(f"${position(arg.base)}")
+                texts.append(arg.text())
             elif isinstance(arg, tuple):
-                texts.append("(" + "|".join(v.text(position(v.base)) for v in arg) + ")")
-            elif isinstance(arg, float):
-                texts.append(f"%{arg!r}")
+                texts.append("(" + "|".join(v.text() for v in arg) + ")")
             else:
-                texts.append(f"#{int(arg)}")
-        head = f'_kc({function}, "{SYMBOLS}_{self.calls}", {chunks}, ' if chunks else \
-            f'_k({function}, "{SYMBOLS}_{self.calls}", '
-        return head + f'"{" ".join(texts)}", {", ".join(bases)})'
+                texts.append(repr(arg))
+        line = f"{function}({', '.join(texts)})"
+        if chunks:
+            line += f" in {chunks} chunks"
+        if check:
+            line += f"  -> site {site} when {'err[0]' if check == 'err' else 'its result'} != 0"
+        self.lines.append(f"#   {len(self.calls)}: {line}")
 
     def value(self, node):
         """The View of node's array in the step."""
@@ -213,24 +187,21 @@ class _Renderer:
                 args += [self.static(t, "table") for t in loop.tables]
                 if loop.partials:
                     args.append(self.static(partial_sums(loop), "partials"))
-                self.emit(self.call(loop.name, args + [Base("err")], loop.chunks))
-                if loop.tail:       # what follows the loop, after every chunk
-                    self.emit(self.call(loop.name, [-1, 0, 0] + args + [Base("err")]))
+                checked = {}        # a failure (a label out of range) is a code in err
                 if loop.error_checks:
                     self.sites.append(("loop", loop, kernel))
-                    self.emit("if err[0] != 0:")
-                    self.emit(f"    return {len(self.sites)}, err[0]")
+                    checked = {"site": len(self.sites), "check": "err"}
+                self.call(loop.name, args + [self.err], loop.chunks or 0,
+                          **({} if loop.tail else checked))
+                if loop.tail:       # what follows the loop, after every chunk
+                    self.call(loop.name, [-1, 0, 0] + args + [self.err], **checked)
             if plan.check_numerics:
                 self.check_numerics(kernel)
-        params = ["arena", "addresses"] + [f"feed{i}" for i in range(len(self.feeds))] + ["err"]
         addressed = self.static_names + [f"var{i}" for i in range(len(self.variables))]
-        addresses = [f"    {name} = addresses[{i}]" for i, name in enumerate(addressed)]
-        # (no C-callable wrapper: nothing calls the step but Python; it cost 1 s of
-        # ResNet-14's step compile)
-        body = ["@njit(cache=True, no_cfunc_wrapper=True)", f"def step({', '.join(params)}):",
-                *addresses, "    err[0] = 0"] + self.lines + ["    return 0, 0"]
-        source = HEADER + "# the whole step: each kernel in schedule order\n" + "\n".join(body) + "\n"
-        return Driver(source, self.feeds, self.variables, tuple(self.statics), self.sites)
+        bases = ["arena", *addressed, "err", *(f"feed{i}" for i in range(len(self.feeds)))]
+        source = (HEADER + f"# bases: {', '.join(bases)}\n" + "\n".join(self.lines) + "\n")
+        return Driver(source, self.calls, bases, self.feeds, self.variables,
+                      tuple(self.statics), self.sites)
 
     def check_numerics(self, kernel):
         """Return at the first output of `kernel` holding a NaN or an Inf (site "check":
@@ -240,10 +211,9 @@ class _Renderer:
         if not checked:
             return
         self.sites.append(("check", kernel))
-        tests = " or ".join(self.call(f"_lib.nonfinite{8 * np.dtype(n.dtype).itemsize}",
-                                      [self.flat(n)]) for n in checked)
-        self.emit(f"if {tests}:")
-        self.emit(f"    return {len(self.sites)}, 1")
+        for node in checked:
+            self.call(f"_lib.nonfinite{8 * np.dtype(node.dtype).itemsize}", [self.flat(node)],
+                      site=len(self.sites), check="result")
 
     def library(self, node):
         name = node.op.name
@@ -263,28 +233,26 @@ class _Renderer:
         elif name in ("max_pool2d", "max_pool2d_grad"):
             dh, dw = node.attrs["dilation"]
             operands = [self.contiguous(i) for i in node.inputs]
-            self.emit(self.call(f"_lib.{name}", [*operands, out, *_pool_ints(node.attrs), dh, dw]))
+            self.call(f"_lib.{name}", [*operands, out, *_pool_ints(node.attrs), dh, dw])
         elif name in ("avg_pool2d", "avg_pool2d_grad"):
             attrs = node.attrs
-            self.emit(self.call(f"_lib.{name}", [
+            self.call(f"_lib.{name}", [
                 self.contiguous(node.inputs[0]), out, *_pool_ints(attrs),
-                attrs["count_include_pad"], attrs["divisor_override"] or 0]))
+                attrs["count_include_pad"], attrs["divisor_override"] or 0])
         elif name == "concatenate":
             self.concatenate(node, out)
         elif name in ("random_uniform", "random_normal"):
             seed, params = draw_arguments(node)
-            self.emit(self.call(f"_lib.{name}", [
+            self.call(f"_lib.{name}", [
                 self.flat(node.inputs[0]), self.static(seed, "seed"), self.static(params, "draw"),
-                out.flat()]))
-        elif name in ("take", "take_grad"):
+                out.flat()])
+        elif name in ("take", "take_grad"):     # returns the position of a bad index + 1
             values, indices = node.inputs[:2]
-            code = self.fresh("code")
-            self.emit(f"{code} = " + self.call(f"_lib.{name}", [
-                self.contiguous(values), self.contiguous(indices), out,
-                node.attrs["axis"], int(node.attrs["wrap_negative"])]))
             self.sites.append(("take", node))
-            self.emit(f"if {code} != 0:")
-            self.emit(f"    return {len(self.sites)}, {code}")
+            self.call(f"_lib.{name}", [
+                self.contiguous(values), self.contiguous(indices), out,
+                node.attrs["axis"], int(node.attrs["wrap_negative"])],
+                site=len(self.sites), check="result")
         else:
             raise Unsupported(name)
 
@@ -299,7 +267,7 @@ class _Renderer:
             if view.layout != "C" and not (view.layout == "F" and ndim == 2):
                 raise Unsupported("matmul layout")
             operands.append(view.any_layout())
-        self.emit(self.call("_lib.matmul", [*operands, out]))
+        self.call("_lib.matmul", [*operands, out])
 
     def conv(self, node, out):
         name = node.op.name
@@ -317,7 +285,7 @@ class _Renderer:
                                          stride=node.attrs["stride"])
             work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
             args.append(self.static(work.view(node.dtype).reshape(shape), "work"))
-        self.emit(self.call(f"_lib.{conv_kernel_name(name, variant)}", args))
+        self.call(f"_lib.{conv_kernel_name(name, variant)}", args)
 
     def concatenate(self, node, out):
         axis = node.attrs["axis"]
@@ -333,7 +301,7 @@ class _Renderer:
             self.concat_runs(node, out3, runs, views, offsets)
         else:   # one call over the tuple of pieces (all C-contiguous, of one dtype)
             starts = self.static(np.array(offsets[:-1], np.int64), "starts")
-            self.emit(self.call("_lib.concat_pieces", [out3, tuple(views), starts]))
+            self.call("_lib.concat_pieces", [out3, tuple(views), starts])
 
     def arena_run(self, piece):
         """The element offset of `piece` in the arena if it is a C-contiguous run of it
@@ -351,13 +319,13 @@ class _Renderer:
         inside = [k for k, run in enumerate(runs) if run is not None]
         source = View.contiguous("arena", 0, dtype, (self.memory.arena_bytes // dtype.itemsize,))
         table = lambda values, prefix: self.static(np.array(values, np.int64), prefix)  # noqa: E731
-        self.emit(self.call("_lib.concat_runs", [
+        self.call("_lib.concat_runs", [
             out3, source, table([runs[k] for k in inside], "runs"),
             table([node.inputs[k].shape[axis] for k in inside], "sizes"),
-            table([offsets[k] for k in inside], "starts")]))
+            table([offsets[k] for k in inside], "starts")])
         for k, run in enumerate(runs):
             if run is None:
-                self.emit(self.call("_lib.concat_piece", [out3, views[k], offsets[k]]))
+                self.call("_lib.concat_piece", [out3, views[k], offsets[k]])
 
     def slice_grad(self, node):
         index = node.attrs["index"]
@@ -366,5 +334,5 @@ class _Renderer:
             raise Unsupported("slice_grad rank")
         if any(slice(*triple).indices(dim)[2] < 0 for dim, triple in zip(node.shape, index)):
             raise Unsupported("slice_grad with a negative step")
-        self.emit(self.call("_lib._fill", [out, 0.0]))
-        self.emit(self.call("_lib.assign", [out.sliced(index), self.contiguous(node.inputs[0])]))
+        self.call("_lib._fill", [out, 0.0])
+        self.call("_lib.assign", [out.sliced(index), self.contiguous(node.inputs[0])])

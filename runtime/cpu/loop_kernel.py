@@ -89,10 +89,10 @@ class LoopKernel(CPUDispatcher):
         """A Lowered from the cache or compiled now; None when kernel_ir refuses it."""
         digest = self._digest(argtypes)
         path = self._entry_path(digest)
-        lowered = _load(self.targetctx.codegen(), path, argtypes)
-        if lowered is not None:
+        loaded = load_entry(self.targetctx.codegen(), path)
+        if loaded is not None:
             self._cache_hits[argtypes] += 1         # (Numba's counters: `stats`)
-            return lowered
+            return Lowered(loaded[1], loaded[0], argtypes)
         function = self.py_func
         # the symbol names the entry: the same name is the same code
         symbol = f"graphc_ir_{digest}"
@@ -111,7 +111,7 @@ class LoopKernel(CPUDispatcher):
         library.finalize()
         if path is not None:
             self._cache_misses[argtypes] += 1
-            _save(path, symbol, library)
+            save_entry(path, symbol, library)
         return Lowered(library, symbol, argtypes)
 
     def _digest(self, argtypes):
@@ -130,7 +130,8 @@ class LoopKernel(CPUDispatcher):
         return cache_dir() / KERNELS / f"{digest}.irk"
 
 
-def _save(path, symbol, library):
+def save_entry(path, symbol, library):
+    """Write `library` (compiled, defining `symbol`) as the cache entry at `path`."""
     payload = pickle.dumps((symbol, library.serialize_using_object_code()))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -139,9 +140,9 @@ def _save(path, symbol, library):
     os.replace(temporary, path)
 
 
-def _load(codegen, path, argtypes):
-    """The entry at `path` as a Lowered; None (and the entry deleted) when it is absent,
-    truncated, corrupt or unloadable."""
+def load_entry(codegen, path):
+    """(symbol, library) of the entry at `path`; None (and the entry deleted) when it is
+    absent, truncated, corrupt or unloadable."""
     if path is None or not path.is_file():
         return None
     try:
@@ -156,4 +157,4 @@ def _load(codegen, path, argtypes):
     except Exception:       # noqa: BLE001 (any bad entry: compile again)
         path.unlink(missing_ok=True)
         return None
-    return Lowered(library, symbol, argtypes)
+    return symbol, library

@@ -2,20 +2,21 @@
 
 The first call of a cold step compiles every kernel it calls, loop kernels
 and library kernels (conv, matmul, pooling, ...) alike, one after another as
-the step is typed: nearly all of a cold first step's time (`graphc train`
-with every cache empty: about 35 of 44 s). When a newly written module calls
-at least MIN_KERNELS that this process has not compiled yet, the backend starts
+its program is built (runtime/cpu/step_program.py): nearly all of a cold
+first step's time (`graphc train` with every cache empty: about 35 of 44 s).
+When a newly written module calls at least MIN_KERNELS that this process has
+not compiled yet, the backend starts
 
     python -m graphc.runtime.cpu.precompile    (the module and callees on stdin)
 
 which imports the same generated module and compiles its callees for the
-exact argument types the step passes (found without compiling:
-runtime/cpu/step_callees.py), last callee first. The step reaches them first
+exact argument types the step passes (its program's Calls name them:
+step_program.kernels), last callee first. The step reaches them first
 to last, so the two meet in the middle: each kernel the helper has finished
 is loaded from the compile caches (the lowered loop kernels' own,
 runtime/cpu/loop_kernel.py, and Numba's), which two processes may write at
 once. The helper writes nothing else, so it changes nothing but time; whatever it has
-not finished when the step is compiled, the step compiled itself, and the
+not finished when the program is built, the step compiled itself, and the
 helper is stopped. GRAPHC_COMPILE_HELPER=0 turns it off.
 """
 import importlib
@@ -30,7 +31,7 @@ MIN_KERNELS = 6
 
 def start(module_path, callees):
     """The helper process compiling `callees` ([(dispatcher, argument types)], in the
-    step's order; runtime/cpu/step_callees.py) of the module at `module_path` that
+    step's order: runtime/cpu/step_program.py's `kernels`) of the module at `module_path` that
     this process has not compiled yet, or None when there are too few of them or it
     is turned off."""
     callees = [(d, argtypes) for d, argtypes in callees if argtypes not in d.overloads]

@@ -1,7 +1,7 @@
 """Calls of a generated loop kernel from Python, without Numba's CPython wrapper.
 
-The loop kernels are compiled with `no_cpython_wrapper=True`: the njit step
-calls them through symbols (runtime/cpu/native_call.py), and building,
+The loop kernels are compiled with `no_cpython_wrapper=True`: the step program
+calls them through thunks (runtime/cpu/step_program.py), and building,
 optimizing and compiling a wrapper nothing calls was about a fifth of each
 kernel's compile (ResNet-14's cold first step, compile helper off: 11.6-12.3 s
 without the wrappers, 14.9-15.2 s with them). Calling such a dispatcher from

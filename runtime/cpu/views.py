@@ -5,8 +5,8 @@ an array for the library kernels.
     any_layout(x)           # x typed as layout "A": one compile of a kernel for all
     as_contiguous(x)        # an "A" x that is C-contiguous, typed "C" again
 
-(The views the njit step passes its kernels are built inside each call:
-runtime/cpu/step_views.py.)
+(The views the step program passes its kernels are built by their thunks:
+runtime/cpu/step_views.py, thunks.py.)
 """
 import numpy as np
 from numba import types

@@ -80,9 +80,9 @@ def plan_of(step):
 
 def parallel_loops(source):
     """The counts of a generated module's parallel loops: a prange's, or the range a
-    loop kernel run in chunks is split over (the step's `_kc(kernel, symbol, count,`)."""
+    loop kernel run in chunks is split over (the step listing's `... in <count> chunks`)."""
     return [int(n) for n in re.findall(r"prange\((\d+)\)", source) +
-            re.findall(r'_kc\(\w+, "\w+", (\d+),', source)]
+            re.findall(r" in (\d+) chunks$", source, re.MULTILINE)]
 
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1e-30,

@@ -33,6 +33,7 @@ import json, os, sys, time
 import numpy as np
 import graphc as gc
 from numba.core.dispatcher import Dispatcher
+from graphc.runtime.cpu import thunks
 
 k, n = float(sys.argv[1]), int(sys.argv[2])
 x = gc.placeholder((n,), name="x")
@@ -49,9 +50,10 @@ print(json.dumps({
     "result": float(result),
     "cache_hit": step.stats["cache_hit"],
     "module": step.stats["module"],
-    # the njit functions loaded: each loop kernel, and the whole-step driver (which
-    # calls them through symbols: runtime/cpu/native_call.py)
-    "generated_kernels": step.stats["distinct_loops"] + (step.stats.get("driver") == "njit"),
+    # the njit functions loaded: each loop kernel (the step is a program that calls
+    # them through a thunk per signature: runtime/cpu/step_program.py)
+    "generated_kernels": step.stats["distinct_loops"],
+    "thunks": thunks.counts,
     "module_functions": sum(f.py_func.__module__ == module.__name__ for f in kernels),
     "numba_hits": sum(sum(f.stats.cache_hits.values()) for f in kernels),
     "numba_misses": sum(sum(f.stats.cache_misses.values()) for f in kernels),
@@ -88,9 +90,10 @@ def modules(folder):
 
 
 def compiled_files(module_path):
-    """Numba's index (.nbi) and machine code (.nbc) for the module's step, and the
-    lowered loop kernels' entries (.irk: runtime/cpu/loop_kernel.py, every graph's in
-    one folder)."""
+    """Numba's index (.nbi) and machine code (.nbc) of the module's kernels Numba
+    compiles (none here: every kernel is lowered), and the entries (.irk) of the lowered
+    loop kernels and of the step's thunks (runtime/cpu/loop_kernel.py, thunks.py: every
+    graph's in one folder)."""
     module_path = Path(module_path)
     folder = module_path.parent / "__pycache__"
     return sorted([*folder.glob(f"{module_path.stem}.*.nb[ic]"),
@@ -123,7 +126,7 @@ def test_module_is_written_under_the_cache_dir_named_by_the_sha256_of_its_source
     assert modules(folder) == [path]
     assert_valid_entry(path)
     text = path.read_text()
-    assert "cache=True" in text and "@njit" in text
+    assert "@loop_kernel(" in text and "cache=True" in text
     assert step.stats["cache_hit"] is False
 
 
@@ -188,10 +191,12 @@ def test_a_second_process_starts_warm(folder):
     assert second["cache_hit"] is True
     assert second["module"] == first["module"]
     assert second["result"] == first["result"] == expected(2.0)
-    # Numba's files (the step's) and the lowered kernels' (runtime/cpu/loop_kernel.py)
-    # exist and were loaded, not rebuilt
-    assert {f.suffix for f in compiled} == {".nbi", ".nbc", ".irk"}
+    # the lowered kernels' entries (runtime/cpu/loop_kernel.py) and the thunks'
+    # (runtime/cpu/thunks.py) exist and were loaded, not rebuilt
+    assert {f.suffix for f in compiled} == {".irk"}
+    assert any(f.name.startswith("graphc_thunk_") for f in compiled)
     assert second["numba_hits"] == second["generated_kernels"] and second["numba_misses"] == 0
+    assert second["thunks"]["loaded"] >= 1 and second["thunks"]["compiled"] == 0
     assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in compiled_files(first["module"])} \
         == compiled
 
@@ -228,20 +233,21 @@ def test_a_corrupt_module_file_is_rewritten_not_trusted(folder, damage):
     assert modules(folder) == [path]
 
 
-@pytest.mark.parametrize("damage", ["emptied", "halved", "garbage index"])
+@pytest.mark.parametrize("damage", ["emptied", "halved", "a byte flipped"])
 def test_corrupt_compiled_code_is_rebuilt_not_trusted(folder, damage):
-    k = {"emptied": 21.0, "halved": 22.0, "garbage index": 23.0}[damage]
+    k = {"emptied": 21.0, "halved": 22.0, "a byte flipped": 23.0}[damage]
     first = run_child(k)
     files = compiled_files(first["module"])
-    assert {f.suffix for f in files} == {".nbi", ".nbc", ".irk"}
+    assert {f.suffix for f in files} == {".irk"}
     for file in files:
         data = file.read_bytes()
         if damage == "emptied":
             file.write_bytes(b"")
         elif damage == "halved":
             file.write_bytes(data[:len(data) // 2])
-        elif file.suffix == ".nbi":
-            file.write_bytes(b"not a pickle \x00\xff" * 8)
+        else:
+            middle = len(data) // 2
+            file.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
     second = run_child(k)
     assert second["result"] == expected(k)
     assert second["cache_hit"] is True         # the module file itself was intact
@@ -249,6 +255,7 @@ def test_corrupt_compiled_code_is_rebuilt_not_trusted(folder, damage):
     third = run_child(k)
     assert third["result"] == expected(k)
     assert third["numba_hits"] == third["generated_kernels"] and third["numba_misses"] == 0
+    assert third["thunks"]["compiled"] == 0
 
 
 def test_two_processes_compiling_at_once_both_succeed_and_leave_one_valid_module(tmp_path,
@@ -277,24 +284,6 @@ def test_two_processes_compiling_at_once_both_succeed_and_leave_one_valid_module
     assert [f.name for f in folder.rglob("*") if ".tmp" in f.name] == []
     later = run_child(k)
     assert later["cache_hit"] is True and later["result"] == expected(k)
-
-
-def test_a_step_cached_by_another_process_after_the_purge_is_compiled_not_loaded(folder):
-    """A process that finds no record of the step's symbols purges the step's cached
-    code and compiles it; another process compiling the same step may write its code
-    to the cache right after that purge. Loading it would call unbound symbols (a
-    segmentation fault, seen once in CI), so the step compiles. The child skips its
-    purge to stand for that write."""
-    k = 37.0
-    module = Path(run_child(k)["module"])
-    Path(str(module) + ".callees").unlink()
-    skip_purge = "from graphc.runtime.cpu import backend\n" \
-                 "backend.purge_compiled = lambda *args, **kwargs: None\n"
-    done = subprocess.run([sys.executable, "-c", skip_purge + CHILD, repr(k), str(N)],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1])["result"] == expected(k)
-    assert Path(str(module) + ".callees").exists()
 
 
 # -- the runtime's own compiled code -------------------------------------------------
@@ -339,4 +328,6 @@ def test_a_graph_that_differs_in_its_learning_rate_loads_the_kernels_it_shares(f
     assert counts[0][0] == 0 and counts[0][1] >= 2
     hits, misses = counts[1]
     assert hits >= 1 and misses >= 1            # shared kernels loaded, the update compiled
-    assert len(list((folder / "kernels").glob("*.irk"))) == counts[0][1] + misses
+    entries = [f for f in (folder / "kernels").glob("*.irk")
+               if not f.name.startswith("graphc_thunk_")]     # (thunks: test_step_program)
+    assert len(entries) == counts[0][1] + misses

@@ -1,11 +1,11 @@
-"""The CPU backend's njit whole-step driver (runtime/cpu/driver.py) against its
-Python driver: both call the same kernels in the same order on the same
-buffers, so every output and every variable must be bit-identical.
+"""The CPU backend's whole-step driver (runtime/cpu/driver.py, run as a program by
+runtime/cpu/step_program.py) against its Python driver: both call the same kernels
+in the same order on the same buffers, so every output and every variable must be
+bit-identical.
 
 Each workload is compiled twice (backend.NJIT_DRIVER on, then off) in separate
 graphs built from the same seed, and trained for 3 steps.
 """
-import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pytest
 import graphc as gc
 from helpers import load_workloads, small_workloads
 from graphc.runtime.cpu import backend
+from graphc.runtime.cpu.step_program import RECORD
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +81,7 @@ def test_concatenate_of_arena_runs_and_a_constant_matches_the_reference():
     step = gc.compile([stacked], inputs=[x], device="cpu")
     (got,) = step(value)
     source = _plan(step).driver.source
-    assert "_lib.concat_runs" in source and "_lib.concat_piece," in source
+    assert "_lib.concat_runs" in source and "_lib.concat_piece(" in source
     (expected,) = gc.compile([stacked], inputs=[x], device="reference")(value)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
@@ -95,23 +96,25 @@ def _random_graph():
     return workloads.Workload("argmax", [x], feeds, [loss, h], [w], {w: w - 0.01 * g})
 
 
-def test_each_kernel_call_is_one_statement_without_array_variables(monkeypatch):
-    """Every statement of the step costs Numba compile time (W3's step, with a
-    statement per view, took 8.4 s): each kernel is one `_k` call whose views are
-    written in its arguments' text (`_kc` for a loop kernel run in chunks); the step's
-    other statements are the failure checks."""
+def test_the_step_is_a_program_of_kernel_calls_through_few_thunks(monkeypatch):
+    """W3's step (at a reduced size) is data, not a function compiled per graph
+    (runtime/cpu/step_program.py): a call per loop kernel (two for one with a tail) and
+    per library op, in schedule order, each through the thunk of its signature,
+    which the unrolled steps' calls share."""
     plan = _train(WORKLOADS["W3 rnn"], True, monkeypatch, steps=1)[0]
-    body = plan.driver.source.split("def step(")[1].splitlines()[1:]
-    statements = [line.strip() for line in body if line.strip()]
-    calls = [s for s in statements if re.match(r"(code\d+ = )?_kc?\(", s)]
-    kernels = len(plan.loops) + sum(k.library is not None for k in plan.fusion.kernels)
-    assert len(calls) >= kernels
-    others = [s for s in statements if s not in calls]
-    addressed = [s for s in others if re.fullmatch(r"\w+ = addresses\[\d+\]", s)]
-    assert len(addressed) == len(plan.driver.statics) + len(plan.driver.variables)
-    others = [s for s in others if s not in addressed]
-    assert all(s.startswith(("if ", "return ", "err[0] = 0")) for s in others), others
-    assert all('"@0+' in call for call in calls if call.endswith(", arena)"))
+    calls = plan.driver.calls
+    expected = []
+    for kernel in plan.fusion.kernels:
+        if kernel.library is not None:
+            expected.append("_lib")
+        if kernel in plan.loops:
+            expected += [plan.loops[kernel].name] * (2 if plan.loops[kernel].tail else 1)
+    assert [c.function.split(".")[0] for c in calls] == expected
+    program = plan.step_program
+    calls_at, count = program[5], program[4]
+    thunks = set(program[calls_at:calls_at + RECORD * count:RECORD])
+    assert count == len(calls) and len(thunks) <= 12 < count
+    assert not hasattr(plan.module, "step")         # nothing compiled per graph
 
 
 def test_the_step_takes_variables_and_statics_by_address():
@@ -128,7 +131,9 @@ def test_the_step_takes_variables_and_statics_by_address():
                       device="cpu")
     feed = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
     step(feed)
-    assert re.search(r"def step\(arena, addresses, feed0, err\):", _plan(step).driver.source)
+    driver = _plan(step).driver
+    assert driver.bases == ["arena", *[f"const{i}" for i in range(len(driver.statics))],
+                            "var0", "var1", "err", "feed0"]
     w.assign(np.full((3, 2), 0.5, np.float32))     # a new array, at another address
     state, bias = w.node.attrs["state"], b.value
     new_array = state.value

@@ -1,7 +1,7 @@
 """The compile helper (runtime/cpu/precompile.py): a second process compiles a cold
 step's kernels (loop and library), and the step loads them from the caches
 instead of compiling them: so the helper must compile each for exactly the types
-the step passes (tests/runtime/test_step_callees.py checks the list). Every test
+the step passes (the step program's Calls give them: runtime/cpu/step_program.py). Every test
 uses its own empty cache folder."""
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ def _built_not_run(work, monkeypatch, helper):
 
 
 def test_kernels_the_helper_compiled_are_loaded_by_the_step_not_compiled(folder, monkeypatch):
-    """The helper runs to its end before the step is typed: every callee the step
+    """The helper runs to its end before the step's program is built: every callee the step
     compiles anew in this process comes from the helper's cache entries."""
     work = workloads.mlp(batch=8)
     step, plan = _built_not_run(work, monkeypatch, helper=True)

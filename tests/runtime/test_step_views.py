@@ -1,15 +1,11 @@
-"""runtime/cpu/step_views.py: the views of the njit step's kernel calls are the
-views NumPy would make (offset, shape, strides, layout), their text reads back
-to the same view, and `call_with_views` (runtime/cpu/native_call.py) hands a
-kernel exactly those arrays."""
+"""runtime/cpu/step_views.py: the views of the step's kernel calls are the views
+NumPy would make (offset, shape, strides, layout). That a kernel is handed
+exactly those arrays: tests/runtime/test_step_program.py."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
-from numba import njit, types
+from numba import types
 
-from graphc.runtime.cpu.native_call import call_with_views
-from graphc.runtime.cpu.step_views import (Base, View, argument_type, layout_of,
-                                            parse_arguments)
+from graphc.runtime.cpu.step_views import View, argument_type, layout_of
 
 BASE = np.zeros(4096, np.uint8)
 
@@ -83,62 +79,10 @@ def test_layout_ignores_axes_of_length_one():
     assert layout_of((3, 4), (32, 4), 4) == "A"
 
 
-def test_text_reads_back_as_the_same_arguments():
-    view = View.contiguous("arena", 1024, "float32", (64, 128)).transposed()
-    pieces = (View.contiguous("x", 0, "float64", (2, 3, 1)),
-              View.contiguous("x", 48, "float64", (2, 3, 1)))
-    text = " ".join([view.text(0), "$1", "#-3", "%0.5", "(" + "|".join(
-        p.text(2) for p in pieces) + ")"])
-    parsed = parse_arguments(text)
-    assert parsed[0] == View(0, 1024, "float32", (128, 64), (4, 512), "F")
-    assert parsed[1:4] == [Base(1), -3, 0.5]
-    assert parsed[4] == tuple(View(2, p.offset, p.dtype, p.shape, p.strides, "C")
-                              for p in pieces)
-    with pytest.raises(ValueError, match="not a step argument"):
-        parse_arguments("?3")
-
-
-@njit
-def _record(x, y, pieces, code, scale, err):
-    """What a kernel sees: writes its arguments' values where they point."""
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            x[i, j] = scale * (10 * i + j)
-    for i in range(y.size):
-        y[i] = code
-    for k in range(len(pieces)):
-        pieces[k][0] = -1.0 - k
-    err[0] = x.strides[0] * 1000 + x.strides[1]
-    return code + 1
-
-
-@njit
-def _step(arena, err):
-    return call_with_views(_record, "test_step_views_record",
-                           "@0+64:float32:3,2:4,24:A @0+4:float32:5:8:A "
-                           "(@0+200:float32:2:4:C|@0+240:float32:2:4:C) #7 %0.5 $1",
-                           arena, err)
-
-
-def test_a_kernel_called_with_views_writes_where_numpy_views_point():
-    arena, err = np.zeros(512, np.uint8), np.zeros(1, np.int64)
-    assert _step(arena, err) == 8
-    expected = np.zeros(512, np.uint8)
-    floats = expected.view(np.float32)
-    x = np.lib.stride_tricks.as_strided(floats[16:], (3, 2), (4, 24))
-    x[...] = 0.5 * (10 * np.arange(3)[:, None] + np.arange(2))
-    floats[1:11:2] = 7
-    floats[50], floats[60] = -1.0, -2.0
-    assert np.array_equal(arena, expected)
-    assert err[0] == 4 * 1000 + 24          # the kernel saw the strides of the text
-
-
-def test_argument_types_come_from_the_text():
-    bases = [types.Array(types.uint8, 1, "C"), types.Array(types.int64, 1, "C")]
-    view, base, pieces, code, scale = parse_arguments(
-        "@0+4:float32:5:8:A $1 (@0+0:float64:2:8:C|@0+16:float64:2:8:C) #7 %0.5")
-    assert argument_type(view, bases) == types.Array(types.float32, 1, "A")
-    assert argument_type(base, bases) == bases[1]
-    assert argument_type(pieces, bases) == types.UniTuple(types.Array(types.float64, 1, "C"), 2)
-    assert (argument_type(code, bases), argument_type(scale, bases)) == (types.int64,
-                                                                        types.float64)
+def test_argument_types_are_the_views_numba_types():
+    view = View.contiguous("arena", 4, "float32", (5,)).sliced([(0, 5, 2)])
+    pieces = tuple(View.contiguous("x", k, "float64", (2,)) for k in (0, 16))
+    assert view.layout == "A" and argument_type(view) == types.Array(types.float32, 1, "A")
+    assert argument_type(pieces) == types.UniTuple(types.Array(types.float64, 1, "C"), 2)
+    assert (argument_type(7), argument_type(0.5)) == (types.int64, types.float64)
+    assert view.text() == "@arena+4:float32:3:8:A"

@@ -85,7 +85,7 @@ def test_compiled_3x3_conv_runs_winograd_from_32_channels_and_matches_reference(
     got = step(*feeds)
     source = next(iter(step._plans.values())).source
     for kernel in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
-        assert f"_lib.{kernel}_{variant}," in source
+        assert f"_lib.{kernel}_{variant}(" in source
     expected = gc.compile(outputs, inputs=[x, w], device="reference")(*feeds)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)

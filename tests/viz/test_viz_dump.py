@@ -30,7 +30,8 @@ def test_cnn_compile_writes_every_listed_file(tmp_path, monkeypatch):
             "summary.txt", "fused.html", "index.html"} <= names
     assert (folder / "fusion_report.txt").read_text() == step.program.fusion.describe()
     assert (folder / "memory_plan.txt").read_text() == step.program.memory.describe()
-    assert "@njit" in (folder / "generated_source.py").read_text()
+    source = (folder / "generated_source.py").read_text()
+    assert "@loop_kernel(" in source and "# the step: each kernel call" in source
 
 
 def test_index_links_all_resolve(tmp_path, monkeypatch):
