@@ -21,11 +21,12 @@ VENV holds torch (benchmarks/run.py's peers venv). Both use two threads.
 """
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from in_turn import start_workers, step_in_turn
 
 BATCH, TOKENS, D_MODEL, HEADS, FEED_FORWARD, LAYERS = 32, 64, 128, 4, 512, 2
 IMAGES = 256
@@ -171,21 +172,9 @@ def main():
     parser.add_argument("--model", default="transformer", choices=MODELS)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
-    workers = {name: subprocess.Popen([python, __file__, "--serve", name, args.model], text=True,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-               for name, python in (("torch", args.peers_python), ("graphc", sys.executable))}
-    for worker in workers.values():
-        if worker.stdout.readline().strip() != "ready":
-            raise SystemExit("a worker failed to start")
-    times = {name: [] for name in workers}
-    for i in range(args.steps):
-        for name in (("torch", "graphc") if i % 2 else ("graphc", "torch")):
-            workers[name].stdin.write("step\n")
-            workers[name].stdin.flush()
-            times[name].append(float(workers[name].stdout.readline().split()[0]))
-    for worker in workers.values():
-        worker.stdin.close()
-        worker.wait()
+    workers = start_workers({name: [python, __file__, "--serve", name, args.model] for name, python
+                             in (("torch", args.peers_python), ("graphc", sys.executable))})
+    times = step_in_turn(workers, args.steps)
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     for name, ms in medians.items():
         print(f"{name:7s} median step {ms:8.1f} ms")
