@@ -171,11 +171,14 @@ def asarray(value):
 def apply(op_name, *operands, **attrs):
     """Add `op_name(*operands, **attrs)` to the operands' graph; return its Tensor.
 
-    Scalars among the operands become constants typed after the first tensor.
+    Scalars among the operands become constants typed after the first tensor that is
+    not a bool (a condition or mask: `where(x > 0, dy, 0)`'s 0 takes dy's dtype), or
+    after the first tensor if all are bool.
     """
     tensors = [o for o in operands if isinstance(o, Tensor)]
     graph = tensors[0].graph if tensors else default_graph()
-    like = tensors[0].node if tensors else None
+    values = [t for t in tensors if not dtypes.is_bool(t.node.dtype)] or tensors
+    like = values[0].node if values else None
     try:
         nodes = [as_node(o, graph, like) for o in operands]
     except GraphcError as error:

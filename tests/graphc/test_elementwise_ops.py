@@ -365,6 +365,19 @@ def test_where_promotes_its_branches_and_takes_python_scalars():
                                   [0.0, 2.0, 0.0])
 
 
+@pytest.mark.parametrize("branch_dtype", ["float32", "float64", "int32"])
+def test_a_python_scalar_branch_of_where_takes_the_other_branchs_dtype(branch_dtype):
+    """Typed after the value, not the bool condition: `where(x > 0, dy, 0)` (every
+    ReLU, max and dropout gradient) was an int64 0, and the float32 kernels around it
+    computed in float64."""
+    x = gc.placeholder((3,), branch_dtype)
+    for y in (gc.where(x > 0, x, 0), gc.where(x > 0, 0, x)):
+        (zero,) = [n for n in y.node.inputs if n.op.name == "constant"]
+        assert zero.dtype == y.dtype == np.dtype(branch_dtype)
+    mask = gc.placeholder((3,), "bool")
+    assert gc.logical_and(mask, True).node.inputs[1].dtype == np.bool_
+
+
 def test_where_needs_a_bool_condition():
     with pytest.raises(gc.DtypeError):
         gc.where(gc.placeholder((3,)), gc.placeholder((3,)), gc.placeholder((3,)))
