@@ -19,11 +19,10 @@ from graphc.errors import RuntimeFailure
 from graphc.passes.kernels import operands_first
 from graphc.runtime.cache import load_module, purge_compiled, runtime_fingerprint
 from graphc.runtime.cpu import precompile
-from graphc.runtime.cpu.chunks import run_in_chunks
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
 from graphc.runtime.cpu.driver import build_driver, partial_sums
-from graphc.runtime.cpu.python_call import NativeLoop
+from graphc.runtime.cpu.python_call import PythonCall
 from graphc.runtime.cpu.step_program import build_program, run_program
 from graphc.runtime.cpu.step_program import kernels as step_kernels
 from graphc.runtime.cpu.views import aligned_empty
@@ -96,7 +95,7 @@ class CpuPlan:
         self.partials = {}          # kernel -> the Python driver's partial sums array
         self.functions = {k: getattr(module, loop.name) for k, loop in self.loops.items()}
         # the same functions called from Python (they have no CPython wrapper)
-        native = {name: NativeLoop(getattr(module, name)) for name in
+        native = {name: PythonCall(getattr(module, name)) for name in
                   {loop.name for loop in self.loops.values()}}
         self.from_python = {k: native[loop.name] for k, loop in self.loops.items()}
         self.step_program = None    # the int64 step program, built by the first step
@@ -348,11 +347,8 @@ class CpuPlan:
         """The loop function on `args`, in chunks on every thread if it runs so (then its
         tail, if it has one: runtime/cpu/chunked.py)."""
         loop, function = self.loops[kernel], self.from_python[kernel]
-        if not loop.chunks:
-            function(*args)
-            return
-        run_in_chunks(self.functions[kernel], loop.chunks, *args)
-        if loop.tail:
+        function(*args, chunks=loop.chunks or 0)
+        if loop.chunks and loop.tail:
             function(-1, 0, 0, *args)
 
     def _check(self, kernel, values):

@@ -2,9 +2,8 @@
 runtime/cpu/kernel_ir.py, with a cache of their own, and through Numba otherwise.
 
 `@loop_kernel(...)` (the generated source's decorator, with njit's options)
-makes a `LoopKernel`. Its `compile(argtypes)` is what the step's symbol binding
-(runtime/cpu/native_call.py), the compile helper and python_call.NativeLoop
-call: it lowers the function's syntax tree to LLVM IR and has Numba's code
+makes a `LoopKernel`. Its `compile(argtypes)` is what the step program
+(runtime/cpu/step_program.py's `compiled`) and the compile helper call: it lowers the function's syntax tree to LLVM IR and has Numba's code
 library optimize and compile it; only a kernel the lowering does not support
 (`kernel_ir.Unsupported`, or a parallel=True kernel) is compiled by Numba, and
 cached by Numba, as before.
@@ -57,9 +56,9 @@ def loop_kernel(cache=False, source_key=None, **options):
 
 class Lowered:
     """A kernel compiled by kernel_ir: the fields of Numba's CompileResult that the
-    runtime reads (native_call.bind, python_call.NativeLoop)."""
+    runtime reads (step_program.compiled)."""
     objectmode = False
-    entry_point = None          # (no CPython wrapper: call it through NativeLoop)
+    entry_point = None          # (no CPython wrapper: call it through PythonCall)
 
     def __init__(self, library, symbol, argtypes):
         self.library = library

@@ -35,7 +35,6 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from graphc.runtime.cpu import chunks, library
-from graphc.runtime.cpu.native_call import compiled
 from graphc.runtime.cpu.step_views import View, argument_type
 from graphc.runtime.cpu.thunks import CHUNKED, PLAIN, thunk_address
 
@@ -48,7 +47,7 @@ CHECKS = {None: NO_CHECK, "result": CHECK_RESULT, "err": CHECK_ERR}
 @dataclass
 class Call:
     """One kernel call of the step: `function` (a loop kernel's name in the generated
-    module, or `_lib.<name>` of runtime/cpu/library.py) on `arguments` (Views of the
+    module, `_lib.<name>` of runtime/cpu/library.py, or a dispatcher) on `arguments` (Views of the
     step's arrays by name, ints, floats, tuples of Views); with `chunks`, a loop
     kernel over [0, chunks) on every thread; `check` ("result" or "err") stops the
     step with (site, code) when it fails."""
@@ -59,6 +58,8 @@ class Call:
     check: str = None
 
     def kernel(self, module):
+        if not isinstance(self.function, str):         # a dispatcher (runtime/cpu/python_call.py)
+            return self.function
         if self.function.startswith("_lib."):
             return getattr(library, self.function[len("_lib."):])
         return getattr(module, self.function)
@@ -82,6 +83,18 @@ def kernels(calls, module):
         if entry not in found:
             found.append(entry)
     return found
+
+
+def compiled(dispatcher, argtypes):
+    """(address, return type) of `dispatcher`'s native function for `argtypes`, compiled
+    (or loaded) now if need be: the kernel's own machine code, called through a thunk,
+    not linked into a caller (a plain njit-to-njit call makes Numba link the callee's
+    code into the caller and optimize it all again)."""
+    argtypes = tuple(argtypes)
+    dispatcher.compile(argtypes)
+    result = dispatcher.overloads[argtypes]
+    address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+    return address, result.signature.return_type
 
 
 def build_program(calls, module, bases):

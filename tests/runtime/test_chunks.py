@@ -8,7 +8,7 @@ from numba import njit
 
 import graphc as gc
 from graphc.runtime.cpu import chunks
-from graphc.runtime.cpu.chunks import run_in_chunks
+from graphc.runtime.cpu.python_call import PythonCall
 from helpers_cpu import check, finite_values, parallel_loops, plan_of
 
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
@@ -36,7 +36,7 @@ def test_every_point_runs_once_in_one_range_per_thread(threads, count, n_threads
     threads(n_threads)
     hits, first = np.zeros(count, np.int64), np.full(count, -1, np.int64)
     numbers = np.full(count, -1, np.int64)
-    run_in_chunks(_cover, count, hits, first, numbers)
+    PythonCall(_cover)(hits, first, numbers, chunks=count)
     assert (hits == 1).all()
     starts = sorted(set(first))
     assert len(starts) == min(n_threads, count)
@@ -49,10 +49,11 @@ def test_the_launcher_is_cached_on_disk():
     """The launcher compiles once per runtime version, not once per process: Numba
     refuses to cache a function calling numba.get_num_threads(), so it reads the
     threading layer's symbol itself."""
-    chunks.launch.compile(chunks.LAUNCH_ARGS)
+    launch_types = (numba.int64,) * 3
+    chunks.launch.compile(launch_types)
     assert chunks.launch._cache.cache_path is not None
     index = chunks.launch._cache._cache_file._load_index()
-    assert chunks.LAUNCH_ARGS in {key[0] for key in index}
+    assert launch_types in {key[0] for key in index}
 
 
 def test_a_parallel_loop_kernel_takes_a_range_and_no_prange():

@@ -10,7 +10,7 @@ from numba import njit, types
 import graphc as gc
 from graphc.runtime.cpu import loop_kernel
 from graphc.runtime.cpu.loop_kernel import Lowered, LoopKernel
-from graphc.runtime.cpu.python_call import NativeLoop
+from graphc.runtime.cpu.python_call import PythonCall
 from graphc.runtime.cpu.scalar import exp, log, opaque, relu, running_max, tanh, where  # noqa: F401
 from helpers import small_workloads
 
@@ -116,7 +116,7 @@ def _lowered_and_numba(function, argtypes):
     kernel = LoopKernel(py_func=function, locals={},
                         targetoptions={**OPTIONS, "nopython": True, "boundscheck": None})
     kernel.compile(argtypes)
-    return kernel, NativeLoop(kernel), njit(**OPTIONS)(function)
+    return kernel, PythonCall(kernel), njit(**OPTIONS)(function)
 
 
 def _run_both(function, argtypes, arguments):

@@ -1,5 +1,7 @@
-"""runtime/cpu/python_call.py: loop kernels have no CPython wrapper, and NativeLoop
-calls their native code from Python with the values Numba's wrapper would pass."""
+"""runtime/cpu/python_call.py: loop kernels have no CPython wrapper, and PythonCall
+calls their native code from Python through a one-call step program, on the
+arrays and numbers it is given, in chunks on every thread when asked."""
+import numba
 import numpy as np
 import pytest
 from numba import njit
@@ -7,7 +9,7 @@ from numba import njit
 import graphc as gc
 from graphc.runtime.cpu import backend, loop_kernel
 from graphc.runtime.cpu.loop_kernel import Lowered
-from graphc.runtime.cpu.python_call import NativeLoop
+from graphc.runtime.cpu.python_call import PythonCall
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -29,14 +31,14 @@ def _raising(x):
     x[0] += 1
 
 
-def test_native_loop_passes_every_kind_of_argument():
+def test_python_call_passes_every_kind_of_argument():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 5)).astype(np.float32)
     mask = (rng.random(30) > 0.3)
     table = np.array([2, 0, 1, 2, 0], np.int64)
     partials = np.zeros((3, 3), np.float64)
     err = np.zeros(1, np.int64)
-    call = NativeLoop(_scaled_rows)
+    call = PythonCall(_scaled_rows)
     call(1, 2, 5, x, mask, table, partials, 0.5, err)
     expected = np.zeros((3, 3))
     for i in range(2, 5):
@@ -48,17 +50,29 @@ def test_native_loop_passes_every_kind_of_argument():
     call(0, 0, 101, np.zeros((101, 5), np.float32), np.zeros(505, bool), table, partials,
          1.0, err)
     assert err[0] == 7
-    assert len(call.functions) == 1         # (x of another shape: the same types)
-    call(0, 0, 1, x[:, :2].copy(), mask, table, partials, np.float32(1), err)
-    assert len(call.functions) == 2         # a float32 scale is another specialization
+    assert len(_scaled_rows.overloads) == 1     # (x of another shape: the same types)
+    assert len(call.programs) == 2              # (but another program)
 
 
-def test_a_kernel_error_is_an_exception_not_a_crash():
-    call = NativeLoop(_raising)
+def test_a_chunked_call_runs_the_kernel_over_every_chunk():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    table = np.array([0, 1, 2, 0, 1], np.int64)
+    partials = np.zeros((numba.config.NUMBA_NUM_THREADS, 3), np.float64)
+    PythonCall(_scaled_rows)(x, np.ones(200, bool), table, partials, 2.0, np.zeros(1, np.int64),
+                             chunks=40)
+    expected = np.zeros(3)
+    np.add.at(expected, np.tile(table, 40), 2.0 * x.reshape(-1).astype(np.float64))
+    np.testing.assert_allclose(partials.sum(axis=0), expected, rtol=1e-5)
+    assert np.count_nonzero(partials.any(axis=1)) == min(numba.get_num_threads(), 40)
+
+
+def test_a_kernel_error_is_the_kernels_exception_not_a_crash():
+    call = PythonCall(_raising)
     x = np.array([1.0])
     call(x)
     assert x[0] == 2.0
-    with pytest.raises(RuntimeError, match="_raising"):
+    with pytest.raises(ValueError, match="negative"):
         call(np.array([-1.0]))
 
 
@@ -74,7 +88,7 @@ def _mlp():
 def test_generated_kernels_have_no_cpython_wrapper(njit_driver, lower, monkeypatch, tmp_path):
     """Lowered to IR (runtime/cpu/kernel_ir.py) or compiled by Numba, a loop kernel has
     no CPython wrapper; the Python driver and profile() still run it, through
-    NativeLoop."""
+    PythonCall."""
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(backend, "NJIT_DRIVER", njit_driver)
     monkeypatch.setattr(loop_kernel, "LOWER", lower)
