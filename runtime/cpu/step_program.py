@@ -22,7 +22,7 @@ by check_numerics' scan); "err", the kernel set err[0] (a label out of range).
 The kernels' own exceptions propagate, as Numba's would.
 
 Before, the step was a generated njit function, one intrinsic call per kernel:
-Numba typed, lowered and optimized it for each graph, W3's 219 calls in about
+Numba typed, lowered and optimized it for each graph, W3's 217 calls in about
 2.3 s of its 3.5 s cold first step, and each later process loaded its cached
 code. The program needs the kernels and a thunk per signature, both cached and
 shared between graphs.
@@ -47,18 +47,18 @@ CHECKS = {None: NO_CHECK, "result": CHECK_RESULT, "err": CHECK_ERR}
 @dataclass
 class Call:
     """One kernel call of the step: `function` (a loop kernel's name in the generated
-    module, `_lib.<name>` of runtime/cpu/library.py, or a dispatcher) on `arguments` (Views of the
-    step's arrays by name, ints, floats, tuples of Views); with `chunks`, a loop
-    kernel over [0, chunks) on every thread; `check` ("result" or "err") stops the
-    step with (site, code) when it fails."""
-    function: str
+    module, `_lib.<name>` of runtime/cpu/library.py, or a dispatcher) on `arguments`
+    (Views of the step's arrays by name, ints, floats, tuples of Views); with
+    `chunks`, a loop kernel over [0, chunks) on every thread; `check` ("result" or
+    "err") stops the step with (site, code) when it fails."""
+    function: object
     arguments: tuple
     chunks: int = 0
     site: int = 0
     check: str = None
 
     def kernel(self, module):
-        if not isinstance(self.function, str):         # a dispatcher (runtime/cpu/python_call.py)
+        if not isinstance(self.function, str):     # (runtime/cpu/python_call.py's)
             return self.function
         if self.function.startswith("_lib."):
             return getattr(library, self.function[len("_lib."):])
@@ -118,12 +118,12 @@ def build_program(calls, module, bases):
     program = np.zeros(blocks_at + len(blocks), np.int64)
     program[:HEADER] = (len(bases), bases_at, len(relocations), relocations_at,
                         len(records), calls_at)
-    for k, (word, base, offset) in enumerate(relocations):
-        program[relocations_at + 3 * k: relocations_at + 3 * k + 3] = \
-            (blocks_at + word, base, offset)
-    for k, (thunk, count, block, site, check) in enumerate(records):
-        program[calls_at + RECORD * k: calls_at + RECORD * (k + 1)] = \
-            (thunk, count, blocks_at + block, site, check)
+    relocations = np.array(relocations, np.int64).reshape(-1, 3)
+    relocations[:, 0] += blocks_at                  # (word: in the program, not the blocks)
+    program[relocations_at:calls_at] = relocations.reshape(-1)
+    records = np.array(records, np.int64).reshape(-1, RECORD)
+    records[:, 2] += blocks_at
+    program[calls_at:blocks_at] = records.reshape(-1)
     program[blocks_at:] = blocks
     return program
 

@@ -19,7 +19,7 @@ type), calls kernel(chunk, start, stop, *arguments): chunks.launch runs it on ev
 thread.
 
 A thunk depends only on the kernel's argument and return types, so few are needed
-(W3's 219 calls need 9) and they are shared by every graph: each is compiled once
+(W3's 217 calls need 10) and they are shared by every graph: each is compiled once
 and cached in the cache folder's `kernels/`, as lowered loop kernels are
 (runtime/cpu/loop_kernel.py's entries).
 """
@@ -43,15 +43,6 @@ WORD = ir.IntType(64)
 PLAIN, CHUNKED = "plain", "chunked"
 _compiled = {}      # (kind, restype, argtypes) -> (library, address)
 counts = {"loaded": 0, "compiled": 0}       # thunks loaded from the cache / compiled
-
-
-def words(argtype):
-    """How many words of a call's block an argument of `argtype` takes."""
-    if isinstance(argtype, types.Array):
-        return 1 + 2 * argtype.ndim
-    if isinstance(argtype, types.UniTuple):
-        return words(argtype.dtype) * argtype.count
-    return 1
 
 
 def thunk_address(kind, restype, argtypes):
