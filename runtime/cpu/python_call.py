@@ -52,7 +52,7 @@ class PythonCall:
                 views.append(View(name, 0, argument.dtype.name, argument.shape or (1,),
                                   argument.strides or (argument.itemsize,), layout))
             elif isinstance(argument, (float, np.floating)):
-                views.append(float(argument))       # (a float64 argument)
+                views.append(float(argument))
             else:
                 views.append(int(argument))
         call = Call(self.dispatcher, tuple(views), chunks)

@@ -136,7 +136,7 @@ def _lay_out(argument, blocks, relocations, position):
     elif isinstance(argument, View):
         relocations.append((len(blocks), position[argument.base], argument.offset))
         blocks.extend([0, *argument.shape, *argument.strides])
-    elif isinstance(argument, float):
+    elif isinstance(argument, (float, np.floating)):
         blocks.append(int(np.float64(argument).view(np.int64)))
     else:
         blocks.append(int(argument))

@@ -102,4 +102,4 @@ def argument_type(argument):
                            argument.layout)
     if isinstance(argument, tuple):
         return types.UniTuple(argument_type(argument[0]), len(argument))
-    return types.float64 if isinstance(argument, float) else types.int64
+    return types.float64 if isinstance(argument, (float, np.floating)) else types.int64

@@ -85,4 +85,5 @@ def test_argument_types_are_the_views_numba_types():
     assert view.layout == "A" and argument_type(view) == types.Array(types.float32, 1, "A")
     assert argument_type(pieces) == types.UniTuple(types.Array(types.float64, 1, "C"), 2)
     assert (argument_type(7), argument_type(0.5)) == (types.int64, types.float64)
+    assert (argument_type(True), argument_type(np.float32(0.5))) == (types.int64, types.float64)
     assert view.text() == "@arena+4:float32:3:8:A"
