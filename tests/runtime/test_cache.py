@@ -74,12 +74,17 @@ def folder(tmp_path, monkeypatch):
     return path
 
 
-def child_command(k, *extra, n=N):
-    return [sys.executable, "-c", CHILD, repr(k), str(n), *map(str, extra)]
+NUMBA_KERNELS = "from graphc.runtime.cpu import loop_kernel\nloop_kernel.LOWER = False\n"
 
 
-def run_child(k, n=N):
-    done = subprocess.run(child_command(k, n=n), capture_output=True, text=True,
+def child_command(k, *extra, n=N, prefix=""):
+    return [sys.executable, "-c", prefix + CHILD, repr(k), str(n), *map(str, extra)]
+
+
+def run_child(k, n=N, prefix=""):
+    """The child's JSON; with prefix=NUMBA_KERNELS its loop kernels compile through
+    Numba, as does a kernel that kernel_ir refuses, cached in Numba's files."""
+    done = subprocess.run(child_command(k, n=n, prefix=prefix), capture_output=True, text=True,
                           env=dict(os.environ), timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -256,6 +261,26 @@ def test_corrupt_compiled_code_is_rebuilt_not_trusted(folder, damage):
     assert third["result"] == expected(k)
     assert third["numba_hits"] == third["generated_kernels"] and third["numba_misses"] == 0
     assert third["thunks"]["compiled"] == 0
+
+
+@pytest.mark.parametrize("damage", ["halved", "garbage index"])
+def test_corrupt_numba_code_of_a_kernel_is_rebuilt_not_trusted(folder, damage):
+    """A loop kernel Numba compiles (a `while`, a parallel=True kernel) is cached in
+    Numba's .nbi/.nbc beside the module; damaged, the step purges and rebuilds it."""
+    k = {"halved": 24.0, "garbage index": 25.0}[damage]
+    first = run_child(k, prefix=NUMBA_KERNELS)
+    files = [f for f in compiled_files(first["module"]) if f.suffix in (".nbi", ".nbc")]
+    assert {f.suffix for f in files} == {".nbi", ".nbc"}
+    for file in files:
+        if damage == "halved":
+            file.write_bytes(file.read_bytes()[:file.stat().st_size // 2])
+        elif file.suffix == ".nbi":
+            file.write_bytes(b"not a pickle \x00\xff" * 8)
+    second = run_child(k, prefix=NUMBA_KERNELS)
+    assert second["result"] == expected(k) and second["cache_hit"] is True
+    third = run_child(k, prefix=NUMBA_KERNELS)
+    assert third["result"] == expected(k)
+    assert third["numba_hits"] == third["generated_kernels"] and third["numba_misses"] == 0
 
 
 def test_two_processes_compiling_at_once_both_succeed_and_leave_one_valid_module(tmp_path,
