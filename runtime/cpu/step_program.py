@@ -176,6 +176,8 @@ def _store_data_addresses(typingctx, program, at, arrays):
 def run_program(program, arena, addresses, err, *feeds):
     """Run the step `program` (build_program) on these arrays: (0, 0), or (site, code)
     of the first call that failed."""
+    if program[0] != 2 + addresses.size + len(feeds):      # (its bases would overrun)
+        raise ValueError("the step program was built for other arrays")
     bases = program[1]
     program[bases] = arena.ctypes.data
     for k in range(addresses.size):

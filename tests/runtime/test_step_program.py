@@ -156,3 +156,14 @@ def test_calls_of_one_signature_share_a_thunk():
     records = program[calls_at:calls_at + 5 * count].reshape(count, 5)
     assert len(set(records[:, 0])) == 2             # _fill's signature, _code_if_negative's
     assert set(records[:, 0]) <= {address for _, address in thunks._compiled.values()}
+
+
+def test_a_program_given_other_arrays_than_it_was_built_for_refuses_to_run():
+    """Its bases are written in place: more arrays than it has slots for would
+    overwrite its relocations."""
+    program = build_program([Call("_fill", (View.contiguous("feed0", 0, "float64", (1,)), 1.0))],
+                            KERNELS, ["arena", "err", "feed0"])
+    feed = np.zeros(1)
+    with pytest.raises(ValueError, match="built for other arrays"):
+        run_program(program, np.zeros(1), NO_ADDRESSES, np.zeros(1, np.int64), feed, feed)
+    assert feed[0] == 0
