@@ -9,7 +9,7 @@ temporary file and a rename, so two processes compiling the same graph at
 once never see half a file). Numba keeps its machine code beside the module
 in __pycache__ and checks it against the module file itself; loop kernels
 lowered to LLVM IR keep theirs in the folder's kernels/, named by their own
-text (runtime/cpu/loop_kernel.py).
+text, beside the step program's thunks (runtime/cpu/ir_cache.py).
 
 The runtime's own kernels are cached by Numba per version of the runtime's
 sources (runtime/cpu/kernel_cache.py). A generated module calls them, and
@@ -94,7 +94,7 @@ def _write_atomically(path, text):
 def purge_compiled(module):
     """Delete Numba's compiled code for `module`'s kernels (they are recompiled on the
     next call). The lowered loop kernels' and the thunks' entries, in their own
-    folder, are not Numba's: each is checked when loaded (runtime/cpu/loop_kernel.py)."""
+    folder, are not Numba's: each is checked when loaded (runtime/cpu/ir_cache.py)."""
     stem = Path(module.__file__).stem
     for file in (Path(module.__file__).parent / "__pycache__").glob(f"{stem}.*.nb[ic]"):
         file.unlink(missing_ok=True)

@@ -8,37 +8,25 @@ library optimize and compile it; only a kernel the lowering does not support
 (`kernel_ir.Unsupported`, or a parallel=True kernel) is compiled by Numba, and
 cached by Numba, as before.
 
-A lowered kernel's object code is cached in the cache folder's `kernels/`,
-named by a digest of the kernel's text without its name (codegen.py's
-`source_key`), the runtime's fingerprint, the argument types, the options and
-the machine (Numba's `magic_tuple`, the numba and llvmlite versions), not by
-its module: a graph that differs in one layer, or in its learning rate (a
-literal in the update kernels), loads the kernels it shares with a graph
-compiled before. An entry is a SHA-256 of its payload, then the payload (the
-symbol, Numba's serialized library): a truncated or corrupt entry fails the
-check and is compiled again, never loaded; entries are written to a
-temporary file and renamed, so two processes compiling one kernel each write
-a whole entry.
+A lowered kernel's object code is cached in the cache folder's `kernels/`
+(runtime/cpu/ir_cache.py), named by a digest of the kernel's text without its
+name (codegen.py's `source_key`), the argument types and the options (and the
+runtime and the machine), not by its module: a graph that differs in one
+layer, or in its learning rate (a literal in the update kernels), loads the
+kernels it shares with a graph compiled before.
 """
-import hashlib
 import inspect
-import os
-import pickle
-import tempfile
 from types import SimpleNamespace
 
-import llvmlite
-import numba
 from numba import types
 from numba.core import sigutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
-from graphc.runtime.cache import cache_dir, runtime_fingerprint
 from graphc.runtime.cpu import kernel_ir
+from graphc.runtime.cpu.ir_cache import entry_digest, entry_path, load_entry, save_entry
 
 LOWER = True        # False: every kernel compiles through Numba (tests compare the two)
-KERNELS = "kernels"     # the cache folder's subfolder of lowered kernels
 
 
 def loop_kernel(cache=False, source_key=None, **options):
@@ -87,7 +75,8 @@ class LoopKernel(CPUDispatcher):
     def _lowered(self, argtypes):
         """A Lowered from the cache or compiled now; None when kernel_ir refuses it."""
         digest = self._digest(argtypes)
-        path = self._entry_path(digest)
+        cached = self.source_key is not None and hasattr(self._cache, "_cache_path")
+        path = entry_path(digest) if cached else None
         loaded = load_entry(self.targetctx.codegen(), path)
         if loaded is not None:
             self._cache_hits[argtypes] += 1         # (Numba's counters: `stats`)
@@ -116,44 +105,6 @@ class LoopKernel(CPUDispatcher):
     def _digest(self, argtypes):
         options = sorted((name, sorted(value) if isinstance(value, (set, frozenset)) else value)
                          for name, value in self.targetoptions.items())
-        key = repr((self.source_key or (self.py_func.__module__, self.py_func.__name__),
-                    runtime_fingerprint(), argtypes, options,
-                    self.targetctx.codegen().magic_tuple(), numba.__version__,
-                    llvmlite.__version__))
-        return hashlib.sha256(key.encode()).hexdigest()[:24]
-
-    def _entry_path(self, digest):
-        """Where the cache entry of `digest` lives: None for a kernel not cached."""
-        if self.source_key is None or not hasattr(self._cache, "_cache_path"):
-            return None
-        return cache_dir() / KERNELS / f"{digest}.irk"
-
-
-def save_entry(path, symbol, library):
-    """Write `library` (compiled, defining `symbol`) as the cache entry at `path`."""
-    payload = pickle.dumps((symbol, library.serialize_using_object_code()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as file:
-        file.write(hashlib.sha256(payload).digest() + payload)
-    os.replace(temporary, path)
-
-
-def load_entry(codegen, path):
-    """(symbol, library) of the entry at `path`; None (and the entry deleted) when it is
-    absent, truncated, corrupt or unloadable."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        data = path.read_bytes()
-        checksum, payload = data[:32], data[32:]
-        if hashlib.sha256(payload).digest() != checksum:
-            raise ValueError("checksum")
-        symbol, serialized = pickle.loads(payload)
-        library = codegen.unserialize_library(serialized)
-        if not library.get_pointer_to_function(symbol):
-            raise ValueError("symbol")
-    except Exception:       # noqa: BLE001 (any bad entry: compile again)
-        path.unlink(missing_ok=True)
-        return None
-    return symbol, library
+        return entry_digest(self.targetctx.codegen(), (
+            self.source_key or (self.py_func.__module__, self.py_func.__name__), argtypes,
+            options))

@@ -21,12 +21,9 @@ thread.
 A thunk depends only on the kernel's argument and return types, so few are needed
 (W3's 217 calls need 10) and they are shared by every graph: each is compiled once
 and cached in the cache folder's `kernels/`, as lowered loop kernels are
-(runtime/cpu/loop_kernel.py's entries).
+(runtime/cpu/ir_cache.py).
 """
-import hashlib
 
-import llvmlite
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -35,9 +32,8 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import cpu_target
 from numba.np.arrayobj import populate_array
 
-from graphc.runtime.cache import cache_dir, runtime_fingerprint
 from graphc.runtime.cpu import chunks
-from graphc.runtime.cpu.loop_kernel import KERNELS, load_entry, save_entry
+from graphc.runtime.cpu.ir_cache import entry_digest, entry_path, load_entry, save_entry
 
 WORD = ir.IntType(64)
 PLAIN, CHUNKED = "plain", "chunked"
@@ -58,11 +54,8 @@ def thunk_address(kind, restype, argtypes):
 def _load_or_compile(kind, restype, argtypes):
     context = cpu_target.target_context
     codegen = context.codegen()
-    digest = hashlib.sha256(repr((kind, restype, argtypes, runtime_fingerprint(),
-                                  codegen.magic_tuple(), numba.__version__,
-                                  llvmlite.__version__)).encode()).hexdigest()[:24]
-    name = f"graphc_thunk_{digest}"
-    path = cache_dir() / KERNELS / f"{name}.irk"
+    name = f"graphc_thunk_{entry_digest(codegen, (kind, restype, argtypes))}"
+    path = entry_path(name)
     loaded = load_entry(codegen, path)
     if loaded is not None:
         library = loaded[1]

@@ -97,8 +97,8 @@ def modules(folder):
 def compiled_files(module_path):
     """Numba's index (.nbi) and machine code (.nbc) of the module's kernels Numba
     compiles (none here: every kernel is lowered), and the entries (.irk) of the lowered
-    loop kernels and of the step's thunks (runtime/cpu/loop_kernel.py, thunks.py: every
-    graph's in one folder)."""
+    loop kernels and of the step's thunks (runtime/cpu/ir_cache.py: every graph's in one
+    folder)."""
     module_path = Path(module_path)
     folder = module_path.parent / "__pycache__"
     return sorted([*folder.glob(f"{module_path.stem}.*.nb[ic]"),
@@ -196,8 +196,7 @@ def test_a_second_process_starts_warm(folder):
     assert second["cache_hit"] is True
     assert second["module"] == first["module"]
     assert second["result"] == first["result"] == expected(2.0)
-    # the lowered kernels' entries (runtime/cpu/loop_kernel.py) and the thunks'
-    # (runtime/cpu/thunks.py) exist and were loaded, not rebuilt
+    # the lowered kernels' entries and the thunks' (runtime/cpu/ir_cache.py) exist and were loaded, not rebuilt
     assert {f.suffix for f in compiled} == {".irk"}
     assert any(f.name.startswith("graphc_thunk_") for f in compiled)
     assert second["numba_hits"] == second["generated_kernels"] and second["numba_misses"] == 0
