@@ -9,6 +9,11 @@ symbol, Numba's serialized library): a truncated or corrupt entry fails the
 check and is compiled again, never loaded. Entries are written to a temporary
 file and renamed, so two processes compiling one piece of code each write a
 whole entry.
+
+Loaded object code is linked against the process's symbols: Numba's runtime
+(NRT) must have registered its own before an entry that allocates (np.full's
+accumulators, kernel_ir.py) is loaded, or LLVM aborts the process. Numba
+registers them only when it compiles something; `load_entry` does it first.
 """
 import hashlib
 import os
@@ -17,6 +22,8 @@ import tempfile
 
 import llvmlite
 import numba
+from numba.core.registry import cpu_target
+from numba.core.runtime import rtsys
 
 from graphc.runtime.cache import cache_dir, runtime_fingerprint
 
@@ -49,6 +56,7 @@ def load_entry(codegen, path):
     absent, truncated, corrupt or unloadable."""
     if path is None or not path.is_file():
         return None
+    rtsys.initialize(cpu_target.target_context)     # (once per process: 26 ms)
     try:
         data = path.read_bytes()
         checksum, payload = data[:32], data[32:]

@@ -205,6 +205,28 @@ def test_a_second_process_starts_warm(folder):
         == compiled
 
 
+COLUMN_SUM = r"""
+import numpy as np
+import graphc as gc
+x = gc.placeholder((512, 64), name="x")
+step = gc.compile(gc.sum(x * 2.0, axis=0), inputs=[x], device="cpu")
+print(float(step(np.ones((512, 64), np.float32)).sum()))
+"""
+
+
+def test_a_warm_process_loads_a_kernel_that_allocates(folder):
+    """A bias gradient's column sum keeps its accumulators in an array that the
+    lowered kernel allocates through Numba's runtime (kernel_ir.py's np.full). A
+    process that only loaded cached code had not registered the runtime's symbols,
+    and LLVM aborted it ("Symbol not found: NRT_MemInfo_alloc_aligned")."""
+    runs = [subprocess.run([sys.executable, "-c", COLUMN_SUM], capture_output=True,
+                           text=True, env=dict(os.environ), timeout=120) for _ in range(2)]
+    for done in runs:
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert float(done.stdout.split()[-1]) == 2.0 * 512 * 64
+    assert "np.full(" in modules(folder)[0].read_text()
+
+
 def _tampered(source):
     """A module with the same kernel names whose kernels write zeros, padded to the
     length of `source` (so that only the contents tell them apart)."""
