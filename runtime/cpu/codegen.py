@@ -73,6 +73,10 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
     # scalar (measured: W1's 401k-element update, 800 us -> 100 us on one thread).
     INDEX_CAST = "np.uint64"
     OFFSET_VIEWS = True
+    # an element value that reads a row value (x - max, (x - max) - log(sum)) is rounded
+    # as written (scalar.py's `exact`): fastmath reassociated log_softmax's into
+    # x - (max + log(sum)), whose rounding lost log(sum) against a large max
+    EXACT = "exact({})"
 
     def __init__(self, kernel, fusion, name, allow_parallel, in_place=None, collapse=None):
         self.kernel, self.fusion, self.name = kernel, fusion, name
@@ -355,7 +359,15 @@ class LoopRenderer(PointValues, ColumnsInside, CollapsedAxes, LongSums, KeptValu
             text = self.operand(node, 0, level, ids, block)
         else:
             text = self.expression(node, level, ids, block)
+            if level == ELEMENT and self.reads_row(node):
+                text = self.EXACT.format(text)
         block.emit(f"{self.var(node)} = {text}")
+
+    def reads_row(self, node):
+        """Whether `node` reads a ROW value of this kernel (a reduction over its rows, or
+        a value computed from one), directly or through the inlined nodes it reads."""
+        return any(self.level_of(i) == ROW or i in self.inlined and self.reads_row(i)
+                   for i in node.inputs)
 
     def init(self, red):
         start = REDUCE_INIT[red.op.name]

@@ -217,6 +217,37 @@ def opaque(typingctx, n):
     return n(n), codegen
 
 
+_FLOAT_BINOPS = ("fadd", "fsub", "fmul", "fdiv", "frem")
+
+
+@intrinsic
+def exact(typingctx, x):
+    """x, rounded as written: the float operation computing it keeps only `nsz` of
+    the kernel's fastmath flags (Numba's fastmath pass flags only unflagged
+    operations), so LLVM cannot reassociate it with the operations that read it. A kernel's centered
+    value x - max(x) is exact (codegen.py): log_softmax's (x - max) - log(sum) was
+    rewritten as x - (max + log(sum)), which loses log(sum) against a large max.
+    Unlike llvm.arithmetic.fence, it leaves the loop vectorizable."""
+    def codegen(context, builder, signature, args):
+        for operation in _computing(args[0], builder.function):
+            if operation.opname in _FLOAT_BINOPS:
+                operation.flags[:] = ["nsz"]
+        return args[0]
+    return x(x), codegen
+
+
+def _computing(value, function):
+    """The instructions that computed `value`: itself (a lowered expression), or the
+    stores into the stack slot it was loaded from (Numba's own lowering of a
+    temporary)."""
+    if isinstance(value, ir.LoadInstr) and isinstance(value.operands[0], ir.AllocaInstr):
+        slot = value.operands[0]
+        return [i.operands[0] for block in function.blocks for i in block.instructions
+                if isinstance(i, ir.StoreInstr) and i.operands[1] is slot
+                and isinstance(i.operands[0], ir.Instruction)]
+    return [value] if isinstance(value, ir.Instruction) else []
+
+
 def cast_name(dtype):
     """The NumPy constructor that casts a scalar to `dtype` in generated code."""
     return {"bool": "np.bool_"}.get(np.dtype(dtype).name, f"np.{np.dtype(dtype).name}")

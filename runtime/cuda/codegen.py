@@ -67,6 +67,7 @@ class CudaLoopRenderer(LoopRenderer):
     OFFSET_VIEWS = False        # and every buffer passed whole
     COMBINE = {**LoopRenderer.COMBINE, "max": "{acc} = maximum({acc}, {value})",
                "min": "{acc} = minimum({acc}, {value})"}    # scalar.py's, on both sides
+    EXACT = "{}"                # numba.cuda compiles without fastmath: all rounds as written
     def __init__(self, kernel, fusion, name):
         super().__init__(kernel, fusion, name, allow_parallel=False)
         self.rows = bool(self.reduced)          # one block per row, else one thread per point

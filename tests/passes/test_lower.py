@@ -54,15 +54,13 @@ def logits(*shape, seed=0):
 
 # -- log_softmax and softmax -------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype, extra", [
-    ("float64", {}),
-    ("float32", {"cast": 4, "add": 1})])     # x - (max + log sum) in float64
-def test_log_softmax_becomes_max_sum_exp_log_and_subtracts(dtype, extra):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_log_softmax_becomes_max_sum_exp_log_and_subtracts(dtype):
     x = gc.placeholder((4, 5), dtype, name="x")
     before, after, report = lowered(gc.nn.log_softmax(x, axis=1), [x])
     assert report == {"log_softmax": 1}
     assert_only_primitives(after)
-    assert ops(after) == {"max": 1, "subtract": 2, "exp": 1, "sum": 1, "log": 1, **extra}
+    assert ops(after) == {"max": 1, "subtract": 2, "exp": 1, "sum": 1, "log": 1}
     (reduction,) = [n for n in after.graph if n.op.name == "max"]
     assert reduction.attrs["axis"] == (1,) and reduction.shape == (4, 1)
 

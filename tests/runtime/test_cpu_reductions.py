@@ -436,3 +436,55 @@ def test_log_softmax_and_cross_entropy_of_offset_logits_keep_their_digits(offset
     np.testing.assert_allclose(got[1], -log_p[np.arange(16), labels].mean(), rtol=1e-6)
     want = (np.exp(log_p) - np.eye(1000)[labels]) / 16
     np.testing.assert_allclose(got[2], want, rtol=0, atol=1e-7)
+    # the loss alone: no element output of log_softmax's kernel could hold x - max
+    (alone,) = gc.compile([loss], device="cpu")(value, labels)
+    np.testing.assert_allclose(alone, -log_p[np.arange(16), labels].mean(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("top", [1e15, 1e20])
+def test_log_softmax_of_a_tied_huge_maximum_is_minus_log_of_the_ties(dtype, top):
+    """k elements tied at the row's max have log-probability -log k whatever the max:
+    x - max is 0 for them. Reassociated into x - (max + log(sum)), the sum rounded
+    away against a max of 1e15 (0 came out, in float32 and float64)."""
+    value = np.full((3, 8), top, dtype)
+    value[1, 3:] = -top                 # 3 tied, 5 far below
+    value[2, :] = np.arange(8) - 20.0   # ordinary logits
+    value[2, 5] = value[2, 6] = 7.5
+    x, y = gc.placeholder(value.shape, dtype, name="x"), gc.placeholder((3,), "int64", name="y")
+    labels = np.array([0, 1, 5])
+    loss = gc.nn.cross_entropy(x, y)
+    wide = value.astype(np.float64)
+    want = wide - wide.max(1, keepdims=True)
+    want -= np.log(np.exp(want).sum(1, keepdims=True))
+    assert want[0, 0] == -np.log(8) and want[1, 0] == -np.log(3)
+    log_p, both = gc.compile([gc.nn.log_softmax(x, axis=1), loss], device="cpu")(value, labels)
+    (alone,) = gc.compile([loss], device="cpu")(value, labels)
+    np.testing.assert_allclose(log_p, want, rtol=1e-6)
+    for got in (both, alone):
+        np.testing.assert_allclose(got, -want[[0, 1, 2], labels].mean(), rtol=1e-6)
+
+
+def test_exact_keeps_an_operation_out_of_reassociation_and_its_loop_vectorized():
+    """scalar.exact under Numba's own compile (kernel_ir's lowering is covered above):
+    with the kernel's fastmath flags, (x - m) - s became x - (m + s) and lost s against
+    m = 1e15; marked exact it stays as written, and the loop still runs on vectors
+    (llvm.arithmetic.fence would have made it scalar)."""
+    from numba import njit
+    from graphc.runtime.cpu.approx import SAFE_FASTMATH
+    from graphc.runtime.cpu.scalar import exact
+
+    def centered(x, m, s, out):
+        for i in range(x.shape[0]):
+            out[i] = exact(exact(x[i] - m) - s)
+
+    def reassociated(x, m, s, out):
+        for i in range(x.shape[0]):
+            out[i] = (x[i] - m) - s
+
+    x, out = np.full(1024, 1e15, np.float32), np.empty(1024, np.float32)
+    for function, want in [(centered, -np.log(np.float32(8))), (reassociated, 0.0)]:
+        kernel = njit(fastmath=SAFE_FASTMATH)(function)
+        kernel(x, np.float32(1e15), np.log(np.float32(8)), out)
+        np.testing.assert_array_equal(out, np.float32(want))
+        assert re.search(r"fsub [a-z ]*<\d+ x float>", kernel.inspect_llvm(kernel.signatures[0]))
