@@ -3,6 +3,10 @@ PyTorch eager, each in a worker process, one step of each in turn, median step t
 each:
 
     python benchmarks/model_step.py --peers-python VENV/bin/python [--model M] [--steps 50]
+    python benchmarks/model_step.py --other-path DIR [--model M] [--steps 50]
+
+The second form steps this checkout's graphc against another version's (DIR holds its
+`graphc` package, as for benchmarks/paired_steps.py) instead of PyTorch.
 
 Models:
 - transformer: a training step of a 2-layer TransformerEncoder (d_model 128, 4 heads,
@@ -20,6 +24,7 @@ Models:
 VENV holds torch (benchmarks/run.py's peers venv). Both use two threads.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -168,17 +173,32 @@ def serve(make_step):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peers-python", required=True, help="a Python with torch")
+    against = parser.add_mutually_exclusive_group(required=True)
+    against.add_argument("--peers-python", help="a Python with torch")
+    against.add_argument("--other-path", help="PYTHONPATH of another graphc to compare")
     parser.add_argument("--model", default="transformer", choices=MODELS)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
-    workers = start_workers({name: [python, __file__, "--serve", name, args.model] for name, python
-                             in (("torch", args.peers_python), ("graphc", sys.executable))})
+    if args.other_path:
+        this, other = "graphc", "other"
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        command = [sys.executable, __file__, "--serve", "graphc", args.model]
+        workers = start_workers({this: command, other: command}, **{
+            this: {"cwd": here},
+            other: {"cwd": args.other_path,
+                    "env": dict(os.environ, PYTHONPATH=args.other_path)}})
+    else:
+        this, other = "graphc", "torch"
+        workers = start_workers({name: [python, __file__, "--serve", name, args.model]
+                                 for name, python in ((other, args.peers_python),
+                                                      (this, sys.executable))})
     times = step_in_turn(workers, args.steps)
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     for name, ms in medians.items():
         print(f"{name:7s} median step {ms:8.1f} ms")
-    print(f"graphc / torch {medians['graphc'] / medians['torch']:.2f}")
+    ratios = [a / b for a, b in zip(times[this], times[other])]
+    print(f"{this} / {other} {medians[this] / medians[other]:.2f} (median of the per-step "
+          f"ratios {statistics.median(ratios):.3f})")
 
 
 if __name__ == "__main__":
