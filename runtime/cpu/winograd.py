@@ -22,11 +22,20 @@ The kernels take the same arguments as runtime/cpu/conv.py's GEMM kernels, a
 transforms add and subtract up to 9 terms before the channel sums, so results
 differ from the direct sum by a few float32 ulps of the operands' magnitudes
 (tests bound it against float64 NumPy).
+
+Infinities: the transforms add and subtract neighbouring values, so an
+infinite input gives inf - inf = NaN where the direct sum gives +-inf. An
+image whose Winograd result holds a NaN is computed again by the direct
+kernel (runtime/cpu/conv.py), whose NaNs are the reference's: the forward and
+input gradient per image, the weight gradient whole. The check is a compare per
+output value in the loops that write them.
 """
+import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill
+from graphc.runtime.cpu.conv import (PRANGE_ONLY, _add, _fill, conv2d_direct,
+                                     conv2d_grad_input_direct, conv2d_grad_weight_direct)
 
 
 def winograd_applies(w_shape, stride, dilation, groups):
@@ -171,7 +180,9 @@ def _input_tiles(x, b, ph, pw, th, tw, v, plane):
 @njit(cache=True)
 def _input_tiles_adjoint(dv, dx, b, ph, pw, th, tw, plane):
     """dx[b] = the sum over tiles of B dv B^T, each placed where _input_tiles read it
-    (the parts on padding dropped)."""
+    (the parts on padding dropped). Returns whether dx[b] holds a NaN (overlapping
+    tiles add into it, so its values are checked once complete)."""
+    nan = False
     h, wd = dx.shape[2], dx.shape[3]
     fits = ph == 0 and pw == 0 and 2 * th + 2 == h and 2 * tw + 2 == wd
     padded = plane[:(2 * th + 2) * (2 * tw + 2)].reshape((2 * th + 2, 2 * tw + 2))
@@ -192,6 +203,8 @@ def _input_tiles_adjoint(dv, dx, b, ph, pw, th, tw, plane):
         if not fits:
             for y in range(h):
                 dx[b, c, y] = padded[ph + y, pw:pw + wd]
+        nan |= _has_nan(dx[b, c])
+    return nan
 
 
 # -- outputs: M -> y and its adjoint dy -> dM ---------------------------------------
@@ -200,11 +213,13 @@ def _input_tiles_adjoint(dv, dx, b, ph, pw, th, tw, plane):
 def _output_tiles(m, y, b, th, tw, plane):
     """y[b, o, 2 ty + i, 2 tx + j] = (A^T m A)[i, j], m the 4x4 of tile ty tw + tx.
     All of a channel's tiles are computed first, as vectors along the tiles (the 16
-    planes are contiguous along them), then placed: twice as fast as tile by tile."""
+    planes are contiguous along them), then placed: twice as fast as tile by tile.
+    Returns whether a value written is NaN."""
     ho, wo = y.shape[2], y.shape[3]
     fits = 2 * th == ho and 2 * tw == wo
     tile_plane = plane[:4 * th * tw].reshape((2 * th, 2 * tw))
     quad = _quad(plane, th, tw)
+    nan = False
     for o in range(y.shape[1]):
         mo = m[o]
         for t in range(th * tw):
@@ -212,8 +227,10 @@ def _output_tiles(m, y, b, th, tw, plane):
             k1 = _at(mo[1, t], mo[5, t], mo[9, t], mo[13, t])
             k2 = _at(mo[2, t], mo[6, t], mo[10, t], mo[14, t])
             k3 = _at(mo[3, t], mo[7, t], mo[11, t], mo[15, t])
-            quad[0, t], quad[1, t] = _at(k0[0], k1[0], k2[0], k3[0])
-            quad[2, t], quad[3, t] = _at(k0[1], k1[1], k2[1], k3[1])
+            q0, q1 = _at(k0[0], k1[0], k2[0], k3[0])
+            q2, q3 = _at(k0[1], k1[1], k2[1], k3[1])
+            quad[0, t], quad[1, t], quad[2, t], quad[3, t] = q0, q1, q2, q3
+            nan |= (q0 != q0) | (q1 != q1) | (q2 != q2) | (q3 != q3)
         dst = y[b, o] if fits else tile_plane
         for ty in range(th):
             top, bottom = dst[2 * ty], dst[2 * ty + 1]
@@ -224,6 +241,7 @@ def _output_tiles(m, y, b, th, tw, plane):
         if not fits:
             for i in range(ho):
                 y[b, o, i] = tile_plane[i, :wo]
+    return nan
 
 
 @njit(cache=True)
@@ -251,6 +269,16 @@ def _output_tiles_adjoint(dy, b, th, tw, dm, plane):
                         dm[o, 4 * r + k, t] = row[k]
 
 
+@njit(cache=True)
+def _has_nan(plane):
+    """Whether the 2-D `plane` holds a NaN."""
+    nan = False
+    for i in range(plane.shape[0]):
+        for j in range(plane.shape[1]):
+            nan |= plane[i, j] != plane[i, j]
+    return nan
+
+
 # -- the kernels -------------------------------------------------------------------
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -260,21 +288,24 @@ def conv2d_winograd(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     chunks = work.shape[0]
     u = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((out_ch, 16, in_ch))
     _weight_transform(w, u)
+    nan = np.zeros(n, np.bool_)
     if n < chunks:          # fewer images than threads (inference): split the 16 GEMMs
         v, m, plane = _regions(work, 0, out_ch, in_ch, th, tw)[1:]
         for b in range(n):
             _input_tiles(x, b, ph, pw, th, tw, v, plane)
             for e in prange(16):
                 gemm(u[:, e], v[:, e], m[:, e], 0.0)
-            _output_tiles(m, out, b, th, tw, plane)
-        return
-    for p in prange(chunks):
-        v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
-        for b in range(p, n, chunks):
-            _input_tiles(x, b, ph, pw, th, tw, v, plane)
-            for e in range(16):
-                gemm(u[:, e], v[:, e], m[:, e], 0.0)
-            _output_tiles(m, out, b, th, tw, plane)
+            nan[b] = _output_tiles(m, out, b, th, tw, plane)
+    else:
+        for p in prange(chunks):
+            v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
+            for b in range(p, n, chunks):
+                _input_tiles(x, b, ph, pw, th, tw, v, plane)
+                for e in range(16):
+                    gemm(u[:, e], v[:, e], m[:, e], 0.0)
+                nan[b] = _output_tiles(m, out, b, th, tw, plane)
+    for b in np.flatnonzero(nan):       # an infinity met another: the direct sum's result
+        conv2d_direct(x[b:b + 1], w, out[b:b + 1], 1, 1, ph, pw, 1, 1, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -285,13 +316,16 @@ def conv2d_grad_input_winograd(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work)
     # U^T, so that the GEMMs read it untransposed (MKL: 112 against 134 us per image)
     ut = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((in_ch, 16, out_ch))
     _weight_transform(w, ut.transpose((2, 1, 0)))
+    nan = np.zeros(n, np.bool_)
     for p in prange(chunks):
         v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
         for b in range(p, n, chunks):
             _output_tiles_adjoint(dy, b, th, tw, m, plane)
             for e in range(16):
                 gemm(ut[:, e], m[:, e], v[:, e], 0.0)
-            _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane)
+            nan[b] = _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane)
+    for b in np.flatnonzero(nan):
+        conv2d_grad_input_direct(dy[b:b + 1], w, out[b:b + 1], 1, 1, ph, pw, 1, 1, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -312,3 +346,8 @@ def conv2d_grad_weight_winograd(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work
     for p in range(1, chunks):
         _add(du, _regions(work, p, out_ch, in_ch, th, tw)[0])
     _weight_transform_adjoint(du.reshape((out_ch, 16, in_ch)), out)
+    for o in range(out_ch):
+        for c in range(in_ch):
+            if _has_nan(out[o, c]):
+                conv2d_grad_weight_direct(x, dy, out, 1, 1, ph, pw, 1, 1, 1)
+                return

@@ -89,3 +89,29 @@ def test_compiled_3x3_conv_runs_winograd_from_32_channels_and_matches_reference(
     expected = gc.compile(outputs, inputs=[x, w], device="reference")(*feeds)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("special", [-np.inf, np.inf, np.nan])
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_an_infinite_or_nan_input_gives_the_direct_sums_infinities_not_nan(special, chunks):
+    """The transforms add and subtract neighbours, so one infinite input made NaN of
+    every output near it (inf - inf); the reference's there are +-inf. The kernels
+    compute such an image again directly: every output, and both gradients, equal
+    the reference's, NaN where its are. Image 1 of 2 holds the value (in x, and in
+    dy for the input gradient); the others stay Winograd's."""
+    x, w, dy, attrs, ints = case("odd outputs, padded", np.float32)
+    x, dy = x.copy(), dy.copy()
+    x[1, 2, 3, 4] = special
+    dy[1, 0, 2, 5] = special
+    shape = W.winograd_workspace_shape(x.shape, w.shape, dy.shape, chunks)
+    for kernel, args, expected in [
+            (L.conv2d_winograd, (x, w), conv2d_reference(x, w, **attrs)),
+            (L.conv2d_grad_input_winograd, (dy, w),
+             conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs)),
+            (L.conv2d_grad_weight_winograd, (x, dy),
+             conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs))]:
+        out = np.full(expected.shape, np.nan, np.float32)
+        kernel(*args, out, *ints, np.full(shape, np.nan, np.float32))
+        assert not np.isfinite(expected).all()
+        np.testing.assert_allclose(out, expected, **TOLERANCE[np.float32],
+                                   err_msg=kernel.__name__)
