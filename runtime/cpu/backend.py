@@ -21,6 +21,7 @@ from graphc.runtime.cache import load_module, purge_compiled, runtime_fingerprin
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
+from graphc.runtime.cpu.numba_cache import load_for_call
 from graphc.runtime.cpu.driver import build_driver, partial_sums
 from graphc.runtime.cpu.python_call import PythonCall
 from graphc.runtime.cpu.step_program import build_program, run_program
@@ -248,7 +249,9 @@ class CpuPlan:
             precompile.stop(self.helper)
             self.helper = None
         self.step_program = program
-        return run_program(program, self.arena, self.addresses, self.err, *feeds)
+        arguments = (program, self.arena, self.addresses, self.err, *feeds)
+        load_for_call(run_program, *arguments)
+        return run_program(*arguments)
 
     def _driver_failure(self, site, code, feeds):
         if site[0] == "check":

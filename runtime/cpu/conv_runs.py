@@ -31,6 +31,7 @@ from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
+from graphc.runtime.cpu.numba_cache import load_for_call
 
 BLOCK_BYTES = 1 << 19        # one GEMM's column and output blocks: half of a Zen 4 L2
 
@@ -60,7 +61,9 @@ def _work_elements(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks):
 
 def runs_workspace(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks):
     """(chunks, elements) of the `work` array of the three kernels."""
-    return chunks, _work_elements(x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks)
+    arguments = (x_shape, w_shape, y_shape, sh, sw, ph, pw, chunks)
+    load_for_call(_work_elements, *arguments)
+    return chunks, _work_elements(*arguments)
 
 
 @njit(cache=True)

@@ -35,6 +35,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from graphc.runtime.cpu import chunks, library
+from graphc.runtime.cpu.loop_kernel import LoopKernel
+from graphc.runtime.cpu.numba_cache import load_cached
 from graphc.runtime.cpu.step_views import View, argument_type
 from graphc.runtime.cpu.thunks import CHUNKED, PLAIN, thunk_address
 
@@ -91,6 +93,8 @@ def compiled(dispatcher, argtypes):
     not linked into a caller (a plain njit-to-njit call makes Numba link the callee's
     code into the caller and optimize it all again)."""
     argtypes = tuple(argtypes)
+    if not isinstance(dispatcher, LoopKernel):     # (a loop kernel has a cache of its own)
+        load_cached(dispatcher, argtypes)
     dispatcher.compile(argtypes)
     result = dispatcher.overloads[argtypes]
     address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)

@@ -61,6 +61,7 @@ def _load_or_compile(kind, restype, argtypes):
         library = loaded[1]
         counts["loaded"] += 1
     else:
+        context.refresh()       # (a process that only loaded code has not: numba_cache.py)
         library = codegen.create_library(name)
         library.enable_object_caching()
         module = context.create_module(name)

@@ -227,6 +227,54 @@ def test_a_warm_process_loads_a_kernel_that_allocates(folder):
     assert "np.full(" in modules(folder)[0].read_text()
 
 
+WARM_CHILD = r"""
+import sys
+from numba.core import base
+refreshes = []
+original = base.BaseContext.refresh
+def counted(self):
+    refreshes.append(1)
+    return original(self)
+base.BaseContext.refresh = counted
+import numpy as np
+import graphc as gc
+x = gc.placeholder((64, 32), name="x")
+w = gc.variable(np.ones((32, 16), np.float32), name="w")
+images = gc.placeholder((2, 32, 10, 10), name="images")     # a Winograd conv, a pooling
+kernel = gc.variable(np.full((32, 32, 3, 3), 0.5, np.float32), name="kernel")
+pooled = gc.nn.functional.max_pool2d(gc.nn.functional.conv2d(images, kernel), 2)
+step = gc.compile([gc.sum(gc.relu(x @ w)), gc.sum(pooled)], inputs=[x, images],
+                  device="cpu")
+first, second = step(np.ones((64, 32), np.float32), np.ones((2, 32, 10, 10), np.float32))
+loaded = len(refreshes)
+array_math = "numba.np.arraymath" in sys.modules
+y = gc.placeholder((8,), name="y")      # then a new kernel: its literal is this run's
+other = gc.compile([gc.sum(y * float(sys.argv[1]))], inputs=[y], device="cpu")
+print(array_math, float(first), float(second), loaded, float(other(np.ones(8, np.float32))[0]))
+"""
+
+
+def test_a_warm_step_loads_numbas_cached_code_without_its_registry_refresh(folder):
+    """Numba refreshes its target context (imports every implementation registry: about
+    0.25 s) before it loads a cached function. A warm step's first call loads the
+    library kernels and run_program without that (runtime/cpu/numba_cache.py), and a
+    kernel compiled after them in the same process still compiles and runs. Nor does
+    it import numba.np.arraymath, whose import loads SciPy's linalg (0.17 s): the
+    module of a cached kernel's helper (np.flatnonzero) is imported when it loads."""
+    outputs = []
+    for k in (2.0, 3.0):
+        done = subprocess.run([sys.executable, "-c", WARM_CHILD, repr(k)], capture_output=True,
+                              text=True, env=dict(os.environ), timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout.split()[-5:])
+    (_, first, pooled, _, other_2), (array_math, again, pooled_again, refreshes, other_3) = \
+        [[word == "True" if word in ("True", "False") else float(word) for word in words]
+         for words in outputs]
+    assert first == again == 64 * 16 * 32 and other_2 == 16 and other_3 == 24
+    assert pooled == pooled_again == 2 * 32 * 4 * 4 * (32 * 9 * 0.5)
+    assert refreshes == 0 and array_math is False
+
+
 def _tampered(source):
     """A module with the same kernel names whose kernels write zeros, padded to the
     length of `source` (so that only the contents tell them apart)."""
