@@ -69,9 +69,9 @@ def _empty(x, axes):
 
 
 def lower_log_softmax(b, x, *, axis):
-    """(x - m) - log s. The cpu kernel keeps x - m in memory between its passes
-    (runtime/cpu/kept_values.py), so fastmath cannot reassociate it into
-    x - (m + log s), which loses log s against a large m."""
+    """(x - m) - log s. The cpu kernels compute an element value that reads a row
+    value as written (runtime/cpu/codegen.py, `exact`), so fastmath cannot rewrite it
+    as x - (m + log s), which loses log s against a large m."""
     if _empty(x, (axis,)):      # no element to normalize: the (empty) result as such
         return b("full", shape=x.shape, value=0.0, dtype=b.node.dtype)
     _, shifted, _, s = _stats(b, x, (axis,))

@@ -21,8 +21,8 @@ from graphc.runtime.cache import load_module, purge_compiled, runtime_fingerprin
 from graphc.runtime.cpu import precompile
 from graphc.runtime.cpu.codegen import SAFE_FASTMATH, render_loop
 from graphc.runtime.cpu.dispatch import Library, one_thread_pool
-from graphc.runtime.cpu.numba_cache import load_for_call
 from graphc.runtime.cpu.driver import build_driver, partial_sums
+from graphc.runtime.cpu.numba_cache import load_for_call
 from graphc.runtime.cpu.python_call import PythonCall
 from graphc.runtime.cpu.step_program import build_program, run_program
 from graphc.runtime.cpu.step_program import kernels as step_kernels

@@ -224,10 +224,11 @@ _FLOAT_BINOPS = ("fadd", "fsub", "fmul", "fdiv", "frem")
 def exact(typingctx, x):
     """x, rounded as written: the float operation computing it keeps only `nsz` of
     the kernel's fastmath flags (Numba's fastmath pass flags only unflagged
-    operations), so LLVM cannot reassociate it with the operations that read it. A kernel's centered
-    value x - max(x) is exact (codegen.py): log_softmax's (x - max) - log(sum) was
-    rewritten as x - (max + log(sum)), which loses log(sum) against a large max.
-    Unlike llvm.arithmetic.fence, it leaves the loop vectorizable."""
+    operations), so LLVM cannot reassociate it. codegen.py marks every element value
+    that reads a row value: log_softmax's (x - max) - log(sum) was rewritten as
+    x - (max + log(sum)), which loses log(sum) against a large max; both operations
+    need the mark (LLVM's rewrite checks only the outer one's flags). Unlike
+    llvm.arithmetic.fence, it leaves the loop vectorizable."""
     def codegen(context, builder, signature, args):
         for operation in _computing(args[0], builder.function):
             if operation.opname in _FLOAT_BINOPS:
