@@ -38,7 +38,7 @@ import numpy as np
 
 from graphc.runtime.cpu.conv_variants import conv_kernel_name, conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
-from graphc.runtime.cpu.library import concat_views, draw_arguments
+from graphc.runtime.cpu.library import concat_views, draw_arguments, matmul_kernel
 from graphc.runtime.cpu.step_program import Call
 from graphc.runtime.cpu.step_views import View
 from graphc.runtime.cpu.views import aligned_empty
@@ -261,13 +261,22 @@ class _Renderer:
         ndim = len(node.shape)
         if len(a.shape) != ndim or len(b.shape) != ndim or ndim not in (2, 3):
             raise Unsupported("matmul rank")
-        operands = []
+        views = []
         for x in (a, b):
             view = self.value(x)
             if view.layout != "C" and not (view.layout == "F" and ndim == 2):
                 raise Unsupported("matmul layout")
-            operands.append(view.any_layout())
-        self.call("_lib.matmul", [*operands, out])
+            views.append(view)
+        operands = [view.any_layout() for view in views]
+        threads = numba.get_num_threads()
+        if ndim == 3:
+            self.call("_lib.matmul_batched", [*operands, out, threads])
+            return
+        # the split over the threads is chosen now: only the kernel it needs compiles
+        (m, k), n = a.shape, b.shape[1]
+        vector = views[0].layout == out.layout == "C"     # (b: C or F, checked above)
+        name, blocks = matmul_kernel(m, k, n, threads, vector)
+        self.call(f"_lib.{name}", [*operands, out, blocks])
 
     def conv(self, node, out):
         name = node.op.name

@@ -96,57 +96,115 @@ def _num_threads(typingctx):
     return types.intp(), codegen
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
+@njit(cache=True)
 def matmul(a, b, out):
     """out = a @ b for 2-D, or 3-D with a leading batch axis (size 1 broadcasts).
 
     All three must have one dtype (cast before). Float32 goes through
     runtime/cpu/blas.py's sgemm (MKL or OpenBLAS), which reads C- or
-    F-ordered operands in place; other dtypes through np.dot. With more than
-    one Numba thread, `a` is split into row blocks of at least
-    MIN_ROWS_PER_THREAD rows, one single-threaded GEMM per thread (a
-    transposed `a` too: its row block is a strided view BLAS reads as is);
-    a product with too few rows for that, or WIDE times wider than tall, is
-    split into column blocks of `b` instead; one DEEP times deeper than its
-    larger side into slices of the shared axis (_split_depth).
-    `out` must be C-contiguous.
+    F-ordered operands in place; other dtypes through np.dot. How a 2-D
+    product splits over Numba's threads is `matmul_kernel`'s choice, made here
+    per call; the step program makes it once, when its plan is built, and calls
+    the chosen kernel alone (compiling every way in one function took 12 s of a
+    fresh runtime's first W1 step). `out` must be C-contiguous.
     """
     if a.ndim == 2:
-        m, threads = a.shape[0], _num_threads()
-        k, n = b.shape
-        if threads > 1 and k >= DEEP * max(m, n) and m * k * n >= MIN_MACS_TO_SPLIT_COLUMNS:
-            _split_depth(a, b, out, min(threads, k // MIN_ROWS_PER_THREAD))
-            return
-        blocks = min(threads, m // MIN_ROWS_PER_THREAD)
-        if blocks > 1 and n < WIDE * m:
-            for p in prange(blocks):
-                lo, hi = p * m // blocks, (p + 1) * m // blocks
-                gemm(a[lo:hi], b, out[lo:hi], 0.0)
-            return
-        blocks = max(1, min(threads, n // MIN_COLUMNS_PER_THREAD))    # (0 computed nothing)
-        if m * k * n < (MIN_MACS_TO_SPLIT_COLUMNS if m == 1 else MIN_MACS_TO_SPLIT_FEW_ROWS):
-            blocks = 1
-        if m == 1 and _contiguous(a) and _contiguous(out) and (_contiguous(b.T)
-                                                               or _contiguous(b)):
-            _matvec(as_contiguous(a)[0], b, as_contiguous(out)[0], blocks)
-        elif blocks > 1:
-            for p in prange(blocks):
-                lo, hi = _column_block(p, blocks, n), _column_block(p + 1, blocks, n)
-                gemm(a, b[:, lo:hi], out[:, lo:hi], 0.0)
+        vector = _contiguous(a) and _contiguous(out) and (_contiguous(b.T) or _contiguous(b))
+        kind, blocks = _matmul_kind(a.shape[0], a.shape[1], b.shape[1], _num_threads(),
+                                    vector)
+        if kind == BY_DEPTH:
+            matmul_by_depth(a, b, out, blocks)
+        elif kind == BY_ROWS:
+            matmul_by_rows(a, b, out, blocks)
+        elif kind == VECTOR:
+            matmul_vector(a, b, out, blocks)
+        elif kind == BY_COLUMNS:
+            matmul_by_columns(a, b, out, blocks)
         else:
             gemm(a, b, out, 0.0)
     else:
-        ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
-        if _num_threads() > 1:
-            for t in prange(out.shape[0]):
-                gemm(a[t * ia], b[t * ib], out[t], 0.0)
-        else:
-            for t in range(out.shape[0]):
-                gemm(a[t * ia], b[t * ib], out[t], 0.0)
+        matmul_batched(a, b, out, _num_threads())
+
+
+BY_DEPTH, BY_ROWS, BY_COLUMNS, VECTOR, ONE_CALL = range(5)
+MATMUL_KERNELS = {BY_DEPTH: "matmul_by_depth", BY_ROWS: "matmul_by_rows",
+                  BY_COLUMNS: "matmul_by_columns", VECTOR: "matmul_vector",
+                  ONE_CALL: "matmul_one_call"}
+
+
+def matmul_kind(m, k, n, threads, vector):
+    """(kind, blocks): how (m, k) @ (k, n) splits over `threads` threads. With more
+    than one thread, `a` is split into row blocks of at least MIN_ROWS_PER_THREAD
+    rows, one single-threaded GEMM per thread (a transposed `a` too: its row block
+    is a strided view BLAS reads as is); a product with too few rows for that, or
+    WIDE times wider than tall, is split into column blocks of `b` instead; one DEEP
+    times deeper than its larger side into slices of the shared axis.
+    A single row whose operands are contiguous (`vector`) is a vector-matrix product
+    (_matvec)."""
+    if threads > 1 and k >= DEEP * max(m, n) and m * k * n >= MIN_MACS_TO_SPLIT_COLUMNS:
+        return BY_DEPTH, min(threads, k // MIN_ROWS_PER_THREAD)
+    blocks = min(threads, m // MIN_ROWS_PER_THREAD)
+    if blocks > 1 and n < WIDE * m:
+        return BY_ROWS, blocks
+    blocks = max(1, min(threads, n // MIN_COLUMNS_PER_THREAD))    # (0 computed nothing)
+    if m * k * n < (MIN_MACS_TO_SPLIT_COLUMNS if m == 1 else MIN_MACS_TO_SPLIT_FEW_ROWS):
+        blocks = 1
+    if m == 1 and vector:
+        return VECTOR, blocks
+    return (BY_COLUMNS, blocks) if blocks > 1 else (ONE_CALL, 1)
+
+
+_matmul_kind = njit(cache=True)(matmul_kind)
+
+
+def matmul_kernel(m, k, n, threads, vector):
+    """(name of the kernel in this module, blocks) for matmul_kind's choice."""
+    kind, blocks = matmul_kind(m, k, n, threads, vector)
+    return MATMUL_KERNELS[kind], blocks
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def _split_depth(a, b, out, blocks):
+def matmul_by_rows(a, b, out, blocks):
+    m = a.shape[0]
+    for p in prange(blocks):
+        lo, hi = p * m // blocks, (p + 1) * m // blocks
+        gemm(a[lo:hi], b, out[lo:hi], 0.0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def matmul_by_columns(a, b, out, blocks):
+    n = b.shape[1]
+    for p in prange(blocks):
+        lo, hi = _column_block(p, blocks, n), _column_block(p + 1, blocks, n)
+        gemm(a, b[:, lo:hi], out[:, lo:hi], 0.0)
+
+
+@njit(cache=True)
+def matmul_vector(a, b, out, blocks):
+    """One contiguous row `a` times `b` (C or F), into one contiguous row `out`."""
+    _matvec(as_contiguous(a)[0], b, as_contiguous(out)[0], blocks)
+
+
+@njit(cache=True)
+def matmul_one_call(a, b, out, blocks):
+    gemm(a, b, out, 0.0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def matmul_batched(a, b, out, threads):
+    """out[t] = a[t] @ b[t] for 3-D operands (a batch of 1 broadcasts), the batch
+    split over the threads when there is more than one."""
+    ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
+    if threads > 1:
+        for t in prange(out.shape[0]):
+            gemm(a[t * ia], b[t * ib], out[t], 0.0)
+    else:
+        for t in range(out.shape[0]):
+            gemm(a[t * ia], b[t * ib], out[t], 0.0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def matmul_by_depth(a, b, out, blocks):
     """out = a @ b as the sum of `blocks` products over slices of the shared axis, one
     per thread: for a deep product (a weight gradient over a batch of sequences) each
     thread reads 1/blocks of both operands, where a split by rows or columns has each

@@ -258,7 +258,7 @@ def test_a_row_times_a_c_ordered_weight_writes_only_its_column_block(dtype):
 @pytest.mark.parametrize("layout, dtype", [("F @ C", np.float32), ("C @ C", np.float64)])
 def test_matmul_deeper_than_wide_sums_slices_of_the_shared_axis(layout, dtype):
     """A weight gradient over many samples (K = 2050 >> M, N) splits K over the threads
-    and adds the partial products; `_split_depth` itself with 3 uneven slices, whatever
+    and adds the partial products; `matmul_by_depth` itself with 3 uneven slices, whatever
     the thread count."""
     a, b = random((40, 2050), dtype, 1), random((2050, 24), dtype, 2)
     a = np.asfortranarray(a) if layout.startswith("F") else a
@@ -269,7 +269,7 @@ def test_matmul_deeper_than_wide_sums_slices_of_the_shared_axis(layout, dtype):
         else TOLERANCE[dtype]
     np.testing.assert_allclose(out, expected, **tolerance)
     out = nans((40, 24), dtype)
-    L._split_depth(a, b, out, 3)
+    L.matmul_by_depth(a, b, out, 3)
     np.testing.assert_allclose(out, expected, **tolerance)
 
 def test_matmul_of_one_row_reads_strided_operands_through_blas():
