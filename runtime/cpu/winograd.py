@@ -25,17 +25,18 @@ differ from the direct sum by a few float32 ulps of the operands' magnitudes
 
 Infinities: the transforms add and subtract neighbouring values, so an
 infinite input gives inf - inf = NaN where the direct sum gives +-inf. An
-image whose Winograd result holds a NaN is computed again by the direct
-kernel (runtime/cpu/conv.py), whose NaNs are the reference's: the forward and
-input gradient per image, the weight gradient whole. The check is a compare per
-output value in the loops that write them.
+image whose Winograd result holds a NaN is computed again as the direct sum
+(`_direct_sums`), whose NaNs are the reference's: the forward and input gradient
+per image, the weight gradient whole. The check is a compare per output value in
+the loops that write them. The direct sums are plain serial loops: conv.py's
+parallel direct kernels, compiled into these three, took 7.7 s of a fresh
+runtime's first W2 step.
 """
 import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
-from graphc.runtime.cpu.conv import (PRANGE_ONLY, _add, _fill, conv2d_direct,
-                                     conv2d_grad_input_direct, conv2d_grad_weight_direct)
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill
 
 
 def winograd_applies(w_shape, stride, dilation, groups):
@@ -279,6 +280,40 @@ def _has_nan(plane):
     return nan
 
 
+@njit(cache=True)
+def _direct_sums(x, w, y, b, ph, pw, which):
+    """The 3x3, stride-1 conv's direct sums for image b: which 0, y[b] = conv(x[b], w);
+    1, y[b] = its input gradient for dy = x[b]; 2, y += its weight gradient for
+    x[b] and dy = w[b] (y then the weight gradient, zeroed by the caller)."""
+    for o in range(w.shape[0] if which != 2 else y.shape[0]):
+        for c in range(w.shape[1] if which != 2 else y.shape[1]):
+            for i in range(3):
+                for j in range(3):
+                    _direct_tap(x, w, y, b, ph, pw, which, o, c, i, j)
+
+
+@njit(cache=True)
+def _direct_tap(x, w, y, b, ph, pw, which, o, c, i, j):
+    """One kernel tap (o, c, i, j) of _direct_sums: every output point it reaches."""
+    ho, wo = (y.shape[2], y.shape[3]) if which == 0 else \
+        ((x.shape[2], x.shape[3]) if which == 1 else (w.shape[2], w.shape[3]))
+    height, width = (x.shape[2], x.shape[3]) if which != 1 else (y.shape[2], y.shape[3])
+    for r in range(ho):
+        u = r + i - ph
+        if u < 0 or u >= height:
+            continue
+        for q in range(wo):
+            v = q + j - pw
+            if v < 0 or v >= width:
+                continue
+            if which == 0:
+                y[b, o, r, q] += w[o, c, i, j] * x[b, c, u, v]
+            elif which == 1:
+                y[b, c, u, v] += w[o, c, i, j] * x[b, o, r, q]
+            else:
+                y[o, c, i, j] += w[b, o, r, q] * x[b, c, u, v]
+
+
 # -- the kernels -------------------------------------------------------------------
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -306,7 +341,8 @@ def conv2d_winograd(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                 nan[b] = _output_tiles(m, out, b, th, tw, plane)
     for b in range(n):          # an infinity met another: the direct sum's result
         if nan[b]:              # (not np.flatnonzero: its module costs warm processes 0.17 s)
-            conv2d_direct(x[b:b + 1], w, out[b:b + 1], 1, 1, ph, pw, 1, 1, 1)
+            out[b] = 0
+            _direct_sums(x, w, out, b, ph, pw, 0)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -327,7 +363,8 @@ def conv2d_grad_input_winograd(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work)
             nan[b] = _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane)
     for b in range(n):
         if nan[b]:
-            conv2d_grad_input_direct(dy[b:b + 1], w, out[b:b + 1], 1, 1, ph, pw, 1, 1, 1)
+            out[b] = 0
+            _direct_sums(dy, w, out, b, ph, pw, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -351,5 +388,7 @@ def conv2d_grad_weight_winograd(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work
     for o in range(out_ch):
         for c in range(in_ch):
             if _has_nan(out[o, c]):
-                conv2d_grad_weight_direct(x, dy, out, 1, 1, ph, pw, 1, 1, 1)
+                out[:] = 0
+                for b in range(n):
+                    _direct_sums(x, dy, out, b, ph, pw, 2)
                 return
