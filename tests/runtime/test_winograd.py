@@ -40,16 +40,25 @@ def case(name, dtype):
 @pytest.mark.parametrize("chunks", [1, 4])
 def test_winograd_conv2d_and_gradients_match_references(name, dtype, chunks):
     x, w, dy, attrs, ints = case(name, dtype)
+    for kernel, out, expected in run_three(x, w, dy, attrs, ints, chunks):
+        np.testing.assert_allclose(out, expected, **TOLERANCE[dtype], err_msg=kernel.__name__)
+
+
+def run_three(x, w, dy, attrs, ints, chunks):
+    """[(kernel, its result, the reference's)] for the forward and both gradients, each
+    run on an output and a work array full of NaN."""
     shape = W.winograd_workspace_shape(x.shape, w.shape, dy.shape, chunks)
+    results = []
     for kernel, args, expected in [
             (L.conv2d_winograd, (x, w), conv2d_reference(x, w, **attrs)),
             (L.conv2d_grad_input_winograd, (dy, w),
              conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs)),
             (L.conv2d_grad_weight_winograd, (x, dy),
              conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs))]:
-        out = np.full(expected.shape, np.nan, dtype)
-        kernel(*args, out, *ints, np.full(shape, np.nan, dtype))
-        np.testing.assert_allclose(out, expected, **TOLERANCE[dtype], err_msg=kernel.__name__)
+        out = np.full(expected.shape, np.nan, x.dtype)
+        kernel(*args, out, *ints, np.full(shape, np.nan, x.dtype))
+        results.append((kernel, out, expected))
+    return results
 
 
 def test_winograd_rounding_at_w2s_conv2_size_stays_near_float64():
@@ -103,15 +112,7 @@ def test_an_infinite_or_nan_input_gives_the_direct_sums_infinities_not_nan(speci
     x, dy = x.copy(), dy.copy()
     x[1, 2, 3, 4] = special
     dy[1, 0, 2, 5] = special
-    shape = W.winograd_workspace_shape(x.shape, w.shape, dy.shape, chunks)
-    for kernel, args, expected in [
-            (L.conv2d_winograd, (x, w), conv2d_reference(x, w, **attrs)),
-            (L.conv2d_grad_input_winograd, (dy, w),
-             conv2d_grad_input_reference(dy, w, x.shape[2:], **attrs)),
-            (L.conv2d_grad_weight_winograd, (x, dy),
-             conv2d_grad_weight_reference(x, dy, w.shape[2:], **attrs))]:
-        out = np.full(expected.shape, np.nan, np.float32)
-        kernel(*args, out, *ints, np.full(shape, np.nan, np.float32))
+    for kernel, out, expected in run_three(x, w, dy, attrs, ints, chunks):
         assert not np.isfinite(expected).all()
         np.testing.assert_allclose(out, expected, **TOLERANCE[np.float32],
                                    err_msg=kernel.__name__)
