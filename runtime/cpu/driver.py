@@ -44,6 +44,7 @@ from graphc.runtime.cpu.step_views import View
 from graphc.runtime.cpu.views import aligned_empty
 
 CONV_OPS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+POOL_OPS = ("max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad")
 HEADER = ("\n# the step: each kernel call in schedule order, on views of its arrays\n"
           "# (@array+byte offset:dtype:shape:strides:layout; runtime/cpu/step_program.py)\n")
 
@@ -230,15 +231,8 @@ class _Renderer:
             self.matmul(node, out)
         elif name in CONV_OPS:
             self.conv(node, out)
-        elif name in ("max_pool2d", "max_pool2d_grad"):
-            dh, dw = node.attrs["dilation"]
-            operands = [self.contiguous(i) for i in node.inputs]
-            self.call(f"_lib.{name}", [*operands, out, *_pool_ints(node.attrs), dh, dw])
-        elif name in ("avg_pool2d", "avg_pool2d_grad"):
-            attrs = node.attrs
-            self.call(f"_lib.{name}", [
-                self.contiguous(node.inputs[0]), out, *_pool_ints(attrs),
-                attrs["count_include_pad"], attrs["divisor_override"] or 0])
+        elif name in POOL_OPS:
+            self.pool(node, out)
         elif name == "concatenate":
             self.concatenate(node, out)
         elif name in ("random_uniform", "random_normal"):
@@ -277,6 +271,20 @@ class _Renderer:
         vector = views[0].layout == out.layout == "C"     # (b: C or F, checked above)
         name, blocks = matmul_kernel(m, k, n, threads, vector)
         self.call(f"_lib.{name}", [*operands, out, blocks])
+
+    def pool(self, node, out):
+        """A pooling kernel over the images, split over the threads by the program's
+        launcher (runtime/cpu/pool.py)."""
+        name, attrs = node.op.name, node.attrs
+        if name.startswith("max"):
+            operands = [self.contiguous(i) for i in node.inputs]
+            extra = list(attrs["dilation"])
+        else:
+            operands = [self.contiguous(node.inputs[0])]
+            extra = [attrs["count_include_pad"], attrs["divisor_override"] or 0]
+        if node.shape[0]:       # (no images: nothing to write)
+            self.call(f"_lib.{name}_images", [*operands, out, *_pool_ints(attrs), *extra],
+                      chunks=node.shape[0])
 
     def conv(self, node, out):
         name = node.op.name

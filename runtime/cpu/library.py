@@ -58,7 +58,9 @@ from graphc.runtime.cpu.conv_variants import (conv_kernel_name, conv_variant,  #
 from graphc.runtime.cpu.winograd import (conv2d_grad_input_winograd,  # noqa: F401
                                          conv2d_grad_weight_winograd, conv2d_winograd)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
-                                     max_pool2d_grad)
+                                     max_pool2d_grad, avg_pool2d_images,
+                                     avg_pool2d_grad_images, max_pool2d_images,
+                                     max_pool2d_grad_images)
 from graphc.runtime.cpu.random import draw_arguments, random_normal, random_uniform  # noqa: F401
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call

@@ -1,14 +1,19 @@
 """Max and average pooling (NCHW) and their gradients as Numba kernels.
 
-Each kernel runs `prange` over the images and loops over their channels
-(planes are independent, so overlapping windows accumulate without races).
+Each kernel, `<op>_images(chunk, start, stop, ...)`, loops over the images in
+[start, stop) and their channels (planes are independent, so overlapping windows
+accumulate without races); the step program launches it over the threads
+(runtime/cpu/chunks.py), and `<op>(...)` runs it over all the images with one
+`prange` for Python callers. Numba compiles a parfor about three times as long
+as the same loop serial, and the program's launcher is compiled once: a fresh
+runtime's W2 step compiled max_pool2d and its gradient in 6.0 s as parfors.
 Except for the max gradient, a plane is done one output row and one kernel
 offset (i, j) at a time: the offset's inputs for the whole row are one
 (strided) view, so the inner loops are branch-free and vectorize (W2's max
 pool forward on one thread: 4 ms, against 12 ms window by window). Windows
 are clipped to the input instead of padded: max pooling's padding is -inf,
 which never wins, and average pooling's padding adds zero. avg_pool2d_grad
-allocates one output row of scratch per image.
+allocates one output row of scratch per call of its images kernel.
 
 Max pooling keeps the references' tie and NaN rules exactly: offsets are
 visited in row-major order and replace the running maximum only when
@@ -57,9 +62,15 @@ def _tiles(kh, kw, sh, sw, ph, pw, dh, dw):
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def max_pool2d(x, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    n, c = x.shape[0], x.shape[1]
+    for b in prange(x.shape[0]):
+        max_pool2d_images(0, b, b + 1, x, out, kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+@njit(cache=True)
+def max_pool2d_images(chunk, start, stop, x, out, kh, kw, sh, sw, ph, pw, dh, dw):
+    c = x.shape[1]
     tiles = _tiles(kh, kw, sh, sw, ph, pw, dh, dw)
-    for b in prange(n):
+    for b in range(start, stop):
         for ch in range(c):
             yp = out[b, ch]
             for y in range(yp.shape[0]):
@@ -85,10 +96,16 @@ def _max_tile_row(xp, best, y, kh, kw):
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def max_pool2d_grad(x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    n, c, h, wd = x.shape
+    for b in prange(x.shape[0]):
+        max_pool2d_grad_images(0, b, b + 1, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+@njit(cache=True)
+def max_pool2d_grad_images(chunk, start, stop, x, dy, out, kh, kw, sh, sw, ph, pw, dh, dw):
+    _, c, h, wd = x.shape
     ho, wo = dy.shape[2], dy.shape[3]
     tiles = _tiles(kh, kw, sh, sw, ph, pw, dh, dw)
-    for b in prange(n):
+    for b in range(start, stop):
         for ch in range(c):
             xp, dp, g = x[b, ch], dy[b, ch], out[b, ch]
             _fill(g, 0)
@@ -151,8 +168,16 @@ def _divisor(y, t, h, wd, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_ove
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def avg_pool2d(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    n, c, h, wd = x.shape
-    for b in prange(n):
+    for b in prange(x.shape[0]):
+        avg_pool2d_images(0, b, b + 1, x, out, kh, kw, sh, sw, ph, pw, count_include_pad,
+                          divisor_override)
+
+
+@njit(cache=True)
+def avg_pool2d_images(chunk, start, stop, x, out, kh, kw, sh, sw, ph, pw, count_include_pad,
+                      divisor_override):
+    _, c, h, wd = x.shape
+    for b in range(start, stop):
         for ch in range(c):
             xp, yp = x[b, ch], out[b, ch]
             for y in range(yp.shape[0]):
@@ -174,10 +199,18 @@ def avg_pool2d(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_overri
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def avg_pool2d_grad(dy, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    n, c, h, wd = out.shape
+    for b in prange(out.shape[0]):
+        avg_pool2d_grad_images(0, b, b + 1, dy, out, kh, kw, sh, sw, ph, pw,
+                               count_include_pad, divisor_override)
+
+
+@njit(cache=True)
+def avg_pool2d_grad_images(chunk, start, stop, dy, out, kh, kw, sh, sw, ph, pw,
+                           count_include_pad, divisor_override):
+    _, c, h, wd = out.shape
     wo = dy.shape[3]
-    for b in prange(n):
-        share = np.empty(wo, out.dtype)
+    share = np.empty(wo, out.dtype)
+    for b in range(start, stop):
         for ch in range(c):
             dp, g = dy[b, ch], out[b, ch]
             _fill(g, 0)

@@ -291,6 +291,22 @@ def test_pooling():
     check(with_grads(outputs, {"x": x}), {x: value})
 
 
+def test_pooling_kernels_run_their_images_in_chunks_over_the_threads():
+    """The step program launches each pooling kernel over the images (one range per
+    thread: runtime/cpu/chunks.py), not a parfor of its own; an image more than
+    threads, and a single image, give the reference's values."""
+    for images in (5, 1):
+        value = finite_values("float32", (images, 2, 6, 6), seed=29)
+        x = gc.placeholder(value.shape, name="x")
+        biggest, mean = gc.nn.max_pool2d(x, 2), gc.nn.avg_pool2d(x, 3, stride=1)
+        # (squares: a constant cotangent would fold avg_pool2d_grad away)
+        (grad,) = gc.grad(gc.sum(biggest * biggest) + gc.sum(mean * mean), [x])
+        step = check({"max": biggest, "avg": mean, "grad": grad}, {x: value})
+        source = plan_of(step).source
+        for kernel in ("max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad"):
+            assert re.search(rf"{kernel}_images\(.*\) in {images} chunks", source), source
+
+
 def test_embedding_take_and_gradient():
     """embedding / take along axes 0 and 1 (repeated ids), and the scatter-add
     gradient into the table."""
