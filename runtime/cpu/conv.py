@@ -51,6 +51,16 @@ def _fill(a, value):
 
 
 @njit(cache=True)
+def _has_nan(plane):
+    """Whether the 2-D `plane` holds a NaN (counted, so that the loop vectorizes)."""
+    count = 0
+    for i in range(plane.shape[0]):
+        for j in range(plane.shape[1]):
+            count += plane[i, j] != plane[i, j]
+    return count != 0
+
+
+@njit(cache=True)
 def _add(dst, src):
     for t in range(dst.size):
         dst[t] += src[t]

@@ -4,15 +4,13 @@ Every kernel takes its operands, then a preallocated C-contiguous `out` (a view
 of the runtime's arena), then the op's attributes as plain ints; it overwrites
 all of `out`. None allocates its output; the three that allocate a little
 scratch say so (conv2d_direct at stride 1 without padding: one plane per
-image; avg_pool2d_grad: one row per image; a deep matmul: one (m, n) product
-per extra thread). The kernels are njit functions, so the generated step
-driver (itself njit) calls them directly. Conv kernels live in
-runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py, random draws
-in runtime/cpu/random.py; all are re-exported here.
-
-Called from njit code with constant attributes, Numba compiles a kernel once
-per distinct attribute tuple (it types constants as literals); passed in
-variables, the attributes share one compile per dtype and layout.
+image; avg_pool2d_grad: one row per call; a deep matmul: one (m, n) product
+per extra thread). The step program calls each kernel's compiled code through
+a thunk (runtime/cpu/step_program.py), its attributes as int64 words, so a
+kernel compiles once per dtype and layout; a pooling kernel's `_images` form
+takes (chunk, start, stop) first and is launched over the threads. Conv kernels
+live in runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py,
+random draws in runtime/cpu/random.py; all are re-exported here.
 
 Threads. Float32 GEMMs call runtime/cpu/blas.py's sgemm (MKL when installed,
 else SciPy's OpenBLAS: not NumPy's, which is another copy with its own

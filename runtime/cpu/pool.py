@@ -27,7 +27,7 @@ slower (the select on two arrays does not vectorize).
 import numpy as np
 from numba import njit, prange
 
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill, _row, _valid
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill, _has_nan, _row, _valid
 
 
 @njit(cache=True)
@@ -143,15 +143,6 @@ def _max_tile_grad(xp, dp, g, kh, kw, nan_rule):
                     if v > best or (nan_rule and v != v and best == best):
                         best, iy, ix = v, y * kh + i, t * kw + j
             g[iy, ix] += dp[y, t]
-
-
-@njit(cache=True)
-def _has_nan(plane):
-    count = 0
-    for i in range(plane.shape[0]):
-        for j in range(plane.shape[1]):
-            count += plane[i, j] != plane[i, j]
-    return count != 0
 
 
 @njit(cache=True)

@@ -230,23 +230,11 @@ def exact(typingctx, x):
     need the mark (LLVM's rewrite checks only the outer one's flags). Unlike
     llvm.arithmetic.fence, it leaves the loop vectorizable."""
     def codegen(context, builder, signature, args):
-        for operation in _computing(args[0], builder.function):
-            if operation.opname in _FLOAT_BINOPS:
-                operation.flags[:] = ["nsz"]
+        operation = args[0]     # (the argument expression's last operation, lowered)
+        if isinstance(operation, ir.Instruction) and operation.opname in _FLOAT_BINOPS:
+            operation.flags[:] = ["nsz"]
         return args[0]
     return x(x), codegen
-
-
-def _computing(value, function):
-    """The instructions that computed `value`: itself (a lowered expression), or the
-    stores into the stack slot it was loaded from (Numba's own lowering of a
-    temporary)."""
-    if isinstance(value, ir.LoadInstr) and isinstance(value.operands[0], ir.AllocaInstr):
-        slot = value.operands[0]
-        return [i.operands[0] for block in function.blocks for i in block.instructions
-                if isinstance(i, ir.StoreInstr) and i.operands[1] is slot
-                and isinstance(i.operands[0], ir.Instruction)]
-    return [value] if isinstance(value, ir.Instruction) else []
 
 
 def cast_name(dtype):

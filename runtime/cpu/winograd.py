@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill, _has_nan
 
 
 def winograd_applies(w_shape, stride, dilation, groups):
@@ -268,16 +268,6 @@ def _output_tiles_adjoint(dy, b, th, tw, dm, plane):
                     row = _a(c0[r], c1[r])
                     for k in range(4):
                         dm[o, 4 * r + k, t] = row[k]
-
-
-@njit(cache=True)
-def _has_nan(plane):
-    """Whether the 2-D `plane` holds a NaN."""
-    nan = False
-    for i in range(plane.shape[0]):
-        for j in range(plane.shape[1]):
-            nan |= plane[i, j] != plane[i, j]
-    return nan
 
 
 @njit(cache=True)
