@@ -15,6 +15,9 @@ subclasses its `LoopRenderer` and changes only how the loops are printed.
   tree-reduces its threads and writes one partial per block; a second kernel
   of one block, `<name>_tail`, reduces the partials and computes the SCALAR
   nodes. No atomics: the order of the sums is the same on every run.
+- A float32 sum of which one thread adds WIDE_THREAD_TERMS terms or more (long
+  rows) accumulates in float64, through the tree and the partials, and is
+  rounded once (the CPU's long sums: runtime/cpu/long_sums.py).
 
 Errors: a one_hot label out of range sets err[0] (1 + the check's number in
 `error_checks`) and err[1] (1 + the kernel's index). Every kernel starts by
@@ -34,6 +37,8 @@ from numba import cuda
 from numba import types as nbt
 from graphc.runtime.cuda.scalar import *
 """
+
+WIDE_THREAD_TERMS = 256       # a thread adding this many float32 terms adds them in float64
 
 MERGE = {"sum": "({0} + {1})", "prod": "({0} * {1})", "max": "maximum({0}, {1})",
          "min": "minimum({0}, {1})"}
@@ -82,9 +87,26 @@ class CudaLoopRenderer(LoopRenderer):
         self.shared = {}            # dtype name -> shared array name (in the function rendered now)
 
     def accumulates_wide(self, red):
-        """Sums accumulate in their own dtype here: each thread adds few terms and the
-        block's tree reduction the rest, so the error grows with log2 of the count."""
-        return False
+        """Whether float32 sum `red` accumulates in float64: when one thread adds
+        WIDE_THREAD_TERMS terms or more (a batch norm's rows of a million values on 256
+        threads: 4,096 each), as the CPU's long sums do. The block's tree reduction, the
+        partials and the tail then work in float64 too; the result is rounded once. A
+        thread's float64 add costs nothing that shows in a loop bound by memory."""
+        if red.op.name != "sum" or np.dtype(red.dtype) != np.float32:
+            return False
+        return self.terms_per_thread(red) >= WIDE_THREAD_TERMS
+
+    def terms_per_thread(self, red):
+        """The most terms of `red` that one thread adds before the block's tree."""
+        per_row = -(-self.row_size // self.threads) if self.rows else 1
+        if self.kernel.level[red] != SCALAR:
+            return per_row
+        if self.rows:
+            return -(-self.row_count // self.grid) * per_row
+        return -(-self.row_count // (self.grid * self.threads))
+
+    def acc_dtype(self, red):
+        return np.float64 if self.accumulates_wide(red) else red.dtype
 
     # -- pieces ---------------------------------------------------------------------------
     def one_hot(self, node, level, ids, block):
@@ -107,7 +129,7 @@ class CudaLoopRenderer(LoopRenderer):
 
     def block_reduce(self, block, acc, red, threads):
         """acc = the reduction of acc over the block's threads (every thread gets it)."""
-        sh = self.shared_array(red.dtype)
+        sh = self.shared_array(self.acc_dtype(red))
         merge = MERGE[red.op.name].format(f"{sh}[tid]", f"{sh}[tid + s]")
         block.emit(f"{sh}[tid] = {acc}")
         block.emit("cuda.syncthreads()")
@@ -209,7 +231,7 @@ class CudaLoopRenderer(LoopRenderer):
             source, key = source + "\n\n" + tail.source, key + tail.key
         base = LoopSource(self.name, source, main.inputs, outputs, main.tables,
                           list(self.error_checks), key=key)
-        return CudaLoopSource(base, self.grid, T, [r.dtype for r in scalar_red],
+        return CudaLoopSource(base, self.grid, T, [self.acc_dtype(r) for r in scalar_red],
                               self.name + "_tail" if tail_body else None, tail_threads)
 
     def open_reduced_loop(self, row, accumulate=()):
@@ -227,7 +249,7 @@ class CudaLoopRenderer(LoopRenderer):
 
     def end_row_reduction(self, row, red):
         self.block_reduce(row, self.acc(red), red, self.threads)
-        row.emit(f"{self.var(red)} = {self.acc(red)}")
+        row.emit(f"{self.var(red)} = {self.reduced_value(red)}")
 
     def tail_body(self, scalar_red, scalar_out, threads):
         """One block: reduce each SCALAR reduction's partials, then the SCALAR nodes."""
@@ -242,7 +264,7 @@ class CudaLoopRenderer(LoopRenderer):
             self.block_reduce(tail, acc, red, threads)
         for node in self.placed(SCALAR):
             if self.is_reduction(node):
-                tail.emit(f"{self.var(node)} = {self.acc(node)}")
+                tail.emit(f"{self.var(node)} = {self.reduced_value(node)}")
             else:
                 self.assign(node, SCALAR, tail)
         if scalar_out:

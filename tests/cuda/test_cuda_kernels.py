@@ -98,6 +98,23 @@ def test_scalar_reductions_use_block_partials_and_a_tail_kernel():
     assert tails and all(loop.grid > 1 and loop.partials for loop in tails)
 
 
+def test_a_threads_long_float32_sums_add_in_float64_and_round_once():
+    """2**24 first, then ones: a float32 accumulator drops every 1 added to it (its
+    ulp there is 2); in float64 the sums are exact, then rounded once, as the
+    reference's. Rows long enough that each thread adds WIDE_THREAD_TERMS terms."""
+    from graphc.runtime.cuda.codegen import WIDE_THREAD_TERMS
+    n = device.LIMITS.threads * WIDE_THREAD_TERMS
+    x = gc.placeholder((2, n), name="x")
+    feed = np.ones((2, n), np.float32)
+    feed[:, 0] = 2.0 ** 24
+    outputs = [gc.sum(x, axis=1), gc.sum(x), gc.mean(x, axis=1)]
+    plan = check(outputs, {x: feed}, rtol=0, atol=0)
+    got = gc.compile(outputs, inputs=[x], device="cuda")(feed)
+    assert got[0].tolist() == [np.float32(2.0 ** 24 + n - 1)] * 2
+    wide = [loop for loop in loops(plan) if "nbt.float64)" in loop.source]
+    assert wide and any(np.dtype(d) == np.float64 for loop in wide for d in loop.partials)
+
+
 def test_int_and_bool_reductions():
     x = gc.placeholder((5, 8), "int64", name="x")
     check([gc.sum(x, axis=1), gc.max(x), gc.sum(x > 0, axis=0)],
