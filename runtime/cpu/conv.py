@@ -74,6 +74,9 @@ def _axpy(dst, a, src):
 
 @njit(cache=True)
 def _copy(dst, src):
+    """dst[:] = src for 1-D arrays of one length. The library's kernels copy with
+    this, never a slice assignment, which compiles Numba's shape-mismatch message
+    (str, repr, hashing, unicode: 2 s of a fresh runtime's first step)."""
     for t in range(dst.size):
         dst[t] = src[t]
 
@@ -139,34 +142,46 @@ def _col2im(col, dx, b, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
 
 # -- im2col + GEMM -------------------------------------------------------------------
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
-    n = x.shape[0]
+# Each kernel is a `_parts` function, serial over parts [start, stop) of its work
+# (part p: images p, p + P, ... with P = work.shape[0], in work row p), which the
+# step program launches over the threads (runtime/cpu/chunks.py); the weight
+# gradient's `_finish` then adds the parts' sums. The kernels themselves run the
+# parts in a `prange`, for Python callers (a parfor compiles 3x as long).
+
+@njit(cache=True)
+def conv2d_parts(chunk, start, stop, x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    n, parts = x.shape[0], work.shape[0]
     out_ch, cg, kh, kw = w.shape
     ho, wo = out.shape[2], out.shape[3]
     og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
     w3 = w.reshape((groups, og, k))
     y4 = out.reshape((n, groups, og, hw))
-    chunks = work.shape[0]
-    for p in prange(chunks):
+    for p in range(start, stop):
         col = work[p, :k * hw].reshape((k, hw))
-        for b in range(p, n, chunks):
+        for b in range(p, n, parts):
             for g in range(groups):
                 _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
                 gemm(w3[g], col, y4[b, g], 0.0)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_input(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+def conv2d(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    for p in prange(work.shape[0]):
+        conv2d_parts(p, p, p + 1, x, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+
+
+@njit(cache=True)
+def conv2d_grad_input_parts(chunk, start, stop, dy, w, out, sh, sw, ph, pw, dh, dw, groups,
+                            work):
     n, out_ch, ho, wo = dy.shape
     _, cg, kh, kw = w.shape
     og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
     w3 = w.reshape((groups, og, k))
     dy4 = dy.reshape((n, groups, og, hw))
-    chunks = work.shape[0]
-    for p in prange(chunks):
+    parts = work.shape[0]
+    for p in range(start, stop):
         col = work[p, :k * hw].reshape((k, hw))
-        for b in range(p, n, chunks):
+        for b in range(p, n, parts):
             _fill(out[b], 0)
             for g in range(groups):
                 gemm(w3[g].T, dy4[b, g], col, 0.0)
@@ -174,25 +189,48 @@ def conv2d_grad_input(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_weight(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+def conv2d_grad_input(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    for p in prange(work.shape[0]):
+        conv2d_grad_input_parts(p, p, p + 1, dy, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_parts(chunk, start, stop, x, dy, out, sh, sw, ph, pw, dh, dw, groups,
+                             work):
+    """Part p sums its images' weight gradient in its row of `work`, after the columns."""
     n, out_ch, ho, wo = dy.shape
     _, cg, kh, kw = out.shape
     og, k, hw = out_ch // groups, cg * kh * kw, ho * wo
     dy4 = dy.reshape((n, groups, og, hw))
-    chunks, start = work.shape[0], k * hw
-    for p in prange(chunks):
+    parts, at = work.shape[0], k * hw
+    for p in range(start, stop):
         col = work[p, :k * hw].reshape((k, hw))
-        part = work[p, start:start + out_ch * k]
+        part = work[p, at:at + out_ch * k]
         _fill(part, 0)
-        for b in range(p, n, chunks):
+        for b in range(p, n, parts):
             for g in range(groups):
                 _im2col(x, b, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, col)
                 # this image's dW of group g, accumulated in place (beta = 1)
                 gemm(dy4[b, g], col.T, part[g * og * k:(g + 1) * og * k].reshape((og, k)), 1.0)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    """out = the sum of the parts' weight gradients."""
+    out_ch, cg, kh, kw = out.shape
+    k = cg * kh * kw
+    at = k * dy.shape[2] * dy.shape[3]
     flat = out.reshape(out_ch * k)
     _fill(flat, 0)
-    for p in range(chunks):
-        _add(flat, work[p, start:start + out_ch * k])
+    for p in range(work.shape[0]):
+        _add(flat, work[p, at:at + out_ch * k])
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_weight(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    for p in prange(work.shape[0]):
+        conv2d_grad_weight_parts(p, p, p + 1, x, dy, out, sh, sw, ph, pw, dh, dw, groups, work)
+    conv2d_grad_weight_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work)
 
 
 # -- direct loop nests ---------------------------------------------------------------

@@ -229,18 +229,24 @@ def _gapped(dy, b, o0, og, block, s, width, columns):
             _copy(block[o, start:start + wo], dy[b, o0 + o, y])
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
-    n, chunks = x.shape[0], work.shape[0]
+# Each kernel is a `_parts` function, serial over parts [start, stop) of its work
+# (part p: image blocks p, p + P, ... with P = work.shape[0], in work row p), which
+# the step program launches over the threads (runtime/cpu/chunks.py); the weight
+# gradient's `_finish` then adds the parts' sums. The kernels themselves check the
+# work array's size and run the parts in a `prange`, for Python callers.
+
+@njit(cache=True)
+def conv2d_runs_parts(chunk, start, stop, x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    n, parts = x.shape[0], work.shape[0]
     out_ch, cg, kh, kw = w.shape
     og, k = out_ch // groups, cg * kh * kw
-    width, phase, plane, m, columns, images = _checked_geometry(
-        work, x.shape, w.shape, out.shape, sh, sw, ph, pw)
+    width, phase, plane, m, columns, images = runs_geometry(
+        x.shape, w.shape, out.shape, sh, sw, ph, pw, parts)
     w3 = w.reshape((groups, og, k))
     blocks = -(-n // images)
-    for p in prange(chunks):
+    for p in range(start, stop):
         cols, block, padded, _ = _split(work, p, k, og, columns, images, cg, plane)
-        for blk in range(p, blocks, chunks):
+        for blk in range(p, blocks, parts):
             first, count = blk * images, min(images, n - blk * images)
             for g in range(groups):
                 for s in range(count):
@@ -252,20 +258,28 @@ def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+def conv2d_runs(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    _checked_geometry(work, x.shape, w.shape, out.shape, sh, sw, ph, pw)
+    for p in prange(work.shape[0]):
+        conv2d_runs_parts(p, p, p + 1, x, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_runs_parts(chunk, start, stop, x, dy, out, sh, sw, ph, pw, dh, dw,
+                                  groups, work):
+    """Part p sums its images' weight gradient in its row of `work`."""
     n, out_ch, ho, wo = dy.shape
-    chunks = work.shape[0]
+    parts = work.shape[0]
     _, cg, kh, kw = out.shape
     og, k = out_ch // groups, cg * kh * kw
-    width, phase, plane, m, columns, images = _checked_geometry(
-        work, x.shape, out.shape, dy.shape, sh, sw, ph, pw)
+    width, phase, plane, m, columns, images = runs_geometry(
+        x.shape, out.shape, dy.shape, sh, sw, ph, pw, parts)
     blocks = -(-n // images)
-    size = out_ch * k
-    for p in prange(chunks):
+    for p in range(start, stop):
         cols, block, padded, rest = _split(work, p, k, og, columns, images, cg, plane)
-        partial = rest[:size].reshape((groups, og, k))
+        partial = rest[:out_ch * k].reshape((groups, og, k))
         _fill(partial, 0)
-        for blk in range(p, blocks, chunks):
+        for blk in range(p, blocks, parts):
             first, count = blk * images, min(images, n - blk * images)
             for g in range(groups):
                 for s in range(count):
@@ -275,25 +289,44 @@ def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
                         _zero_gaps(cols, s, width, wo, columns)
                     _gapped(dy, first + s, g * og, og, block, s, width, columns)
                 gemm(block[:, :count * columns], cols[:, :count * columns].T, partial[g], 1.0)
-    flat = out.reshape(size)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_runs_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    """out = the sum of the parts' weight gradients."""
+    out_ch, cg, kh, kw = out.shape
+    og, k = out_ch // groups, cg * kh * kw
+    _, _, plane, _, columns, images = runs_geometry(x.shape, out.shape, dy.shape, sh, sw, ph,
+                                                    pw, work.shape[0])
+    flat = out.reshape(out_ch * k)
     _fill(flat, 0)
-    for p in range(chunks):
-        _add(flat, _split(work, p, k, og, columns, images, cg, plane)[3][:size])
+    for p in range(work.shape[0]):
+        _add(flat, _split(work, p, k, og, columns, images, cg, plane)[3][:out_ch * k])
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+def conv2d_grad_weight_runs(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    _checked_geometry(work, x.shape, out.shape, dy.shape, sh, sw, ph, pw)
+    for p in prange(work.shape[0]):
+        conv2d_grad_weight_runs_parts(p, p, p + 1, x, dy, out, sh, sw, ph, pw, dh, dw, groups,
+                                      work)
+    conv2d_grad_weight_runs_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work)
+
+
+@njit(cache=True)
+def conv2d_grad_input_runs_parts(chunk, start, stop, dy, w, out, sh, sw, ph, pw, dh, dw,
+                                 groups, work):
     n, out_ch, ho, wo = dy.shape
-    chunks = work.shape[0]
+    parts = work.shape[0]
     _, cg, kh, kw = w.shape
     og, k = out_ch // groups, cg * kh * kw
-    width, phase, plane, m, columns, images = _checked_geometry(
-        work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
+    width, phase, plane, m, columns, images = runs_geometry(
+        out.shape, w.shape, dy.shape, sh, sw, ph, pw, parts)
     w3 = w.reshape((groups, og, k))
     blocks, finite = -(-n // images), _finite(w)
-    for p in prange(chunks):
+    for p in range(start, stop):
         cols, block, padded, _ = _split(work, p, k, og, columns, images, cg, plane)
-        for blk in range(p, blocks, chunks):
+        for blk in range(p, blocks, parts):
             first, count = blk * images, min(images, n - blk * images)
             for g in range(groups):
                 for s in range(count):
@@ -304,3 +337,11 @@ def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
                         _zero_gaps(cols, s, width, wo, columns)
                     _runs_back(cols, s, padded, kh, kw, dh, dw, sh, sw, width, phase, m, columns)
                     _planes_back(padded, out, first + s, g * cg, sh, sw, ph, pw, width, phase)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_input_runs(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    _checked_geometry(work, out.shape, w.shape, dy.shape, sh, sw, ph, pw)
+    for p in prange(work.shape[0]):
+        conv2d_grad_input_runs_parts(p, p, p + 1, dy, w, out, sh, sw, ph, pw, dh, dw, groups,
+                                     work)

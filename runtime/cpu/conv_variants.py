@@ -80,3 +80,21 @@ def conv_kernel_name(op, variant):
     """The library function computing `op` with `variant`."""
     return {"gemm": op, "direct": f"{op}_direct", "winograd": f"{op}_winograd",
             "runs": f"{op}_runs"}[variant]
+
+
+SETUP = {"conv2d_winograd", "conv2d_grad_input_winograd"}      # the weights' transform
+FINISH = {"conv2d_grad_weight", "conv2d_grad_weight_runs",      # the parts' sums added
+          "conv2d_grad_weight_winograd"}
+
+
+def conv_steps(op, variant, images, parts):
+    """The library calls that compute `op` with `variant` in a step program, in order:
+    (function name, chunks) each, chunks 0 for a plain call, else the `_parts` form
+    launched over parts [0, chunks) (runtime/cpu/chunks.py); `parts` is the rows of
+    the work array. A direct kernel stays one call (its `prange` is over images), as
+    does a Winograd forward of fewer images than parts (it splits the GEMMs)."""
+    kernel = conv_kernel_name(op, variant)
+    if variant == "direct" or (kernel == "conv2d_winograd" and images < parts):
+        return [(kernel, 0)]
+    return ([(kernel + "_setup", 0)] if kernel in SETUP else []) + \
+        [(kernel + "_parts", parts)] + ([(kernel + "_finish", 0)] if kernel in FINISH else [])

@@ -36,9 +36,9 @@ slice assignment here (the same values).
 import numba
 import numpy as np
 
-from graphc.runtime.cpu.conv_variants import conv_kernel_name, conv_variant, conv_workspace_shape
+from graphc.runtime.cpu.conv_variants import conv_steps, conv_variant, conv_workspace_shape
 from graphc.runtime.cpu.dispatch import _conv_ints, _pool_ints
-from graphc.runtime.cpu.library import concat_views, draw_arguments, matmul_kernel
+from graphc.runtime.cpu.library import block_count, concat_views, draw_arguments, matmul_kernel
 from graphc.runtime.cpu.step_program import Call
 from graphc.runtime.cpu.step_views import View
 from graphc.runtime.cpu.views import aligned_empty
@@ -237,9 +237,11 @@ class _Renderer:
             self.concatenate(node, out)
         elif name in ("random_uniform", "random_normal"):
             seed, params = draw_arguments(node)
-            self.call(f"_lib.{name}", [
-                self.flat(node.inputs[0]), self.static(seed, "seed"), self.static(params, "draw"),
-                out.flat()])
+            blocks = block_count(int(np.prod(node.shape)))
+            if blocks:
+                self.call(f"_lib.{name}_parts", [
+                    self.flat(node.inputs[0]), self.static(seed, "seed"),
+                    self.static(params, "draw"), out.flat()], chunks=blocks)
         elif name in ("take", "take_grad"):     # returns the position of a bad index + 1
             values, indices = node.inputs[:2]
             self.sites.append(("take", node))
@@ -264,13 +266,25 @@ class _Renderer:
         operands = [view.any_layout() for view in views]
         threads = numba.get_num_threads()
         if ndim == 3:
-            self.call("_lib.matmul_batched", [*operands, out, threads])
+            batch = node.shape[0]
+            if batch and threads > 1:
+                self.call("_lib.matmul_batched_parts", [*operands, out], chunks=batch)
+            else:
+                self.call("_lib.matmul_batched_parts", [0, 0, batch, *operands, out])
             return
-        # the split over the threads is chosen now: only the kernel it needs compiles
+        # the split over the threads is chosen now: only the kernel it needs compiles;
+        # a split runs as parts launched over the threads (runtime/cpu/library.py)
         (m, k), n = a.shape, b.shape[1]
         vector = views[0].layout == out.layout == "C"     # (b: C or F, checked above)
         name, blocks = matmul_kernel(m, k, n, threads, vector)
-        self.call(f"_lib.{name}", [*operands, out, blocks])
+        if name == "matmul_by_depth":
+            scratch = self.static(np.empty((blocks - 1, m, n), node.dtype), "scratch")
+            self.call("_lib.matmul_by_depth_parts", [*operands, out, scratch], chunks=blocks)
+            self.call("_lib.matmul_by_depth_finish", [*operands, out, scratch])
+        elif name in ("matmul_by_rows", "matmul_by_columns"):
+            self.call(f"_lib.{name}_parts", [*operands, out, blocks], chunks=blocks)
+        else:   # (a vector's split stays a prange: through the launcher W5 ran 1.06-1.12x)
+            self.call(f"_lib.{name}", [*operands, out, blocks])
 
     def pool(self, node, out):
         """A pooling kernel over the images, split over the threads by the program's
@@ -295,14 +309,15 @@ class _Renderer:
             "conv2d_grad_weight": (first.shape, node.shape, second.shape)}[name]
         args = [self.contiguous(first), self.contiguous(second), out, *_conv_ints(node.attrs)]
         variant = conv_variant(name, x_shape, w_shape, y_shape, node.attrs)
+        parts = numba.get_num_threads()
         if variant != "direct":
             shape = conv_workspace_shape(name, variant, x_shape, w_shape, y_shape,
-                                         chunks=numba.get_num_threads(),
-                                         padding=node.attrs["padding"],
+                                         chunks=parts, padding=node.attrs["padding"],
                                          stride=node.attrs["stride"])
             work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
             args.append(self.static(work.view(node.dtype).reshape(shape), "work"))
-        self.call(f"_lib.{conv_kernel_name(name, variant)}", args)
+        for function, chunks in conv_steps(name, variant, x_shape[0], parts):
+            self.call(f"_lib.{function}", args, chunks=chunks)
 
     def concatenate(self, node, out):
         axis = node.attrs["axis"]

@@ -8,7 +8,9 @@ image; avg_pool2d_grad: one row per call; a deep matmul: one (m, n) product
 per extra thread). The step program calls each kernel's compiled code through
 a thunk (runtime/cpu/step_program.py), its attributes as int64 words, so a
 kernel compiles once per dtype and layout; a pooling kernel's `_images` form
-takes (chunk, start, stop) first and is launched over the threads. Conv kernels
+and a conv kernel's `_parts` form take (chunk, start, stop) first and are
+launched over the threads (a conv's with a `_setup` or `_finish` call where it
+needs one: conv_variants.py's `conv_steps`). Conv kernels
 live in runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py,
 random draws in runtime/cpu/random.py; all are re-exported here.
 
@@ -48,18 +50,30 @@ from graphc.runtime.cpu.views import any_layout, as_contiguous
 from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
-                                     conv2d_grad_weight_direct)
+                                     conv2d_grad_weight_direct, conv2d_parts,
+                                     conv2d_grad_input_parts, conv2d_grad_weight_parts,
+                                     conv2d_grad_weight_finish)
 from graphc.runtime.cpu.conv_runs import (conv2d_grad_input_runs,  # noqa: F401
-                                          conv2d_grad_weight_runs, conv2d_runs)
-from graphc.runtime.cpu.conv_variants import (conv_kernel_name, conv_variant,  # noqa: F401
-                                              conv_workspace_shape)
+                                          conv2d_grad_weight_runs, conv2d_runs,
+                                          conv2d_runs_parts, conv2d_grad_input_runs_parts,
+                                          conv2d_grad_weight_runs_parts,
+                                          conv2d_grad_weight_runs_finish)
+from graphc.runtime.cpu.conv_variants import (conv_kernel_name, conv_steps,  # noqa: F401
+                                              conv_variant, conv_workspace_shape)
 from graphc.runtime.cpu.winograd import (conv2d_grad_input_winograd,  # noqa: F401
-                                         conv2d_grad_weight_winograd, conv2d_winograd)
+                                         conv2d_grad_weight_winograd, conv2d_winograd,
+                                         conv2d_winograd_setup, conv2d_winograd_parts,
+                                         conv2d_grad_input_winograd_setup,
+                                         conv2d_grad_input_winograd_parts,
+                                         conv2d_grad_weight_winograd_parts,
+                                         conv2d_grad_weight_winograd_finish)
 from graphc.runtime.cpu.pool import (avg_pool2d, avg_pool2d_grad, max_pool2d,  # noqa: F401
                                      max_pool2d_grad, avg_pool2d_images,
                                      avg_pool2d_grad_images, max_pool2d_images,
                                      max_pool2d_grad_images)
-from graphc.runtime.cpu.random import draw_arguments, random_normal, random_uniform  # noqa: F401
+from graphc.runtime.cpu.random import (block_count, draw_arguments, random_normal,  # noqa: F401
+                                       random_normal_parts, random_uniform,
+                                       random_uniform_parts)
 
 MIN_ROWS_PER_THREAD = 16     # matmul: fewer rows per block than this run as one BLAS call
 # with too few rows to split, a wide product splits its columns instead (W5's batch of
@@ -163,20 +177,39 @@ def matmul_kernel(m, k, n, threads, vector):
     return MATMUL_KERNELS[kind], blocks
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def matmul_by_rows(a, b, out, blocks):
+# The kernels that split a product over the threads by rows, columns, depth or
+# batch each have a `_parts` form, serial over parts [start, stop) of the split,
+# which the step program launches over the threads (runtime/cpu/chunks.py; a
+# parfor compiles about three times as long); the kernels run it in a `prange`,
+# for Python callers. A vector's split stays a prange: launched, W5's batch-of-one
+# forward took 1.06-1.12x as long (paired, 300 rounds).
+
+@njit(cache=True)
+def matmul_by_rows_parts(chunk, start, stop, a, b, out, blocks):
     m = a.shape[0]
-    for p in prange(blocks):
+    for p in range(start, stop):
         lo, hi = p * m // blocks, (p + 1) * m // blocks
         gemm(a[lo:hi], b, out[lo:hi], 0.0)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def matmul_by_columns(a, b, out, blocks):
-    n = b.shape[1]
+def matmul_by_rows(a, b, out, blocks):
     for p in prange(blocks):
+        matmul_by_rows_parts(p, p, p + 1, a, b, out, blocks)
+
+
+@njit(cache=True)
+def matmul_by_columns_parts(chunk, start, stop, a, b, out, blocks):
+    n = b.shape[1]
+    for p in range(start, stop):
         lo, hi = _column_block(p, blocks, n), _column_block(p + 1, blocks, n)
         gemm(a, b[:, lo:hi], out[:, lo:hi], 0.0)
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def matmul_by_columns(a, b, out, blocks):
+    for p in prange(blocks):
+        matmul_by_columns_parts(p, p, p + 1, a, b, out, blocks)
 
 
 @njit(cache=True)
@@ -190,17 +223,43 @@ def matmul_one_call(a, b, out, blocks):
     gemm(a, b, out, 0.0)
 
 
+@njit(cache=True)
+def matmul_batched_parts(chunk, start, stop, a, b, out):
+    """out[t] = a[t] @ b[t] for t in [start, stop) (a batch of 1 broadcasts)."""
+    ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
+    for t in range(start, stop):
+        gemm(a[t * ia], b[t * ib], out[t], 0.0)
+
+
 @njit(parallel=PRANGE_ONLY, cache=True)
 def matmul_batched(a, b, out, threads):
     """out[t] = a[t] @ b[t] for 3-D operands (a batch of 1 broadcasts), the batch
     split over the threads when there is more than one."""
-    ia, ib = int(a.shape[0] > 1), int(b.shape[0] > 1)
     if threads > 1:
         for t in prange(out.shape[0]):
-            gemm(a[t * ia], b[t * ib], out[t], 0.0)
+            matmul_batched_parts(t, t, t + 1, a, b, out)
     else:
-        for t in range(out.shape[0]):
-            gemm(a[t * ia], b[t * ib], out[t], 0.0)
+        matmul_batched_parts(0, 0, out.shape[0], a, b, out)
+
+
+@njit(cache=True)
+def matmul_by_depth_parts(chunk, start, stop, a, b, out, scratch):
+    """Slices [start, stop) of the shared axis, of scratch.shape[0] + 1: slice 0's
+    product into `out`, slice p's into scratch[p - 1]."""
+    k, blocks = a.shape[1], scratch.shape[0] + 1
+    for p in range(start, stop):
+        lo, hi = p * k // blocks, (p + 1) * k // blocks
+        if p == 0:
+            gemm(a[:, lo:hi], b[lo:hi], out, 0.0)
+        else:
+            gemm(a[:, lo:hi], b[lo:hi], scratch[p - 1], 0.0)
+
+
+@njit(cache=True)
+def matmul_by_depth_finish(a, b, out, scratch):
+    """out += every slice's product in `scratch`."""
+    for p in range(scratch.shape[0]):
+        _add(out.reshape(-1), scratch[p].reshape(-1))
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -208,18 +267,13 @@ def matmul_by_depth(a, b, out, blocks):
     """out = a @ b as the sum of `blocks` products over slices of the shared axis, one
     per thread: for a deep product (a weight gradient over a batch of sequences) each
     thread reads 1/blocks of both operands, where a split by rows or columns has each
-    read all of one. Block 0 writes `out`, the others scratch allocated here
-    ((blocks - 1) * m * n elements), added after."""
-    k = a.shape[1]
-    parts = np.empty((blocks - 1, out.shape[0], out.shape[1]), out.dtype)
+    read all of one. Slice 0 writes `out`, the others scratch allocated here
+    ((blocks - 1) * m * n elements; the step program's is allocated with its plan),
+    added after."""
+    scratch = np.empty((blocks - 1, out.shape[0], out.shape[1]), out.dtype)
     for p in prange(blocks):
-        lo, hi = p * k // blocks, (p + 1) * k // blocks
-        if p == 0:
-            gemm(a[:, lo:hi], b[lo:hi], out, 0.0)
-        else:
-            gemm(a[:, lo:hi], b[lo:hi], parts[p - 1], 0.0)
-    for p in range(blocks - 1):
-        _add(out.reshape(-1), parts[p].reshape(-1))
+        matmul_by_depth_parts(p, p, p + 1, a, b, out, scratch)
+    matmul_by_depth_finish(a, b, out, scratch)
 
 
 @njit(cache=True)
@@ -306,7 +360,7 @@ def _axpy_rows(x, w, out, lo, hi):
         row = w[i, lo:hi]
         for j in range(hi - lo):
             sums[j] += xi * row[j]
-    out[lo:hi] = sums
+    _copy(out[lo:hi], sums)
 
 
 @njit(cache=True)

@@ -51,28 +51,48 @@ def unit_float(key, i, stream):
     return np.float64(splitmix64(key + np.uint64(i) * TWO + stream) >> SHIFT40) * UNIT
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def random_uniform(counter, seed, params, out):
+# Each draw has a `_parts` form over blocks [start, stop) of BLOCK values, which
+# the step program launches over the threads (runtime/cpu/chunks.py: a parfor
+# compiles about three times as long); the kernels run it in a `prange`.
+
+def block_count(n):
+    return (n + BLOCK - 1) // BLOCK
+
+
+@njit(cache=True)
+def random_uniform_parts(chunk, start, stop, counter, seed, params, out):
     """out[i] = low + (high - low) u_i (float64, then out's dtype)."""
     key = draw_key(seed, counter)
     low, span = params[0], params[1] - params[0]
     n = out.shape[0]
-    for block in prange((n + BLOCK - 1) // BLOCK):
+    for block in range(start, stop):
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
             out[i] = low + span * unit_float(key, i, STREAM0)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def random_normal(counter, seed, params, out):
+def random_uniform(counter, seed, params, out):
+    for block in prange((out.shape[0] + BLOCK - 1) // BLOCK):
+        random_uniform_parts(block, block, block + 1, counter, seed, params, out)
+
+
+@njit(cache=True)
+def random_normal_parts(chunk, start, stop, counter, seed, params, out):
     """out[i] = mean + std sqrt(-2 log(1 - u_i)) cos(2 pi v_i), u from stream 0, v from 1."""
     key = draw_key(seed, counter)
     mean, std = params[0], params[1]
     n = out.shape[0]
-    for block in prange((n + BLOCK - 1) // BLOCK):
+    for block in range(start, stop):
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
             u1 = 1.0 - unit_float(key, i, STREAM0)
             u2 = unit_float(key, i, STREAM1)
             out[i] = mean + std * (math.sqrt(-2.0 * math.log(u1)) * math.cos(TAU * u2))
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def random_normal(counter, seed, params, out):
+    for block in prange((out.shape[0] + BLOCK - 1) // BLOCK):
+        random_normal_parts(block, block, block + 1, counter, seed, params, out)
 
 
 def draw_arguments(node):

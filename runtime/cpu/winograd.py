@@ -32,11 +32,10 @@ the loops that write them. The direct sums are plain serial loops: conv.py's
 parallel direct kernels, compiled into these three, took 7.7 s of a fresh
 runtime's first W2 step.
 """
-import numpy as np
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _fill, _has_nan
+from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill, _has_nan
 
 
 def winograd_applies(w_shape, stride, dilation, groups):
@@ -122,8 +121,10 @@ def _a(a, b):
 # -- weights -----------------------------------------------------------------------
 
 @njit(cache=True)
-def _weight_transform(w, u):
-    """u[o, 4 r + k, c] = (G w[o, c] G^T)[r, k]."""
+def _weight_transform(w, u, transposed):
+    """u[o, 4 r + k, c] = (G w[o, c] G^T)[r, k]; transposed, u[c, 4 r + k, o] (not
+    through a transposed view: transpose with axes compiles Numba's shape-mismatch
+    message, 1.5 s of a fresh runtime)."""
     for o in range(w.shape[0]):
         for c in range(w.shape[1]):
             g = w[o, c]
@@ -131,8 +132,12 @@ def _weight_transform(w, u):
             k1 = _g(g[0, 1], g[1, 1], g[2, 1])
             k2 = _g(g[0, 2], g[1, 2], g[2, 2])
             for r in range(4):
-                u[o, 4 * r, c], u[o, 4 * r + 1, c], u[o, 4 * r + 2, c], u[o, 4 * r + 3, c] = \
-                    _g(k0[r], k1[r], k2[r])
+                values = _g(k0[r], k1[r], k2[r])
+                for k in range(4):
+                    if transposed:
+                        u[c, 4 * r + k, o] = values[k]
+                    else:
+                        u[o, 4 * r + k, c] = values[k]
 
 
 @njit(cache=True)
@@ -162,7 +167,7 @@ def _input_tiles(x, b, ph, pw, th, tw, v, plane):
         if not fits:
             _fill(padded, 0)
             for y in range(h):
-                padded[ph + y, pw:pw + wd] = src[y]
+                _copy(padded[ph + y, pw:pw + wd], src[y])
             src = padded
         for ty in range(th):
             r0, r1, r2, r3 = src[2 * ty], src[2 * ty + 1], src[2 * ty + 2], src[2 * ty + 3]
@@ -203,7 +208,7 @@ def _input_tiles_adjoint(dv, dx, b, ph, pw, th, tw, plane):
                         dst[2 * ty + r, 2 * tx + k] += row[k]
         if not fits:
             for y in range(h):
-                dx[b, c, y] = padded[ph + y, pw:pw + wd]
+                _copy(dx[b, c, y], padded[ph + y, pw:pw + wd])
         nan |= _has_nan(dx[b, c])
     return nan
 
@@ -241,7 +246,7 @@ def _output_tiles(m, y, b, th, tw, plane):
                 bottom[2 * tx], bottom[2 * tx + 1] = quad[2, t], quad[3, t]
         if not fits:
             for i in range(ho):
-                y[b, o, i] = tile_plane[i, :wo]
+                _copy(y[b, o, i], tile_plane[i, :wo])
     return nan
 
 
@@ -257,7 +262,7 @@ def _output_tiles_adjoint(dy, b, th, tw, dm, plane):
         if not fits:
             _fill(tile_plane, 0)
             for i in range(ho):
-                tile_plane[i, :wo] = src[i]
+                _copy(tile_plane[i, :wo], src[i])
             src = tile_plane
         for ty in range(th):
             for tx in range(tw):
@@ -274,111 +279,167 @@ def _output_tiles_adjoint(dy, b, th, tw, dm, plane):
 def _direct_sums(x, w, y, b, ph, pw, which):
     """The 3x3, stride-1 conv's direct sums for image b: which 0, y[b] = conv(x[b], w);
     1, y[b] = its input gradient for dy = x[b]; 2, y += its weight gradient for
-    x[b] and dy = w[b] (y then the weight gradient, zeroed by the caller)."""
-    for o in range(w.shape[0] if which != 2 else y.shape[0]):
-        for c in range(w.shape[1] if which != 2 else y.shape[1]):
+    x[b] and dy = w[b] (y then the weight gradient, zeroed by the caller).
+    One loop body serves all three (the last index moves with the output column q
+    at stride 1 or 0): three bodies took 2.2 s of a fresh runtime's compile for
+    this rarely run path."""
+    if which != 2:
+        _fill(y[b], 0)
+    outs, ins = (w.shape[0], w.shape[1]) if which != 2 else (y.shape[0], y.shape[1])
+    image, grid = (y, x) if which == 1 else (x, y if which == 0 else w)
+    h, wd, ho, wo = image.shape[2], image.shape[3], grid.shape[2], grid.shape[3]
+    ys, ws = (0, 1) if which == 2 else (1, 0)
+    for o in range(outs):
+        for c in range(ins):
             for i in range(3):
                 for j in range(3):
-                    _direct_tap(x, w, y, b, ph, pw, which, o, c, i, j)
-
-
-@njit(cache=True)
-def _direct_tap(x, w, y, b, ph, pw, which, o, c, i, j):
-    """One kernel tap (o, c, i, j) of _direct_sums: every output point it reaches."""
-    ho, wo = (y.shape[2], y.shape[3]) if which == 0 else \
-        ((x.shape[2], x.shape[3]) if which == 1 else (w.shape[2], w.shape[3]))
-    height, width = (x.shape[2], x.shape[3]) if which != 1 else (y.shape[2], y.shape[3])
-    for r in range(ho):
-        u = r + i - ph
-        if u < 0 or u >= height:
-            continue
-        for q in range(wo):
-            v = q + j - pw
-            if v < 0 or v >= width:
-                continue
-            if which == 0:
-                y[b, o, r, q] += w[o, c, i, j] * x[b, c, u, v]
-            elif which == 1:
-                y[b, c, u, v] += w[o, c, i, j] * x[b, o, r, q]
-            else:
-                y[o, c, i, j] += w[b, o, r, q] * x[b, c, u, v]
+                    q0, q1 = max(0, pw - j), min(wo, wd + pw - j)
+                    for r in range(max(0, ph - i), min(ho, h + ph - i)):
+                        u = r + i - ph
+                        if which == 0:      # each operand's index at column q = 0
+                            at_y, at_w, at_x = (b, o, r, 0), (o, c, i, j), (b, c, u, j - pw)
+                        elif which == 1:
+                            at_y, at_w, at_x = (b, c, u, j - pw), (o, c, i, j), (b, o, r, 0)
+                        else:
+                            at_y, at_w, at_x = (o, c, i, j), (b, o, r, 0), (b, c, u, j - pw)
+                        for q in range(q0, q1):
+                            y[at_y[0], at_y[1], at_y[2], at_y[3] + q * ys] += \
+                                w[at_w[0], at_w[1], at_w[2], at_w[3] + q * ws] * \
+                                x[at_x[0], at_x[1], at_x[2], at_x[3] + q]
 
 
 # -- the kernels -------------------------------------------------------------------
+#
+# Each kernel is a `_parts` function, serial over parts [start, stop) of its work
+# (part p: images p, p + P, ... with P = work.shape[0], in work row p), which the
+# step program launches over the threads (runtime/cpu/chunks.py), with a serial
+# `_setup` before it or `_finish` after it where one is needed
+# (conv_variants.py's `conv_steps`). The kernels themselves run the parts in a
+# `prange`, for Python callers: a parfor compiles about three times as long.
+
+@njit(cache=True)
+def _tile_counts(y):
+    return (y.shape[2] + 1) // 2, (y.shape[3] + 1) // 2
+
+
+@njit(cache=True)
+def conv2d_winograd_setup(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    """U, the weights' transform, into work row 0, where every part reads it."""
+    th, tw = _tile_counts(out)
+    u = _regions(work, 0, w.shape[0], w.shape[1], th, tw)[0]
+    _weight_transform(w, u.reshape((w.shape[0], 16, w.shape[1])), False)
+
+
+@njit(cache=True)
+def conv2d_winograd_parts(chunk, start, stop, x, w, out, sh, sw, ph, pw, dh, dw, groups,
+                          work):
+    n, in_ch, out_ch = x.shape[0], x.shape[1], w.shape[0]
+    th, tw = _tile_counts(out)
+    parts = work.shape[0]
+    u = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((out_ch, 16, in_ch))
+    for p in range(start, stop):
+        v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
+        for b in range(p, n, parts):
+            _input_tiles(x, b, ph, pw, th, tw, v, plane)
+            for e in range(16):
+                gemm(u[:, e], v[:, e], m[:, e], 0.0)
+            if _output_tiles(m, out, b, th, tw, plane):     # an infinity met another
+                _direct_sums(x, w, out, b, ph, pw, 0)
+
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def conv2d_winograd(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
     n, in_ch, out_ch = x.shape[0], x.shape[1], w.shape[0]
-    th, tw = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
-    chunks = work.shape[0]
-    u = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((out_ch, 16, in_ch))
-    _weight_transform(w, u)
-    nan = np.zeros(n, np.bool_)
-    if n < chunks:          # fewer images than threads (inference): split the 16 GEMMs
-        v, m, plane = _regions(work, 0, out_ch, in_ch, th, tw)[1:]
-        for b in range(n):
-            _input_tiles(x, b, ph, pw, th, tw, v, plane)
-            for e in prange(16):
-                gemm(u[:, e], v[:, e], m[:, e], 0.0)
-            nan[b] = _output_tiles(m, out, b, th, tw, plane)
-    else:
-        for p in prange(chunks):
-            v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
-            for b in range(p, n, chunks):
-                _input_tiles(x, b, ph, pw, th, tw, v, plane)
-                for e in range(16):
-                    gemm(u[:, e], v[:, e], m[:, e], 0.0)
-                nan[b] = _output_tiles(m, out, b, th, tw, plane)
-    for b in range(n):          # an infinity met another: the direct sum's result
-        if nan[b]:              # (not np.flatnonzero: its module costs warm processes 0.17 s)
-            out[b] = 0
+    th, tw = _tile_counts(out)
+    conv2d_winograd_setup(x, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+    if n >= work.shape[0]:
+        for p in prange(work.shape[0]):
+            conv2d_winograd_parts(p, p, p + 1, x, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+        return
+    # fewer images than threads (inference): split each image's 16 GEMMs
+    u, v, m, plane = _regions(work, 0, out_ch, in_ch, th, tw)
+    u = u.reshape((out_ch, 16, in_ch))
+    for b in range(n):
+        _input_tiles(x, b, ph, pw, th, tw, v, plane)
+        for e in prange(16):
+            gemm(u[:, e], v[:, e], m[:, e], 0.0)
+        if _output_tiles(m, out, b, th, tw, plane):
             _direct_sums(x, w, out, b, ph, pw, 0)
+
+
+@njit(cache=True)
+def conv2d_grad_input_winograd_setup(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
+    """U^T into work row 0, so that the GEMMs read it untransposed (MKL: 112 against
+    134 us per image)."""
+    th, tw = _tile_counts(dy)
+    ut = _regions(work, 0, w.shape[0], w.shape[1], th, tw)[0]
+    _weight_transform(w, ut.reshape((w.shape[1], 16, w.shape[0])), True)
+
+
+@njit(cache=True)
+def conv2d_grad_input_winograd_parts(chunk, start, stop, dy, w, out, sh, sw, ph, pw, dh, dw,
+                                     groups, work):
+    n, out_ch, in_ch = dy.shape[0], dy.shape[1], w.shape[1]
+    th, tw = _tile_counts(dy)
+    parts = work.shape[0]
+    ut = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((in_ch, 16, out_ch))
+    for p in range(start, stop):
+        v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
+        for b in range(p, n, parts):
+            _output_tiles_adjoint(dy, b, th, tw, m, plane)
+            for e in range(16):
+                gemm(ut[:, e], m[:, e], v[:, e], 0.0)
+            if _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane):
+                _direct_sums(dy, w, out, b, ph, pw, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
 def conv2d_grad_input_winograd(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work):
-    n, out_ch, in_ch = dy.shape[0], dy.shape[1], w.shape[1]
-    th, tw = (dy.shape[2] + 1) // 2, (dy.shape[3] + 1) // 2
-    chunks = work.shape[0]
-    # U^T, so that the GEMMs read it untransposed (MKL: 112 against 134 us per image)
-    ut = _regions(work, 0, out_ch, in_ch, th, tw)[0].reshape((in_ch, 16, out_ch))
-    _weight_transform(w, ut.transpose((2, 1, 0)))
-    nan = np.zeros(n, np.bool_)
-    for p in prange(chunks):
-        v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)[1:]
-        for b in range(p, n, chunks):
-            _output_tiles_adjoint(dy, b, th, tw, m, plane)
-            for e in range(16):
-                gemm(ut[:, e], m[:, e], v[:, e], 0.0)
-            nan[b] = _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane)
-    for b in range(n):
-        if nan[b]:
-            out[b] = 0
-            _direct_sums(dy, w, out, b, ph, pw, 1)
+    conv2d_grad_input_winograd_setup(dy, w, out, sh, sw, ph, pw, dh, dw, groups, work)
+    for p in prange(work.shape[0]):
+        conv2d_grad_input_winograd_parts(p, p, p + 1, dy, w, out, sh, sw, ph, pw, dh, dw,
+                                         groups, work)
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_weight_winograd(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+@njit(cache=True)
+def conv2d_grad_weight_winograd_parts(chunk, start, stop, x, dy, out, sh, sw, ph, pw, dh, dw,
+                                      groups, work):
+    """Part p sums its images' dU in work row p."""
     n, out_ch, in_ch = x.shape[0], out.shape[0], out.shape[1]
-    th, tw = (dy.shape[2] + 1) // 2, (dy.shape[3] + 1) // 2
-    chunks = work.shape[0]
-    for p in prange(chunks):
+    th, tw = _tile_counts(dy)
+    parts = work.shape[0]
+    for p in range(start, stop):
         du, v, m, plane = _regions(work, p, out_ch, in_ch, th, tw)
         _fill(du, 0)
         du = du.reshape((out_ch, 16, in_ch))
-        for b in range(p, n, chunks):
+        for b in range(p, n, parts):
             _input_tiles(x, b, ph, pw, th, tw, v, plane)
             _output_tiles_adjoint(dy, b, th, tw, m, plane)
             for e in range(16):
                 gemm(m[:, e], v[:, e].T, du[:, e], 1.0)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_winograd_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    """dw = G^T (the parts' dU summed) G; the direct sums if it holds a NaN."""
+    out_ch, in_ch = out.shape[0], out.shape[1]
+    th, tw = _tile_counts(dy)
     du = _regions(work, 0, out_ch, in_ch, th, tw)[0]
-    for p in range(1, chunks):
+    for p in range(1, work.shape[0]):
         _add(du, _regions(work, p, out_ch, in_ch, th, tw)[0])
     _weight_transform_adjoint(du.reshape((out_ch, 16, in_ch)), out)
     for o in range(out_ch):
         for c in range(in_ch):
             if _has_nan(out[o, c]):
-                out[:] = 0
-                for b in range(n):
+                _fill(out, 0)
+                for b in range(x.shape[0]):
                     _direct_sums(x, dy, out, b, ph, pw, 2)
                 return
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_weight_winograd(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
+    for p in prange(work.shape[0]):
+        conv2d_grad_weight_winograd_parts(p, p, p + 1, x, dy, out, sh, sw, ph, pw, dh, dw,
+                                          groups, work)
+    conv2d_grad_weight_winograd_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work)

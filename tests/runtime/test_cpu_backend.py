@@ -211,6 +211,36 @@ def test_matmul_shapes_and_epilogues():
           {p: arrays[k] for k, p in ph.items()})
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_split_of_a_matmul_runs_in_the_step_as_the_reference(threads, monkeypatch):
+    """The plan picks each product's split over the threads (library.matmul_kind) and
+    the step launches its `_parts` over them (a deep product's slices add up in a
+    scratch array after): by rows, by columns, by depth, and a batch; a vector
+    (split and not) and one call are plain calls. With one thread every product is one call (or the batch's
+    parts in one plain call)."""
+    import numba
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+    r = rng(29)
+    shapes = {"rows": ((64, 96), (96, 40)), "columns": ((8, 300), (300, 1200)),
+              "depth": ((40, 2050), (2050, 24)), "vector": ((1, 600), (600, 700)),
+              "vector, one block": ((1, 30), (30, 10)), "one call": ((5, 7), (7, 3)),
+              "batch": ((6, 5, 7), (6, 7, 3))}
+    feeds, outputs = {}, {}
+    for label, (left, right) in shapes.items():
+        a, b = gc.placeholder(left, name="a"), gc.placeholder(right, name="b")
+        feeds[a], feeds[b] = (r.standard_normal(s).astype(np.float32) for s in (left, right))
+        outputs[label] = a @ b
+    step = check(outputs, feeds, rtol=1e-4, atol=1e-4)
+    source = next(iter(step._plans.values())).source
+    if threads == 1:
+        assert "in 2 chunks" not in source and "by_depth" not in source
+        return
+    for kernel in ("by_rows", "by_columns", "by_depth", "batched"):
+        assert re.search(rf"_lib\.matmul_{kernel}_parts\(.*\) in \d+ chunks", source), kernel
+    assert "_lib.matmul_by_depth_finish(" in source and "_lib.matmul_one_call(" in source
+    assert re.search(r"_lib\.matmul_vector\(.*, 2\)", source)      # split in its prange
+
+
 def test_attention_products_over_two_batch_axes_run_in_the_njit_step():
     """Multi-head attention's (B, H, T, D) products, forward and backward, are batched
     GEMMs over B * H (simplify's batch_axes_of_matmul), so the step keeps its njit

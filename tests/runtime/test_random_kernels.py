@@ -2,6 +2,8 @@
 (graphc/ops/random.py): uniform bit for bit, normal within float64 rounding;
 and a step with dropout runs as one njit step, drawing what the reference
 draws."""
+import re
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,22 @@ def test_a_step_with_dropout_and_noise_trains_as_the_reference(njit_driver, monk
     np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
     for got, want in zip(params, want_params):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("draw_like", [gc.random.uniform_like, gc.random.normal_like])
+def test_a_step_draws_many_blocks_over_the_threads_as_the_reference(draw_like):
+    """A draw of several BLOCKs runs as its `_parts` kernel launched over the threads
+    (each thread a range of blocks): every value equals the reference's."""
+    def first_draw(device):
+        with gc.Graph(device):
+            gc.manual_seed(11)
+            x = gc.placeholder((3 * BLOCK + 5,), "float64", name="x")
+            step = gc.compile([x + draw_like(x)], inputs=[x], device=device)
+            return step(np.zeros(x.shape, np.float64))[0], step
+
+    want, _ = first_draw("reference")
+    got, step = first_draw("cpu")
+    source = next(iter(step._plans.values())).source
+    assert re.search(r"_lib\.random_(uniform|normal)_parts\(.*\) in 4 chunks", source)
+    assert np.abs(want).max() > 0
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
