@@ -15,7 +15,7 @@ picks one per shape):
   for the weight gradient); no scratch argument, no BLAS. It wins when the
   GEMM is a matrix-vector product (one output channel per group: depthwise
   convs). The forward at stride 1 without padding allocates one padded-width
-  output plane per image (a few KB; see _conv2d_direct_flat).
+  output plane per call of its parts (a few KB; see _conv2d_direct_flat).
 
 Every kernel overwrites all of `out`.
 """
@@ -243,18 +243,21 @@ def _dot(acc, a, b):
     return acc
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def _conv2d_direct_flat(x, w, out, dh, dw, groups):
-    """conv2d_direct at stride 1 without padding: each kernel offset adds one long
-    contiguous run (the flattened input plane, shifted) into a row-padded output
-    plane `ext` of the input's width, which is then cropped; 5x faster than
-    row-by-row for 26-wide rows. Allocates `ext` (one output plane) per image."""
-    n, _, h, wd = x.shape
+# Each direct kernel has a `_parts` form too, over images [start, stop) (the
+# weight gradient's: over output channels), launched by the step program.
+
+@njit(cache=True)
+def _conv2d_direct_flat(start, stop, x, w, out, dh, dw, groups):
+    """conv2d_direct at stride 1 without padding, images [start, stop): each kernel
+    offset adds one long contiguous run (the flattened input plane, shifted) into a
+    row-padded output plane `ext` of the input's width, which is then cropped; 5x
+    faster than row-by-row for 26-wide rows. Allocates `ext` (one output plane)."""
+    _, _, h, wd = x.shape
     out_ch, cg, kh, kw = w.shape
     ho, wo = out.shape[2], out.shape[3]
     og, m = out_ch // groups, (ho - 1) * wd + wo
-    for b in prange(n):
-        ext = np.empty(m, out.dtype)
+    ext = np.empty(m, out.dtype)
+    for b in range(start, stop):
         for o in range(out_ch):
             _fill(ext, 0)
             for c in range(cg):
@@ -268,16 +271,16 @@ def _conv2d_direct_flat(x, w, out, dh, dw, groups):
                 _copy(plane[y], ext[y * wd:y * wd + wo])
 
 
-@njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_direct(x, w, out, sh, sw, ph, pw, dh, dw, groups):
-    n, _, h, wd = x.shape
+@njit(cache=True)
+def conv2d_direct_parts(chunk, start, stop, x, w, out, sh, sw, ph, pw, dh, dw, groups):
+    _, _, h, wd = x.shape
     out_ch, cg, kh, kw = w.shape
     ho, wo = out.shape[2], out.shape[3]
     og = out_ch // groups
     if sh == 1 and sw == 1 and ph == 0 and pw == 0:
-        _conv2d_direct_flat(x, w, out, dh, dw, groups)
+        _conv2d_direct_flat(start, stop, x, w, out, dh, dw, groups)
         return
-    for b in prange(n):
+    for b in range(start, stop):
         for o in range(out_ch):
             plane = out[b, o]
             _fill(plane, 0)
@@ -300,12 +303,19 @@ def conv2d_direct(x, w, out, sh, sw, ph, pw, dh, dw, groups):
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_input_direct(dy, w, out, sh, sw, ph, pw, dh, dw, groups):
-    n, out_ch, ho, wo = dy.shape
+def conv2d_direct(x, w, out, sh, sw, ph, pw, dh, dw, groups):
+    for b in prange(x.shape[0]):
+        conv2d_direct_parts(b, b, b + 1, x, w, out, sh, sw, ph, pw, dh, dw, groups)
+
+
+@njit(cache=True)
+def conv2d_grad_input_direct_parts(chunk, start, stop, dy, w, out, sh, sw, ph, pw, dh, dw,
+                                   groups):
+    _, out_ch, ho, wo = dy.shape
     _, cg, kh, kw = w.shape
     h, wd = out.shape[2], out.shape[3]
     og = out_ch // groups
-    for b in prange(n):
+    for b in range(start, stop):
         _fill(out[b], 0)
         for o in range(out_ch):
             plane = dy[b, o]
@@ -328,12 +338,20 @@ def conv2d_grad_input_direct(dy, w, out, sh, sw, ph, pw, dh, dw, groups):
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
+def conv2d_grad_input_direct(dy, w, out, sh, sw, ph, pw, dh, dw, groups):
+    for b in prange(dy.shape[0]):
+        conv2d_grad_input_direct_parts(b, b, b + 1, dy, w, out, sh, sw, ph, pw, dh, dw, groups)
+
+
+@njit(cache=True)
+def conv2d_grad_weight_direct_parts(chunk, start, stop, x, dy, out, sh, sw, ph, pw, dh, dw,
+                                    groups):
+    """Output channels [start, stop) of the weight gradient."""
     n, out_ch, ho, wo = dy.shape
     _, cg, kh, kw = out.shape
     h, wd = x.shape[2], x.shape[3]
     og = out_ch // groups
-    for o in prange(out_ch):
+    for o in range(start, stop):
         for c in range(cg):
             ci = (o // og) * cg + c
             for i in range(kh):
@@ -353,3 +371,9 @@ def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
                             else:
                                 acc = _dot(acc, g, _row(src, x0, x1, sw, off))
                     out[o, c, i, j] = acc
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
+def conv2d_grad_weight_direct(x, dy, out, sh, sw, ph, pw, dh, dw, groups):
+    for o in prange(out.shape[0]):
+        conv2d_grad_weight_direct_parts(o, o, o + 1, x, dy, out, sh, sw, ph, pw, dh, dw, groups)

@@ -87,14 +87,18 @@ FINISH = {"conv2d_grad_weight", "conv2d_grad_weight_runs",      # the parts' sum
           "conv2d_grad_weight_winograd"}
 
 
-def conv_steps(op, variant, images, parts):
+def conv_steps(op, variant, x_shape, w_shape, parts):
     """The library calls that compute `op` with `variant` in a step program, in order:
     (function name, chunks) each, chunks 0 for a plain call, else the `_parts` form
-    launched over parts [0, chunks) (runtime/cpu/chunks.py); `parts` is the rows of
-    the work array. A direct kernel stays one call (its `prange` is over images), as
-    does a Winograd forward of fewer images than parts (it splits the GEMMs)."""
+    launched over parts [0, chunks) (runtime/cpu/chunks.py). `parts` is the rows of
+    the work array; a direct kernel's parts are its images (the weight gradient's:
+    its output channels). A Winograd forward of fewer images than parts stays one
+    call (its prange splits each image's GEMMs)."""
     kernel = conv_kernel_name(op, variant)
-    if variant == "direct" or (kernel == "conv2d_winograd" and images < parts):
+    if variant == "direct":
+        count = w_shape[0] if op == "conv2d_grad_weight" else x_shape[0]
+        return [(kernel + "_parts", count)] if count else []
+    if kernel == "conv2d_winograd" and x_shape[0] < parts:
         return [(kernel, 0)]
     return ([(kernel + "_setup", 0)] if kernel in SETUP else []) + \
         [(kernel + "_parts", parts)] + ([(kernel + "_finish", 0)] if kernel in FINISH else [])

@@ -316,7 +316,7 @@ class _Renderer:
                                          stride=node.attrs["stride"])
             work = aligned_empty(int(np.prod(shape)) * np.dtype(node.dtype).itemsize)
             args.append(self.static(work.view(node.dtype).reshape(shape), "work"))
-        for function, chunks in conv_steps(name, variant, x_shape[0], parts):
+        for function, chunks in conv_steps(name, variant, x_shape, w_shape, parts):
             self.call(f"_lib.{function}", args, chunks=chunks)
 
     def concatenate(self, node, out):

@@ -51,6 +51,8 @@ from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill
 from graphc.runtime.cpu.conv import (conv2d, conv2d_direct, conv2d_grad_input,  # noqa: F401
                                      conv2d_grad_input_direct, conv2d_grad_weight,
                                      conv2d_grad_weight_direct, conv2d_parts,
+                                     conv2d_direct_parts, conv2d_grad_input_direct_parts,
+                                     conv2d_grad_weight_direct_parts,
                                      conv2d_grad_input_parts, conv2d_grad_weight_parts,
                                      conv2d_grad_weight_finish)
 from graphc.runtime.cpu.conv_runs import (conv2d_grad_input_runs,  # noqa: F401

@@ -279,6 +279,7 @@ CONV_CASES = {
     "dilation 2 padding (2, 1)": dict(stride=1, padding=(2, 1), dilation=2, groups=1),
     "groups 2 stride (1, 2)": dict(stride=(1, 2), padding=1, dilation=1, groups=2),
     "depthwise": dict(stride=1, padding=1, dilation=1, groups=4),
+    "depthwise unpadded": dict(stride=1, padding=0, dilation=1, groups=4),
 }
 
 
@@ -299,8 +300,12 @@ def test_conv2d_bias_relu(case):
                "conv": gc.nn.conv2d(x, w, None, **attrs)}
     # the weight gradient sums ~140 float32 products per entry; BLAS and the NumPy
     # reference add them in different orders (measured: up to 9e-5 relative)
-    check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val},
-          rtol=2e-4, atol=1e-5)
+    step = check(with_grads(outputs, {"x": x, "w": w, "b": b}), {x: x_val, w: w_val, b: b_val},
+                 rtol=2e-4, atol=1e-5)
+    if groups == 4:     # the direct kernels' parts, over images (over output channels)
+        source = next(iter(step._plans.values())).source
+        for kernel, count in (("conv2d", 2), ("conv2d_grad_weight", 4)):
+            assert re.search(rf"_lib\.{kernel}_direct_parts\(.*\) in {count} chunks", source)
 
 
 def test_pooling():
