@@ -34,7 +34,8 @@ the graph's meaning is unchanged (only free nodes are cloned).
 import networkx as nx
 
 from graphc.ops.registry import ELEMENTWISE
-from graphc.passes.fusion_legality import (buffer_leaves, depends_on, fit, must_be_buffer,
+from graphc.passes.fusion_legality import (add_dependency, add_kernel, buffer_leaves,
+                                           depends_on, fit, forget_ranks, must_be_buffer,
                                            reduction_level, safe_inlining, would_cycle,
                                            writer_of)
 from graphc.passes.kernels import (  # noqa: F401  (the kernel vocabulary, re-exported)
@@ -123,6 +124,7 @@ def _is_buffer(fusion, node):
 def _new_kernel(fusion, domain, library=None):
     kernel = Kernel(len(fusion.kernels), domain, library)
     fusion.kernels.append(kernel)
+    add_kernel(fusion, kernel)
     return kernel
 
 
@@ -265,12 +267,12 @@ def _share_instead(fusion, kernel, node):
     same bits under fast-math, which broke max's gradient: x == max(x) must hold.)"""
     owner = fusion.kernel_of[node]
     if _cheap(fusion, node) or node not in owner.inlined or node.shape != owner.domain \
-            or not safe_inlining(fusion, owner, node) or depends_on(owner, kernel):
+            or not safe_inlining(fusion, owner, node) or depends_on(fusion, [owner], kernel):
         return False
     if not _promote(fusion, owner, node):
         return False
     fusion.free.discard(node)
-    kernel.deps.add(owner)
+    add_dependency(fusion, kernel, owner)
     return True
 
 
@@ -320,7 +322,7 @@ def _note_reads(fusion, kernel, node, why):
     for operand in node.inputs:
         owner = writer_of(fusion, operand)
         if owner is not None and owner is not kernel:
-            kernel.deps.add(owner)
+            add_dependency(fusion, kernel, owner)
             fusion.reasons.setdefault((operand, node), why or _refusal(fusion, owner, node))
 
 
@@ -420,8 +422,8 @@ def _try_merge(fusion, into, other):
     reads = _kernel_leaves(fusion, into) | _kernel_leaves(fusion, other)
     if len(reads - set(into.all_nodes) - set(other.all_nodes)) > MAX_SIBLING_READS:
         return False
-    if any(depends_on(dep, into) for dep in other.deps - {into}) or \
-            any(depends_on(dep, other) for dep in into.deps - {other}):
+    if depends_on(fusion, other.deps - {into}, into) or \
+            depends_on(fusion, into.deps - {other}, other):
         return False
     saved = (dict(fusion.kernel_of), dict(into.level), list(into.nodes), into.reduce_axes,
              set(into.inlined))
@@ -439,6 +441,7 @@ def _try_merge(fusion, into, other):
             into.reduce_axes = tuple(node.attrs["axis"])
         into.level[node] = level
     into.deps = (into.deps | other.deps) - {into, other}
+    forget_ranks(fusion)
     fusion.kernels.remove(other)
     for kernel in fusion.kernels:
         if other in kernel.deps:
@@ -473,6 +476,7 @@ def _finish(fusion):
 
 def _recompute_deps(fusion):
     """Each kernel's dependencies from the final placement (through aliases)."""
+    forget_ranks(fusion)
     for kernel in fusion.kernels:
         kernel.deps = set()
         for node in kernel.all_nodes:

@@ -140,24 +140,71 @@ def _broadcasts_as_row(kernel, shape):
 def would_cycle(fusion, kernel, node):
     """Would `kernel` computing `node` read (through free nodes and aliases) a buffer
     written by a kernel that depends on `kernel`?"""
-    for leaf in buffer_leaves(fusion, node):
-        owner = writer_of(fusion, leaf)
-        if owner is not None and owner is not kernel and depends_on(owner, kernel):
-            return True
-    return False
+    owners = {writer_of(fusion, leaf) for leaf in buffer_leaves(fusion, node)}
+    return depends_on(fusion, owners - {None, kernel}, kernel)
 
 
-def depends_on(kernel, target):
-    """Whether `kernel` reads, directly or through other kernels, what `target` writes."""
-    seen, stack = set(), [kernel]
+def depends_on(fusion, kernels, target):
+    """Whether a kernel of `kernels` reads, directly or through other kernels, what
+    `target` writes. A path to `target` only meets kernels ranked above it
+    (`kernel_ranks`), so the walk skips the others: a 400-step LSTM's fusion asked
+    11,000 times, and each walk went through most of its 1,600 kernels."""
+    rank = kernel_ranks(fusion)
+    floor = rank[target]
+    seen, stack = set(), [k for k in kernels if rank[k] >= floor]
     while stack:
         k = stack.pop()
         if k is target:
             return True
         if k not in seen:
             seen.add(k)
-            stack.extend(k.deps)
+            stack.extend(d for d in k.deps if rank[d] >= floor)
     return False
+
+
+def kernel_ranks(fusion):
+    """{kernel: rank}, each kernel's rank above those of the kernels it reads (a
+    topological numbering). It is kept while it holds: a new kernel ranks above all
+    (`add_kernel`); a dependency that breaks it (`add_dependency`), or a merge
+    (`forget_ranks`), makes the next call number every kernel again, deps first."""
+    if fusion.rank is None:
+        rank, top = {}, -1
+        for root in fusion.kernels:
+            if root in rank:
+                continue
+            rank[root] = None                   # None: on the walk, not yet ranked
+            stack = [(root, iter(root.deps))]
+            while stack:
+                kernel, deps = stack[-1]
+                dep = next((d for d in deps if d not in rank), None)
+                if dep is None:
+                    stack.pop()
+                    top += 1
+                    rank[kernel] = top
+                else:
+                    rank[dep] = None
+                    stack.append((dep, iter(dep.deps)))
+        fusion.rank, fusion.rank_top = rank, top
+    return fusion.rank
+
+
+def add_kernel(fusion, kernel):
+    """A new kernel (no dependencies and no readers yet) ranks above every other."""
+    if fusion.rank is not None:
+        fusion.rank_top += 1
+        fusion.rank[kernel] = fusion.rank_top
+
+
+def add_dependency(fusion, kernel, owner):
+    """`kernel` reads what `owner` writes."""
+    kernel.deps.add(owner)
+    if fusion.rank is not None and fusion.rank[owner] >= fusion.rank[kernel]:
+        fusion.rank = None
+
+
+def forget_ranks(fusion):
+    """The dependencies changed more than `add_dependency` tracks (a merge)."""
+    fusion.rank = None
 
 
 def buffer_leaves(fusion, node):

@@ -12,7 +12,9 @@ import pytest
 
 import graphc as gc
 from graphc.passes.fuse import BUFFER_OPS, ELEMENT, LOOP_REDUCTIONS, ROW, SCALAR, fuse
-from graphc.passes.fusion_legality import must_be_buffer
+from graphc.passes.fusion_legality import (add_dependency, add_kernel, depends_on, forget_ranks,
+                                           kernel_ranks, must_be_buffer)
+from graphc.passes.kernels import Fusion, Kernel
 from graphc.passes.lower import lower
 from graphc.passes.pipeline import default_pipeline
 from helpers_passes import assert_same_values, count_ops, floats, program_of
@@ -756,3 +758,40 @@ def test_kernel_nodes_are_listed_in_topological_order():
     for node in kernel.nodes:
         assert all(i in seen or i not in kernel.nodes for i in node.inputs), node
         seen.add(node)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_depends_on_skips_lower_ranks_and_answers_as_a_full_walk(seed):
+    """depends_on walks only kernels ranked at or above its target (a topological
+    numbering, kernel_ranks). Kernels made and wired in a random order, as fusion
+    does (new kernels, dependencies on older and on newer kernels, which break the
+    numbering, and merges that rewire many at once): every answer equals
+    reachability in the same graph, and the ranks stay below every reader's."""
+    rng = np.random.default_rng(seed)
+    fusion = Fusion(program=None)
+    for step in range(120):
+        if len(fusion.kernels) < 3 or rng.random() < 0.3:
+            kernel = Kernel(len(fusion.kernels), (1,))
+            fusion.kernels.append(kernel)
+            add_kernel(fusion, kernel)
+            continue
+        dag = nx.DiGraph([(k, d) for k in fusion.kernels for d in k.deps])
+        dag.add_nodes_from(fusion.kernels)
+        reader, owner = rng.choice(len(fusion.kernels), 2, replace=False)
+        reader, owner = fusion.kernels[reader], fusion.kernels[owner]
+        if nx.has_path(dag, owner, reader):
+            continue                                # (fusion never makes a cycle)
+        if rng.random() < 0.1:                      # a merge-like rewiring
+            reader.deps |= owner.deps - {reader}
+            forget_ranks(fusion)
+        else:
+            add_dependency(fusion, reader, owner)
+        dag.add_edges_from((k, d) for k in fusion.kernels for d in k.deps)
+        rank = kernel_ranks(fusion)
+        assert all(rank[d] < rank[k] for k in fusion.kernels for d in k.deps)
+        for target in fusion.kernels[::3]:
+            for start in fusion.kernels[::2]:
+                assert depends_on(fusion, [start], target) == nx.has_path(dag, start, target)
+            group = fusion.kernels[1::4]
+            assert depends_on(fusion, group, target) == any(
+                nx.has_path(dag, k, target) for k in group)
