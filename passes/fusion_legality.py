@@ -4,8 +4,9 @@
 the answer is no (the fusion report shows it for the edge). The rules:
 - a node joins at ELEMENT when its shape is the kernel's domain, at ROW when
   it is one of the kernel's row shapes and reads no ELEMENT value, at SCALAR
-  when it is a single value computed from SCALAR values (or the domain is one
-  point);
+  when it is a single value computed from SCALAR values (or, in a domain of one
+  point, from no ELEMENT value: a SCALAR node there read ELEMENT values that the
+  loop never computed for it, a NameError in the generated code);
 - a reduction joins only over an ELEMENT or ROW value of the kernel, over the
   kernel's own reduce axes (or all axes);
 - nothing reads a full reduction of its own kernel before it is complete, an
@@ -47,8 +48,9 @@ def fit(fusion, kernel, node):
         if compared_with_own_extremum(fusion.program.graph, node):
             return None, "a max/min compared with its operand reads it as a buffer"
         return _reduction_fit(kernel, source, node, _level_in(kernel, source))
-    if _is_single(node.shape) and levels and (SCALAR in levels or not kernel.domain
-                                               or _is_single(kernel.domain)):
+    single_point = not kernel.domain or _is_single(kernel.domain)
+    if _is_single(node.shape) and levels and (
+            SCALAR in levels or single_point and ELEMENT not in levels):
         return SCALAR, None
     if SCALAR in levels:
         return None, "reads a full reduction of its own kernel, which must finish first"

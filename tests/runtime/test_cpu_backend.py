@@ -189,6 +189,22 @@ def test_outputs_over_an_input_buffer_are_written_through_the_input():
     assert all(through[k] for k in tanh + updates)
 
 
+def test_a_zero_d_value_reshaped_to_one_element_and_reduced_again():
+    """Found by the differential test (hypothesis): in a kernel over one point (a 0-d
+    domain), single-element nodes reading its per-element values were placed as
+    after-the-loop (SCALAR) values without a full reduction to follow; the loop never
+    computed what they read (NameError in the generated code). They are per-element
+    values there now, and the reshape to (1,) reads the kernel's buffer."""
+    x = gc.placeholder((), name="x")
+    half = gc.max(x / 2.0)
+    loss = gc.sum(gc.max(gc.reshape(half, (1,))))
+    step = check(with_grads({"loss": loss, "half == half": gc.cast(half == half, "float32")},
+                            {"x": x}), {x: np.float32(1.5)})
+    for kernel in next(iter(step._plans.values())).fusion.kernels:
+        if not kernel.domain:
+            assert set(kernel.level.values()) <= {"element"}, kernel.describe()
+
+
 # -- library ops -------------------------------------------------------------------------
 
 def test_matmul_shapes_and_epilogues():
