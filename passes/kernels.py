@@ -80,6 +80,7 @@ class Fusion:
         self.refusals = {}          # node -> {kernel: why it could not join that kernel}
         self.originals = {}         # copy of a free node -> the node it copies
         self.free_depth = {}        # free node -> ops in its longest chain of free nodes
+        self.leaves = {}            # kernel -> (its node count, what it reads): fuse.py
         self.rank = {}              # kernel -> a number below its readers' (None: stale;
         self.rank_top = -1          # fusion_legality.py's kernel_ranks), and the largest
 
