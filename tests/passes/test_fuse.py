@@ -795,3 +795,20 @@ def test_depends_on_skips_lower_ranks_and_answers_as_a_full_walk(seed):
             group = fusion.kernels[1::4]
             assert depends_on(fusion, group, target) == any(
                 nx.has_path(dag, k, target) for k in group)
+
+
+@pytest.mark.parametrize("workload", [W1, W2, W3], ids=["W1", "W2", "W3"])
+def test_the_kept_leaves_of_each_kernel_are_what_it_reads(workload):
+    """fuse.py keeps each kernel's leaves (what it reads) until a node joins it; after
+    the pass every kept entry still current by that rule equals a recomputation."""
+    _, program, _ = optimized(**workload)
+    fusion = program.fusion
+    checked = 0
+    for kernel in fusion.kernels:
+        count, leaves = fusion.leaves.get(kernel, (-1, None))
+        if count == len(kernel.nodes):
+            reads = {i for node in kernel.all_nodes for i in node.inputs
+                     if fusion.kernel_of.get(i) is not kernel}
+            assert leaves == reads, kernel.describe()
+            checked += 1
+    assert checked
