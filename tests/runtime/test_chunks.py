@@ -1,6 +1,8 @@
 """runtime/cpu/chunks.py and chunked.py: a parallel loop kernel runs in chunks of its
 outer loop, one equal range per thread, through one launcher compiled once (not a
 parfor each); a sum across the loop adds up the chunks' partial sums in a tail."""
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -142,3 +144,45 @@ def test_an_integer_sum_across_the_loop_keeps_its_prange():
     x = gc.placeholder(value.shape, "int64", name="x")
     step = check({"total": gc.sum(x * 3)}, {x: value})
     assert "prange(" in plan_of(step).source and "_kc(" not in plan_of(step).source
+
+
+@pytest.mark.skipif(THREADS < 2, reason="needs 2 Numba threads to change the count")
+def test_library_parts_planned_at_one_thread_count_run_the_same_at_another(threads):
+    """A conv's work array has one row per thread counted when the plan is built (at
+    the first call); its parts are those rows. A step planned at 2 threads and run
+    at 1 computes the same bits (the same parts, in turn); one planned at 1 and run
+    at 2 the same values up to the order of its weight gradients' sums (one part
+    sums every image). Winograd, runs and direct convs, forward and gradients."""
+    def build():
+        gc.manual_seed(0)
+        net = gc.nn.Sequential(gc.nn.Conv2d(32, 32, 3, padding=1), gc.nn.ReLU(),
+                               gc.nn.Conv2d(32, 8, 3, groups=8), gc.nn.Flatten(),
+                               gc.nn.Linear(8 * 10 * 10, 10))
+        x = gc.placeholder((6, 32, 12, 12), name="x")
+        y = gc.placeholder((6,), "int64", name="y")
+        loss = gc.nn.functional.cross_entropy(net(x), y)
+        return gc.compile([loss] + gc.grad(loss, list(net.parameters())), inputs=[x, y],
+                          device="cpu")
+
+    rng = np.random.default_rng(3)
+    feeds = [rng.standard_normal((6, 32, 12, 12)).astype("float32"), rng.integers(0, 10, 6)]
+    threads(2)
+    with gc.Graph("planned at 2"):
+        step = build()
+        want = step(*feeds)
+        threads(1)
+        at_one = step(*feeds)
+    with gc.Graph("planned at 1"):
+        step_one = build()
+        step_one(*feeds)                # the plan is built at 1 thread
+        threads(2)
+        at_two = step_one(*feeds)
+    source = plan_of(step).source
+    for kernel, parts in (("conv2d_winograd", 2), ("conv2d_grad_weight_winograd", 2),
+                          ("conv2d_direct", 6)):      # (the direct conv's parts: images)
+        assert re.search(rf"_lib\.{kernel}_parts\(.*\) in {parts} chunks", source)
+    assert re.search(r"_lib\.conv2d_winograd_parts\(.*\) in 1 chunks", plan_of(step_one).source)
+    for g, w in zip(at_one, want):
+        np.testing.assert_array_equal(g, w)
+    for g, w in zip(at_two, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
