@@ -8,9 +8,10 @@ image; avg_pool2d_grad: one row per call; a deep matmul: one (m, n) product
 per extra thread). The step program calls each kernel's compiled code through
 a thunk (runtime/cpu/step_program.py), its attributes as int64 words, so a
 kernel compiles once per dtype and layout; a pooling kernel's `_images` form
-and a conv kernel's `_parts` form take (chunk, start, stop) first and are
-launched over the threads (a conv's with a `_setup` or `_finish` call where it
-needs one: conv_variants.py's `conv_steps`). Conv kernels
+and the `_parts` forms of the convs, the split matmuls and the random draws take
+(chunk, start, stop) first and are launched over the threads (with a `_setup` or
+`_finish` call where one is needed: conv_variants.py's `conv_steps`, a deep
+matmul's slices added up). Conv kernels
 live in runtime/cpu/conv.py and winograd.py, pooling in runtime/cpu/pool.py,
 random draws in runtime/cpu/random.py; all are re-exported here.
 
