@@ -25,17 +25,19 @@ differ from the direct sum by a few float32 ulps of the operands' magnitudes
 
 Infinities: the transforms add and subtract neighbouring values, so an
 infinite input gives inf - inf = NaN where the direct sum gives +-inf. An
-image whose Winograd result holds a NaN is computed again as the direct sum
-(`_direct_sums`), whose NaNs are the reference's: the forward and input gradient
-per image, the weight gradient whole. The check is a compare per output value in
-the loops that write them. The direct sums are plain serial loops: conv.py's
-parallel direct kernels, compiled into these three, took 7.7 s of a fresh
-runtime's first W2 step.
+image whose Winograd result holds a NaN is computed again by conv.py's direct
+kernels (their serial `_parts` forms), whose NaNs are the reference's: the
+forward and input gradient per image, the weight gradient whole. The check is a
+compare per output value in the loops that write them. (The parallel direct
+kernels, compiled into these three, took 7.7 s of a fresh runtime's first W2
+step.)
 """
 from numba import njit, prange
 
 from graphc.runtime.cpu.blas import gemm
-from graphc.runtime.cpu.conv import PRANGE_ONLY, _add, _copy, _fill, _has_nan
+from graphc.runtime.cpu.conv import (PRANGE_ONLY, _add, _copy, _fill, _has_nan,
+                                     conv2d_direct_parts, conv2d_grad_input_direct_parts,
+                                     conv2d_grad_weight_direct_parts)
 
 
 def winograd_applies(w_shape, stride, dilation, groups):
@@ -275,39 +277,6 @@ def _output_tiles_adjoint(dy, b, th, tw, dm, plane):
                         dm[o, 4 * r + k, t] = row[k]
 
 
-@njit(cache=True)
-def _direct_sums(x, w, y, b, ph, pw, which):
-    """The 3x3, stride-1 conv's direct sums for image b: which 0, y[b] = conv(x[b], w);
-    1, y[b] = its input gradient for dy = x[b]; 2, y += its weight gradient for
-    x[b] and dy = w[b] (y then the weight gradient, zeroed by the caller).
-    One loop body serves all three (the last index moves with the output column q
-    at stride 1 or 0): three bodies took 2.2 s of a fresh runtime's compile for
-    this rarely run path."""
-    if which != 2:
-        _fill(y[b], 0)
-    outs, ins = (w.shape[0], w.shape[1]) if which != 2 else (y.shape[0], y.shape[1])
-    image, grid = (y, x) if which == 1 else (x, y if which == 0 else w)
-    h, wd, ho, wo = image.shape[2], image.shape[3], grid.shape[2], grid.shape[3]
-    ys, ws = (0, 1) if which == 2 else (1, 0)
-    for o in range(outs):
-        for c in range(ins):
-            for i in range(3):
-                for j in range(3):
-                    q0, q1 = max(0, pw - j), min(wo, wd + pw - j)
-                    for r in range(max(0, ph - i), min(ho, h + ph - i)):
-                        u = r + i - ph
-                        if which == 0:      # each operand's index at column q = 0
-                            at_y, at_w, at_x = (b, o, r, 0), (o, c, i, j), (b, c, u, j - pw)
-                        elif which == 1:
-                            at_y, at_w, at_x = (b, c, u, j - pw), (o, c, i, j), (b, o, r, 0)
-                        else:
-                            at_y, at_w, at_x = (o, c, i, j), (b, o, r, 0), (b, c, u, j - pw)
-                        for q in range(q0, q1):
-                            y[at_y[0], at_y[1], at_y[2], at_y[3] + q * ys] += \
-                                w[at_w[0], at_w[1], at_w[2], at_w[3] + q * ws] * \
-                                x[at_x[0], at_x[1], at_x[2], at_x[3] + q]
-
-
 # -- the kernels -------------------------------------------------------------------
 #
 # Each kernel is a `_parts` function, serial over parts [start, stop) of its work
@@ -344,7 +313,7 @@ def conv2d_winograd_parts(chunk, start, stop, x, w, out, sh, sw, ph, pw, dh, dw,
             for e in range(16):
                 gemm(u[:, e], v[:, e], m[:, e], 0.0)
             if _output_tiles(m, out, b, th, tw, plane):     # an infinity met another
-                _direct_sums(x, w, out, b, ph, pw, 0)
+                conv2d_direct_parts(0, b, b + 1, x, w, out, 1, 1, ph, pw, 1, 1, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -364,7 +333,7 @@ def conv2d_winograd(x, w, out, sh, sw, ph, pw, dh, dw, groups, work):
         for e in prange(16):
             gemm(u[:, e], v[:, e], m[:, e], 0.0)
         if _output_tiles(m, out, b, th, tw, plane):
-            _direct_sums(x, w, out, b, ph, pw, 0)
+            conv2d_direct_parts(0, b, b + 1, x, w, out, 1, 1, ph, pw, 1, 1, 1)
 
 
 @njit(cache=True)
@@ -390,7 +359,7 @@ def conv2d_grad_input_winograd_parts(chunk, start, stop, dy, w, out, sh, sw, ph,
             for e in range(16):
                 gemm(ut[:, e], m[:, e], v[:, e], 0.0)
             if _input_tiles_adjoint(v, out, b, ph, pw, th, tw, plane):
-                _direct_sums(dy, w, out, b, ph, pw, 1)
+                conv2d_grad_input_direct_parts(0, b, b + 1, dy, w, out, 1, 1, ph, pw, 1, 1, 1)
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
@@ -421,7 +390,7 @@ def conv2d_grad_weight_winograd_parts(chunk, start, stop, x, dy, out, sh, sw, ph
 
 @njit(cache=True)
 def conv2d_grad_weight_winograd_finish(x, dy, out, sh, sw, ph, pw, dh, dw, groups, work):
-    """dw = G^T (the parts' dU summed) G; the direct sums if it holds a NaN."""
+    """dw = G^T (the parts' dU summed) G; the direct kernel's if it holds a NaN."""
     out_ch, in_ch = out.shape[0], out.shape[1]
     th, tw = _tile_counts(dy)
     du = _regions(work, 0, out_ch, in_ch, th, tw)[0]
@@ -431,9 +400,7 @@ def conv2d_grad_weight_winograd_finish(x, dy, out, sh, sw, ph, pw, dh, dw, group
     for o in range(out_ch):
         for c in range(in_ch):
             if _has_nan(out[o, c]):
-                _fill(out, 0)
-                for b in range(x.shape[0]):
-                    _direct_sums(x, dy, out, b, ph, pw, 2)
+                conv2d_grad_weight_direct_parts(0, 0, out_ch, x, dy, out, 1, 1, ph, pw, 1, 1, 1)
                 return
 
 
