@@ -25,6 +25,8 @@ import math
 import numbers
 import weakref
 
+import numpy as np
+
 from graphc.errors import user_location
 from graphc.ops.rules import is_count
 from graphc.optim.optimizer import FLOAT32_MAX, Optimizer, OptimizerError, is_valid_lr
@@ -304,8 +306,11 @@ class ReduceLROnPlateau:
     def step(self, metric):
         """One epoch's end, with the metric it reached (a validation loss, say)."""
         loc = user_location()
+        if isinstance(metric, np.ndarray) and metric.size == 1 and metric.dtype.kind in "fiu":
+            metric = metric.reshape(()).item()      # a compiled step's loss, say: 0-d
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
-            self._fail(f"step needs the epoch's metric as a number, got {metric!r}", loc)
+            self._fail(f"step needs the epoch's metric as a number or an array of one "
+                       f"number, got {metric!r:.80}", loc)
         current = float(metric)
         self.last_epoch += 1
         if self._better(current):

@@ -154,6 +154,22 @@ def test_reduce_on_plateau_follows_pytorchs_rules():
     np.testing.assert_allclose(plateau_rates(maximize, [1, 1.4, 1.6, 2.2]), [1, 0.1, 0.1, 0.1])
 
 
+def test_reduce_on_plateau_takes_a_compiled_steps_loss():
+    """A compiled step returns its loss as a 0-d array (PyTorch's step takes a 0-d
+    tensor): the same rates as for Python floats."""
+    metrics = [1.0, 2.0, 2.0, 0.5]
+    arrays = [np.float32(metrics[0]), np.array(metrics[1], "float32"),
+              np.array([metrics[2]]), np.array([[metrics[3]]], "float64")]
+    assert plateau_rates(ReduceLROnPlateau(make_optimizer(0.1), patience=0), arrays) == \
+        plateau_rates(ReduceLROnPlateau(make_optimizer(0.1), patience=0), metrics)
+    w = gc.variable(np.ones(3, "float32"), name="w")
+    optimizer = gc.optim.SGD([w], lr=0.1)
+    (loss,) = gc.compile([gc.sum(w * w)], inputs=[], device="reference")()
+    scheduler = ReduceLROnPlateau(optimizer)
+    scheduler.step(loss)
+    assert np.ndim(loss) == 0 and scheduler.best == 3.0
+
+
 def test_reduce_on_plateau_sets_the_compiled_rate_and_resumes_from_its_state():
     optimizer = make_optimizer(0.1)
     scheduler = ReduceLROnPlateau(optimizer, patience=0)
@@ -171,6 +187,7 @@ def test_reduce_on_plateau_sets_the_compiled_rate_and_resumes_from_its_state():
     (lambda o: ReduceLROnPlateau(o, mode="avg"), "mode must be 'min' or 'max'"),
     (lambda o: ReduceLROnPlateau(o, min_lr=[0.1, 0.2]), "min_lr has 2 entries for 1 groups"),
     (lambda o: ReduceLROnPlateau(o).step("low"), "step needs the epoch's metric as a number"),
+    (lambda o: ReduceLROnPlateau(o).step(np.ones(2)), "or an array of one number, got array"),
     (lambda o: LinearLR(o, start_factor=0), r"start_factor must be in \(0, 1\]"),
 ])
 def test_bad_plateau_and_linear_arguments_are_refused(make, message):
