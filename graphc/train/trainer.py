@@ -58,12 +58,15 @@ class Trainer:
     that evaluate() adds; seed: the dropout masks' seed (default: drawn from
     gc.random's generator, so gc.manual_seed fixes it); clip_grad_norm: clip
     the gradients to this total 2-norm before each update (as calling
-    torch.nn.utils.clip_grad_norm_ before optimizer.step()).
+    torch.nn.utils.clip_grad_norm_ before optimizer.step()); scheduler_metric:
+    what a ReduceLROnPlateau scheduler steps on after each epoch, a metric of
+    evaluate() or an epoch record's key ("loss": the validation loss, or the
+    training loss when fit has no val_loader; "accuracy" needs mode="max").
     """
 
     def __init__(self, model, loss_fn=None, optimizer=None, inputs=None, device=None,
                  task=None, threshold=None, metrics=None, scheduler=None, seed=None,
-                 clip_grad_norm=None):
+                 clip_grad_norm=None, scheduler_metric="loss"):
         loc = user_location()
         if not isinstance(model, Module):
             raise TrainError(f"model must be a gc.nn.Module, got a {type(model).__name__}",
@@ -82,6 +85,7 @@ class Trainer:
         if clip_grad_norm is not None:
             check_clip_bound(clip_grad_norm, "clip_grad_norm", "Trainer", loc, TrainError)
         self.clip_grad_norm = clip_grad_norm
+        self.scheduler_metric = scheduler_metric
         kind = underlying_function(loss_fn)         # a loss module's function
         self.task = task or ("binary" if kind in _BINARY_LOSSES else
                              "multiclass" if kind is F.cross_entropy else None)
@@ -202,6 +206,7 @@ class Trainer:
             self._check_loader(val_loader, "fit", "val_loader")
         if early_stopping is not None:
             self._check_early_stopping(early_stopping, val_loader)
+        self._plateau_key(scheduler or self.scheduler, val_loader is not None)
         if checkpoint is not None:
             checkpoints.writable_path(checkpoint, "fit")
         self.scheduler = scheduler or self.scheduler
@@ -228,6 +233,28 @@ class Trainer:
             self._fail(f"early stopping on '{stopping.metric}' needs val_loader= (without "
                        f"one, the epoch records hold {sorted(TRAIN_RECORD_KEYS)})", op="fit")
         stopping.key(dict.fromkeys(self._record_keys(val_loader is not None)))
+
+    def _plateau_key(self, scheduler, validated):
+        """The record key a ReduceLROnPlateau `scheduler` steps on (None for another
+        scheduler); refuses, before training, a key the records will not hold and a
+        mode that reads the metric the wrong way round (a loss with mode="max")."""
+        if not isinstance(scheduler, ReduceLROnPlateau):
+            return None
+        metric, keys = self.scheduler_metric, self._record_keys(validated)
+        key = next((k for k in ("val_" + str(metric), "train_" + str(metric), metric)
+                    if k in keys), None)
+        if key is None:
+            self._fail(f"scheduler_metric {metric!r}: the epoch records hold only "
+                       f"{sorted(keys)}", op="fit")
+        lower_is_better = "loss" in key
+        known = lower_is_better or key.split("_", 1)[-1] in ("accuracy", "precision",
+                                                              "recall", "f1")
+        if known and lower_is_better != (scheduler.mode == "min"):
+            better, way = ("min", "lower") if lower_is_better else ("max", "higher")
+            self._fail(f"ReduceLROnPlateau(mode={scheduler.mode!r}) would step on '{key}', "
+                       f"which is better when {way}: use mode={better!r}, or "
+                       "Trainer(scheduler_metric=...) to step on another metric", op="fit")
+        return key
 
     def _record_keys(self, validated):
         """The keys of each epoch record fit() writes (with a val_loader or without)."""
@@ -269,7 +296,7 @@ class Trainer:
             scores = self.evaluate(val_loader)
             record.update((f"val_{k}", v) for k, v in scores.items() if np.ndim(v) == 0)
         if isinstance(self.scheduler, ReduceLROnPlateau):    # as PyTorch: step(val_loss)
-            self.scheduler.step(record.get("val_loss", record["train_loss"]))
+            self.scheduler.step(record[self._plateau_key(self.scheduler, val_loader is not None)])
         elif self.scheduler is not None:
             self.scheduler.step()
         record["seconds"] = time.perf_counter() - start

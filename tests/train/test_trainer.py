@@ -453,6 +453,45 @@ def test_reduce_on_plateau_steps_with_the_validation_loss(monkeypatch):
     assert seen[-1] == trainer.history["train_loss"][-1]
 
 
+def test_reduce_on_plateau_steps_on_the_metric_named(monkeypatch):
+    gc.manual_seed(0)
+    (x, y), (xv, yv) = split(240, 60)
+    model = MLP()
+    opt = gc.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = gc.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0)
+    seen = []
+    step = scheduler.step
+    monkeypatch.setattr(scheduler, "step", lambda metric: seen.append(metric) or step(metric))
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                               scheduler=scheduler, scheduler_metric="accuracy")
+    history = trainer.fit(loader(x, y, 60), epochs=2, val_loader=loader(xv, yv, 60),
+                          progress=False)
+    assert seen == history["val_accuracy"]
+    trainer.fit(loader(x, y, 60), epochs=1, progress=False)        # no validation loader
+    assert seen[-1] == trainer.history["train_accuracy"][-1]
+
+
+@pytest.mark.parametrize("mode, metric, message", [
+    ("max", "loss", r"ReduceLROnPlateau\(mode='max'\) would step on 'val_loss', which is "
+                    r"better when lower: use mode='min'"),
+    ("min", "f1", "would step on 'val_f1', which is better when higher"),
+    ("min", "perplexity", "scheduler_metric 'perplexity': the epoch records hold only"),
+])
+def test_reduce_on_plateau_on_a_metric_read_the_wrong_way_is_refused(mode, metric, message):
+    gc.manual_seed(0)
+    (x, y), (xv, yv) = split(120, 60)
+    model = MLP()
+    opt = gc.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = gc.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode)
+    trainer = gc.train.Trainer(model, gc.nn.cross_entropy, opt, device="reference",
+                               scheduler=scheduler, scheduler_metric=metric)
+    before = [np.array(p.value) for p in model.parameters()]
+    with pytest.raises(gc.GraphcError, match=message):
+        trainer.fit(loader(x, y, 60), epochs=1, val_loader=loader(xv, yv, 60), progress=False)
+    assert trainer.epoch == 0 and all(
+        np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))
+
+
 def test_a_checkpoint_resumes_reduce_on_plateau(tmp_path):
     gc.manual_seed(0)
     (x, y), (xv, yv) = split(240, 60)
