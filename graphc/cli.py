@@ -100,8 +100,10 @@ def _add_train(commands):
                    help="adam, or sgd with momentum 0.9 (default: adam)")
     t.add_argument("--lr", type=_positive_float, help="learning rate (default: %s)" % ", ".join(
         f"{v} for {k}" for k, v in DEFAULT_LR.items()))
-    t.add_argument("--device", choices=("cpu", "reference"), default="cpu",
-                   help="cpu: the compiler; reference: the NumPy interpreter (default: cpu)")
+    t.add_argument("--device", choices=("cpu", "cuda", "reference"), default="cpu",
+                   help="cpu: the compiler; cuda: its numba.cuda kernels (a GPU, or Numba's "
+                   "simulator with NUMBA_ENABLE_CUDASIM=1); reference: the NumPy "
+                   "interpreter (default: cpu)")
     t.add_argument("--seed", type=int, default=0, help="seeds the weights, the split and "
                    "the shuffling (default: 0)")
     t.add_argument("--out", default="graphc-run", metavar="DIR", help="where the checkpoint, "
@@ -137,8 +139,8 @@ def run_train(args):
     print(f"model:  {model_name}, {cli_models.count_parameters(model):,} parameters; "
           f"{args.optimizer} lr {lr:g}, batch {args.batch_size}, {epochs} epoch(s), "
           f"device {args.device}")
-    print("training" + (" (the first epoch includes compiling the step)" if args.device == "cpu"
-                        else "") + "...", flush=True)
+    print("training" + (" (the first epoch includes compiling the step)"
+                        if args.device != "reference" else "") + "...", flush=True)
     fit_start = time.perf_counter()
     trainer.fit(train_loader, epochs, val_loader=test_loader, progress=not args.no_progress)
     fit_seconds = time.perf_counter() - fit_start

@@ -22,7 +22,8 @@ LIMIT = ["--limit", "320", "--epochs", "1", "--no-progress"]   # 256 train, 64 t
 
 def run(*args, cwd, cache=None, timeout=300):
     """Run `python -m graphc ARGS` (this checkout's) in `cwd`; the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_DEVICE"}   # conftest's
+    env = {k: v for k, v in os.environ.items()          # conftest's, tests/cuda's
+           if k not in ("GRAPHC_DEVICE", "NUMBA_ENABLE_CUDASIM")}
     paths = [REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     if cache is not None:
@@ -94,6 +95,19 @@ def test_train_on_the_reference_device(graphc, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "device reference" in done.stdout and "64 train, 16 test" in done.stdout
     assert json.loads((tmp_path / "metrics.json").read_text())["samples"] == 16
+
+
+def test_train_on_cuda_trains_on_a_gpu_or_says_how_to_simulate_one(graphc, tmp_path):
+    """No GPU (CI): one line saying so and naming the simulator (a simulated run of
+    even this small CNN takes minutes); with a GPU: the same run as on the CPU."""
+    done = graphc("train", "--device", "cuda", "--out", tmp_path, "--limit", "80",
+                  "--epochs", "1", "--no-progress")
+    if done.returncode != 0:
+        assert_one_line_error(done, 1, 'device="cuda"', "NUMBA_ENABLE_CUDASIM=1")
+        assert "device cuda" in done.stdout          # it got as far as compiling
+    else:
+        assert "device cuda" in done.stdout and "64 train, 16 test" in done.stdout
+        assert json.loads((tmp_path / "metrics.json").read_text())["samples"] == 16
 
 
 @pytest.mark.skipif(not os.path.isdir(MNIST), reason=f"no MNIST files at {MNIST}")
