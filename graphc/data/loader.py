@@ -3,6 +3,8 @@
 A dataset is either a tuple of equal-length NumPy arrays, e.g. `(x, y)`, or any
 object with `__len__` and `__getitem__(index_array)` that returns a tuple of
 arrays holding those samples (an `ArrayDataset`, a `Subset`, an `ImageFolder`).
+A PyTorch-style dataset, whose `__getitem__` takes one int and returns one
+sample, works too: the DataLoader asks it sample by sample and stacks them.
 """
 import math
 import numbers
@@ -173,6 +175,7 @@ class DataLoader:
         self._next_epoch = 0        # the epoch the next iter() starts
         self._resume = None         # (epoch, batches done) set by load_state_dict
         self._progress = None       # (epoch, batches done) of the running iteration
+        self._per_sample = None     # whether the dataset takes one int index at a time
 
     def __len__(self):
         n = len(self.dataset)
@@ -202,10 +205,25 @@ class DataLoader:
         order, size = self.order(epoch), self.batch_size
         self._progress = (epoch, start)
         for b in range(start, len(self)):
-            batch = self.dataset[order[b * size:(b + 1) * size]]
+            batch = self._fetch(order[b * size:(b + 1) * size])
             self._progress = (epoch, b + 1)
             yield tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
         self._progress = None
+
+    def _fetch(self, indices):
+        """The samples at `indices`: one call with the index array, or, for a dataset
+        that refuses one (a PyTorch-style `__getitem__(int)`), a call per sample,
+        stacked. The first batch decides which, for good."""
+        if not self._per_sample:
+            try:
+                batch = self.dataset[indices]
+                self._per_sample = False
+                return batch
+            except (TypeError, IndexError, KeyError):
+                if self._per_sample is False:
+                    raise
+                self._per_sample = True
+        return collate([self.dataset[int(i)] for i in indices], indices)
 
     def state_dict(self):
         """Where the loader stands: the epoch to serve next (or the one interrupted),
@@ -251,3 +269,24 @@ class DataLoader:
         if state["batches_done"] and state["batches_done"] >= len(self):
             raise DataError(f"DataLoader state has {state['batches_done']} batches of its "
                             f"epoch done, but this loader's epochs have {len(self)} batches")
+
+
+def collate(samples, indices):
+    """One batch from samples of a PyTorch-style dataset (each a tuple of fields, or
+    one field): a tuple with each field's values stacked along a new first axis."""
+    fields = [tuple(s) if isinstance(s, (tuple, list)) else (s,) for s in samples]
+    width = len(fields[0]) if fields else 0
+    for sample, index in zip(fields, indices):
+        if len(sample) != width:
+            raise DataError(f"dataset[{index}] has {len(sample)} fields, but "
+                            f"dataset[{indices[0]}] has {width}")
+    batch = []
+    for f in range(width):
+        values = [np.asarray(sample[f]) for sample in fields]
+        shapes = {v.shape for v in values}
+        if len(shapes) > 1:
+            raise DataError(f"field {f} of the samples {np.asarray(indices[:8]).tolist()} has shapes "
+                            f"{sorted(shapes)}; every sample's field needs the same shape "
+                            f"to stack into a batch")
+        batch.append(np.stack(values))
+    return tuple(batch)

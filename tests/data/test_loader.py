@@ -145,6 +145,73 @@ def test_an_object_dataset_is_indexed_with_index_arrays():
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), np.arange(7) ** 2)
 
 
+class PyTorchStyle:
+    """A map-style dataset as PyTorch users write them: one int in, one sample
+    out (a list of rows, a Python int label), counting its calls."""
+
+    def __init__(self, n):
+        self.rows = [[float(i), -float(i)] for i in range(n)]
+        self.calls = 0
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        return np.asarray(self.rows[i], np.float32), 10 * i
+
+
+def test_a_pytorch_style_dataset_is_served_sample_by_sample_and_stacked():
+    data = PyTorchStyle(11)
+    loader = DataLoader(data, batch_size=4, shuffle=True, seed=3)
+    got = served(loader)
+    assert sorted(np.concatenate(got).tolist()) == list(range(11))
+    assert [len(b) for b in got] == [4, 4, 3]
+    assert data.calls == 1 + 11         # the first batch's index array, refused, then each
+    xb, yb = next(iter(loader))
+    assert xb.shape == (4, 2) and xb.dtype == np.float32 and yb.dtype.kind == "i"
+    same = DataLoader(ArrayDataset(*dataset(11)), batch_size=4, shuffle=True, seed=3)
+    assert [b.tolist() for b in served(same)] == [b.tolist() for b in got]   # same order
+
+
+def test_a_pytorch_style_dataset_trains_like_its_arrays():
+    x, y = np.random.default_rng(0).standard_normal((24, 3)).astype("float32"), \
+        np.arange(24) % 2
+
+    class Samples:
+        def __len__(self):
+            return 24
+
+        def __getitem__(self, i):
+            return x[i].tolist(), int(y[i])
+
+    def trained(data):
+        gc.manual_seed(0)
+        model = gc.nn.Linear(3, 2)
+        trainer = gc.train.Trainer(model, gc.nn.cross_entropy,
+                                   gc.optim.SGD(model.parameters(), lr=0.5), device="reference")
+        trainer.fit(DataLoader(data, batch_size=8), epochs=2, progress=False)
+        return [np.array(p.value) for p in model.parameters()]
+
+    for a, b in zip(trained(Samples()), trained((x, y))):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_samples_that_do_not_stack_are_refused_naming_them():
+    class Ragged:
+        rows = [[0.0], [0.0, 1.0], [0.0, 1.0, 2.0]]
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return self.rows[i], i
+
+    with pytest.raises(DataError, match=r"field 0 of the samples \[0, 1, 2\] has shapes "
+                                        r"\[\(1,\), \(2,\), \(3,\)\]"):
+        next(iter(DataLoader(Ragged(), batch_size=3)))
+
+
 def test_a_single_array_yields_one_element_tuples():
     (batch,) = next(iter(DataLoader(np.arange(5), batch_size=5)))
     np.testing.assert_array_equal(batch, np.arange(5))
