@@ -43,6 +43,17 @@ def pair_argument(value, name, op, minimum=None):
     return ints
 
 
+def single_argument(value, name, op, minimum=None):
+    """An int or a sequence of one int, >= minimum, as a tuple of one Python int
+    (PyTorch's 1-d conv arguments)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    ints = tuple(_as_int(v) for v in items)
+    if len(ints) != 1 or None in ints:
+        _refuse(f"{name} must be an int or a tuple of one int, got {value!r}", op)
+    _check_minimum(ints, value, name, op, minimum)
+    return ints
+
+
 def shape_argument(value, name, op):
     """An int or a sequence of ints, each >= 0, as a tuple of Python ints."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
@@ -80,6 +91,20 @@ def conv_arguments(op, stride, padding, dilation, groups):
                     f"{padding!r}", op)
     else:
         padding = pair_argument(padding, "padding", op, minimum=0)
+    return stride, padding, dilation, int_argument(groups, "groups", op, minimum=1)
+
+
+def conv1d_arguments(op, stride, padding, dilation, groups):
+    """conv1d's stride, dilation (positive), padding (non-negative, or 'valid' or
+    'same') as tuples of one int (padding's string kept) and groups."""
+    stride = single_argument(stride, "stride", op, minimum=1)
+    dilation = single_argument(dilation, "dilation", op, minimum=1)
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            _refuse(f"padding must be 'valid', 'same', an int or a tuple of one int, got "
+                    f"{padding!r}", op)
+    else:
+        padding = single_argument(padding, "padding", op, minimum=0)
     return stride, padding, dilation, int_argument(groups, "groups", op, minimum=1)
 
 

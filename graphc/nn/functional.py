@@ -11,8 +11,9 @@ import numpy as np
 from graphc.errors import ArgumentError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.nn import arguments
-from graphc.nn.arguments import (conv_arguments, divisor_argument, pool_arguments,
-                                 non_negative_number, probability_argument, shape_argument)
+from graphc.nn.arguments import (conv_arguments, conv1d_arguments, divisor_argument,
+                                 pool_arguments, non_negative_number, probability_argument,
+                                 shape_argument)
 from graphc.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                               cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
                               smooth_l1_loss)
@@ -21,7 +22,8 @@ from graphc.ops.elementwise import (expm1, gelu, leaky_relu, minimum, relu, rsqr
 from graphc.ops.linalg import matmul
 from graphc.ops.rules import blamed_on, real_number
 from graphc.ops.reduce import mean
-from graphc.ops.shape import one_hot as _one_hot, pad, reshape, take, transpose
+from graphc.ops.shape import (broadcast_to, expand_dims, one_hot as _one_hot, pad, reshape,
+                              squeeze, take, transpose)
 from graphc.ops.source import size
 from graphc.random import uniform_like
 from graphc.tensor import apply, as_tensor
@@ -29,9 +31,10 @@ from graphc.tensor import apply, as_tensor
 __all__ = [
     "relu", "sigmoid", "tanh", "gelu", "leaky_relu", "softplus", "softmax", "log_softmax",
     "silu", "mish", "logsigmoid", "elu", "hardtanh", "relu6",
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding",
-    "one_hot", "dropout", "scaled_dot_product_attention",
-    "batch_norm", "layer_norm", "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
+    "linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding",
+    "one_hot", "dropout", "dropout2d", "scaled_dot_product_attention",
+    "batch_norm", "layer_norm", "group_norm",
+    "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "binary_cross_entropy", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
 ]
 
@@ -118,6 +121,49 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
 
 
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """PyTorch's conv1d over (N, C, L), or unbatched (C, L); weight (out, C / groups, k);
+    padding an int, a tuple of one, 'valid' or 'same'. Runs as conv2d over
+    (N, C, 1, L) with the kernel (out, C / groups, 1, k)."""
+    input, weight = as_tensor(input), as_tensor(weight)
+    stride, padding, dilation, groups = conv1d_arguments("conv1d", stride, padding, dilation,
+                                                         groups)
+    _check_conv1d(input, weight, bias, groups, padding, stride, dilation)
+    batched = input.ndim == 3
+    rows = expand_dims(input if batched else expand_dims(input, 0), 2)      # (N, C, 1, L)
+    padding = padding if isinstance(padding, str) else (0,) + padding
+    try:
+        out = conv2d(rows, expand_dims(weight, 2), None, (1,) + stride, padding,
+                     (1,) + dilation, groups)
+    except GraphcError as error:             # length or dtype: say it of conv1d's shapes
+        raise type(error)(f"{error.message} (input {format_shape(input.shape)} and weight "
+                          f"{format_shape(weight.shape)} run as conv2d over (N, C, 1, L))",
+                          op="conv1d", loc=user_location()) from None
+    out = squeeze(out, 2) if bias is None else squeeze(out, 2) + reshape(bias, (-1, 1))
+    return out if batched else squeeze(out, 0)
+
+
+def _check_conv1d(input, weight, bias, groups, padding, stride, dilation):
+    def fail(message):
+        raise ShapeError(message, op="conv1d", loc=user_location())
+    shapes = f"input {format_shape(input.shape)}, weight {format_shape(weight.shape)}"
+    if input.ndim not in (2, 3) or weight.ndim != 3:
+        fail(f"expects input (N, C, L) or (C, L) and weight (out, C / groups, k), got {shapes}")
+    channels, (out, per_group) = input.shape[-2], weight.shape[:2]
+    if channels is not None and channels != per_group * groups or out % groups:
+        fail(f"{shapes} with groups={groups}: input channels must be {per_group} * {groups} "
+             f"and {out} output channels divisible by {groups}")
+    if bias is not None and tuple(bias.shape) != (out,):
+        fail(f"bias of shape {format_shape(bias.shape)} does not fit {out} output channels")
+    if padding == "same" and stride != (1,):
+        fail(f"padding='same' needs stride 1, got stride {stride}")
+    length, kernel = input.shape[-1], weight.shape[-1]
+    pad_total = 0 if isinstance(padding, str) else 2 * padding[0]
+    if padding != "same" and length is not None and \
+            length + pad_total - dilation[0] * (kernel - 1) - 1 < 0:
+        fail(f"{shapes} is too small: padding {padding}, dilation {dilation} leave no output")
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     kernel, stride, padding, dilation = pool_arguments("max_pool2d", kernel_size, stride,
                                                        padding, dilation, ceil_mode)
@@ -193,6 +239,24 @@ def dropout(input, p=0.5, training=True):
     return where(keep, input * (1.0 / (1.0 - p)), 0)
 
 
+def dropout2d(input, p=0.5, training=True):
+    """Zero whole channels with probability p (one draw per sample and channel of an
+    (N, C, H, W) input) and scale the rest by 1 / (1 - p). A 3-D input is read as
+    (N, C, L), as PyTorch reads it today (its warning says this will change)."""
+    p = probability_argument(p, "p", "dropout2d")
+    input = as_tensor(input)
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"expects a 4-D (N, C, H, W) or 3-D (N, C, L) input, got "
+                         f"{format_shape(input.shape)}", op="dropout2d", loc=user_location())
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    first = input[(slice(None), slice(None)) + (slice(0, 1),) * (input.ndim - 2)]
+    keep = uniform_like(first) >= p                       # (N, C, 1, 1): one draw a channel
+    return where(keep, input * (1.0 / (1.0 - p)), 0)
+
+
 def _normalized(x, axes, eps):
     mu = mean(x, axes, keepdims=True)
     centred = x - mu
@@ -211,6 +275,46 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if weight is not None:
         y = y * weight
     return y if bias is None else y + bias
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize (N, C, *) input over each sample's groups of C / num_groups channels
+    (and every position), then scale and shift per channel by weight and bias (C,)."""
+    input = as_tensor(input)
+    groups = _check_group_norm(input, num_groups, weight, bias, eps)
+    channels, axes = input.shape[1], tuple(range(2, input.ndim))
+    param_shape = (1, channels) + (1,) * len(axes)
+
+    def group_mean(t):
+        """The mean over each group of t (N, C, *), as (N, C, 1, ...): every channel
+        of a group has the same count, so it is the mean of its channels' means."""
+        per_channel = mean(t, axes) if axes else t                      # (N, C)
+        grouped = reshape(per_channel, (-1, groups, channels // groups))
+        spread = broadcast_to(mean(grouped, 2, keepdims=True),
+                              (input.shape[0],) + grouped.shape[1:])
+        return reshape(spread, (-1,) + param_shape[1:])
+
+    centred = input - group_mean(input)
+    y = centred * rsqrt(group_mean(centred * centred) + eps)
+    if weight is not None:
+        y = y * reshape(weight, param_shape)
+    return y if bias is None else y + reshape(bias, param_shape)
+
+
+def _check_group_norm(input, num_groups, weight, bias, eps):
+    groups = arguments.int_argument(num_groups, "num_groups", "group_norm", minimum=1)
+    non_negative_number(eps, "eps", "group_norm")
+    channels = input.shape[1] if input.ndim >= 2 else None
+    if channels is None or channels % groups:
+        raise ShapeError(f"expects input (N, C, *) with C known and divisible by num_groups "
+                         f"{groups}, got {format_shape(input.shape)}", op="group_norm",
+                         loc=user_location())
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != (channels,):
+            raise ShapeError(f"{name} of shape {format_shape(param.shape)} does not fit "
+                             f"{channels} channels of input {format_shape(input.shape)}",
+                             op="group_norm", loc=user_location())
+    return groups
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -25,9 +25,9 @@ from graphc.ops.source import variable
 from graphc.autodiff import stop_gradient
 
 __all__ = [
-    "Identity", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten",
-    "Embedding",
-    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
+    "Identity", "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Flatten", "Embedding",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Dropout2d",
 ]
 
 
@@ -116,18 +116,19 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class Conv2d(Module):
-    """2-D convolution over NCHW input; weight (out, in / groups, kh, kw)."""
+class _ConvNd(Module):
+    """A convolution layer: its arguments as tuples of one int per spatial axis,
+    weight (out, in / groups, *kernel_size) and bias (out,) with PyTorch's init
+    (kaiming_uniform(a=sqrt(5)), so bound 1/sqrt(fan_in) for both)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=None):
         super().__init__()
         self.in_channels = _size(self, "in_channels", in_channels)
         self.out_channels = _size(self, "out_channels", out_channels)
-        name = type(self).__name__
-        self.kernel_size = arguments.pair_argument(kernel_size, "kernel_size", name, minimum=1)
-        self.stride, self.padding, self.dilation, self.groups = arguments.conv_arguments(
-            name, stride, padding, dilation, groups)
+        (self.kernel_size, self.stride, self.padding, self.dilation,
+         self.groups) = self._arguments(type(self).__name__, kernel_size, stride, padding,
+                                        dilation, groups)
         if padding_mode != "zeros":
             _fail(self, f"padding_mode {padding_mode!r} is not supported (only 'zeros')",
                   GraphcError)
@@ -138,20 +139,45 @@ class Conv2d(Module):
         _uniform_bound_pair(self, shape, int(np.prod(shape[1:])), bias, module_dtype(dtype))
 
     def forward(self, input):
-        _expect_input(self, input, (4,), "4-D (N, C, H, W)", self.in_channels)
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        _expect_input(self, input, self._ranks, self._what, self.in_channels,
+                      -1 - len(self.kernel_size))
+        return self._conv(input, self.weight, self.bias, self.stride, self.padding,
+                          self.dilation, self.groups)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
-        if self.padding != (0, 0):
+        axes = len(self.kernel_size)
+        if self.padding != (0,) * axes:
             text += f", padding={self.padding!r}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * axes:
             text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         return text + (", bias=False" if self.bias is None else "")
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L) input, or unbatched (C, L); weight
+    (out, in / groups, k); kernel_size, stride, padding, dilation as tuples of one."""
+    _ranks, _what = (2, 3), "3-D (N, C, L) or 2-D (C, L)"
+    _conv = staticmethod(F.conv1d)
+
+    @staticmethod
+    def _arguments(name, kernel_size, stride, padding, dilation, groups):
+        kernel = arguments.single_argument(kernel_size, "kernel_size", name, minimum=1)
+        return (kernel,) + arguments.conv1d_arguments(name, stride, padding, dilation, groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over NCHW input; weight (out, in / groups, kh, kw)."""
+    _ranks, _what = (4,), "4-D (N, C, H, W)"
+    _conv = staticmethod(F.conv2d)
+
+    @staticmethod
+    def _arguments(name, kernel_size, stride, padding, dilation, groups):
+        kernel = arguments.pair_argument(kernel_size, "kernel_size", name, minimum=1)
+        return (kernel,) + arguments.conv_arguments(name, stride, padding, dilation, groups)
 
 
 class MaxPool2d(Module):
@@ -352,6 +378,35 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}")
 
 
+class GroupNorm(Module):
+    """Normalizes (N, C, *) input over each sample's groups of C / num_groups channels;
+    with affine, weight (C,) ones and bias (C,) zeros scale and shift each channel."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        self.num_groups = arguments.int_argument(num_groups, "num_groups", name, minimum=1)
+        self.num_channels = _size(self, "num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            _fail(self, f"num_channels {self.num_channels} must be divisible by num_groups "
+                        f"{self.num_groups}", ArgumentError)
+        self.eps = arguments.non_negative_number(eps, "eps", name)
+        self.affine = bool(affine)
+        dtype, shape = module_dtype(dtype), (self.num_channels,)
+        self.weight = self.bias = None
+        if self.affine:
+            self.weight = variable(_array(self, shape, dtype, 1.0), name="weight")
+            self.bias = variable(_array(self, shape, dtype, 0.0), name="bias")
+
+    def forward(self, input):
+        _expect_input(self, input, range(2, max(input.ndim, 2) + 1), "(N, C, *)",
+                      self.num_channels)
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
 class Dropout(Module):
     """In training, zero each element with probability p and scale the rest by
     1 / (1 - p), with a new mask at every call of the executable; identity in eval."""
@@ -366,3 +421,13 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """In training, zero whole channels of (N, C, H, W) input (or (N, C, L), as
+    PyTorch reads a 3-D input today) with probability p and scale the rest by
+    1 / (1 - p), with new draws at every call; identity in eval."""
+
+    def forward(self, input):
+        _expect_input(self, input, (3, 4), "4-D (N, C, H, W) or 3-D (N, C, L)")
+        return F.dropout2d(input, self.p, self.training)

@@ -1,5 +1,5 @@
-"""`Module`, the base of PyTorch-style layers, and the containers `Sequential`
-and `ModuleList`.
+"""`Module`, the base of PyTorch-style layers, and `Parameter` (the containers
+Sequential, ModuleList and ModuleDict are in containers.py).
 
 A module holds graphc variables and sub-modules set as attributes (as in
 torch, they are registered automatically) and builds graph nodes when it is
@@ -12,14 +12,20 @@ model (`fc1.weight`), so `named_parameters()`, graph dumps and an
 executable's `state_dict()` read as PyTorch's. A module's forward builds its
 nodes inside `name_scope(<attribute name>)` (the root: its class name), so
 visualizations collapse by module.
+
+Parameters are trainable variables, buffers non-trainable ones (BatchNorm's
+running statistics, anything given to `register_buffer`): both are in
+`state_dict()`, except buffers registered with persistent=False.
 """
 import copy
 import weakref
 from collections.abc import Mapping
 
+import numpy as np
+
 from graphc.errors import ArgumentError, DtypeError, GraphcError, ShapeError, user_location
 from graphc.graph import default_graph
-from graphc.ops.source import VariableState
+from graphc.ops.source import VariableState, variable
 from graphc.tensor import Tensor
 
 # VariableState -> weakref to the module that registered it first (the one whose
@@ -29,7 +35,7 @@ _owners = weakref.WeakKeyDictionary()
 
 # What Module.__init__ sets up and registration fills in: rebuilt, not copied, by deepcopy.
 _REGISTRY_FIELDS = {"_parameters", "_buffers", "_modules", "_home", "_scope", "_path",
-                    "_scope_path"}
+                    "_scope_path", "_non_persistent"}
 
 
 def _is_variable(value):
@@ -43,6 +49,7 @@ class Module:
     def __init__(self):
         fields = self.__dict__
         fields["_parameters"], fields["_buffers"], fields["_modules"] = {}, {}, {}
+        fields["_non_persistent"] = set()           # buffer names left out of state_dict
         fields["training"] = True
         fields["_home"] = None                      # weakref to the first parent
         fields["_scope"] = type(self).__name__      # attribute name once it has a parent
@@ -58,27 +65,68 @@ class Module:
                                   "(call super().__init__() first)", op=type(self).__name__,
                                   loc=user_location())
             return object.__setattr__(self, name, value)
-        self._unregister(name)
+        if name in self._buffers and not registered:
+            return self._set_buffer(name, value)    # as torch: a buffer's new value
+        target = self._modules if isinstance(value, Module) else None
+        if _is_variable(value):
+            trainable = value.node.attrs["state"].trainable
+            target = self._parameters if trainable else self._buffers
+        self._unregister(name, keep=target)         # a replaced entry keeps its position
         if isinstance(value, Module):
             self._modules[name] = value
             value._attach(self, name)
         elif registered:
-            state = value.node.attrs["state"]
-            (self._parameters if state.trainable else self._buffers)[name] = value
-            owner = _owners.get(state)
-            if owner is None or owner() is None:
-                owner = _owners[state] = weakref.ref(self)
-            if owner() is self:
-                self._name_variable(name, value)
+            target[name] = value
+            self._own_variable(name, value)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
         self._unregister(name)
+        self._non_persistent.discard(name)
         object.__delattr__(self, name)
 
-    def _unregister(self, name):
+    def _unregister(self, name, keep=None):
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
+
+    def _own_variable(self, name, var):
+        """Name `var` after this module's path if no living module registered it before."""
+        state = var.node.attrs["state"]
+        owner = _owners.get(state)
+        if owner is None or owner() is None:
+            owner = _owners[state] = weakref.ref(self)
+        if owner() is self:
+            self._name_variable(name, var)
+
+    # -- buffers --------------------------------------------------------------------------
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register non-trainable state as PyTorch's register_buffer does: `tensor` is an
+        array (copied into a new non-trainable variable), a non-trainable gc.variable
+        (registered itself), or None (an empty slot, left out of state_dict until set).
+        It is in named_buffers() and, unless persistent=False, in state_dict(). Setting
+        the attribute later (an array or None) replaces the buffer and keeps it one."""
+        loc = user_location()
+        if "_buffers" not in self.__dict__:
+            raise GraphcError("cannot register a buffer before Module.__init__() was called "
+                              "(call super().__init__() first)", op="register_buffer", loc=loc)
+        if not isinstance(name, str) or not name or "." in name:
+            raise ArgumentError(f"buffer name must be a non-empty string without '.', got "
+                                f"{name!r}", op="register_buffer", loc=loc)
+        if hasattr(self, name) and name not in self._buffers:
+            raise ArgumentError(f"attribute {name!r} already exists and is not a buffer",
+                                op="register_buffer", loc=loc)
+        self._set_buffer(name, tensor, "register_buffer")
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
+
+    def _set_buffer(self, name, value, op=None):
+        var = None if value is None else _as_variable(value, name, False,
+                                                      op or type(self).__name__)
+        self._unregister(name, keep=self._buffers)
+        self._buffers[name] = var
+        if var is not None:
+            self._own_variable(name, var)
+        object.__setattr__(self, name, var)
 
     def _attach(self, parent, name):
         """Called when set on `parent`: the first parent (and name) names this module."""
@@ -91,6 +139,8 @@ class Module:
     def _set_path(self, path, scope_path):
         self.__dict__["_path"], self.__dict__["_scope_path"] = path, scope_path
         for name, var in {**self._parameters, **self._buffers}.items():
+            if var is None:
+                continue
             owner = _owners.get(var.node.attrs["state"])
             if owner is not None and owner() is self:
                 self._name_variable(name, var)
@@ -143,13 +193,15 @@ class Module:
             stack.extend(reversed([((name + "." if name else "") + child_name, child)
                                    for child_name, child in module._modules.items()]))
 
-    def _named(self, registries, prefix, recurse):
+    def _named(self, registries, prefix, recurse, persistent_only=False):
         seen = set()
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for registry in registries:
                 for name, var in getattr(module, registry).items():
-                    if id(var) not in seen:
+                    left_out = persistent_only and registry == "_buffers" and \
+                        name in module._non_persistent
+                    if var is not None and id(var) not in seen and not left_out:
                         seen.add(id(var))
                         yield (module_name + "." if module_name else "") + name, var
 
@@ -196,9 +248,14 @@ class Module:
         fn(self)
         return self
 
+    def _persistent_variables(self):
+        """named_variables() less the buffers registered with persistent=False."""
+        return self._named(("_parameters", "_buffers"), "", True, persistent_only=True)
+
     def state_dict(self):
-        """{"fc1.weight": a copy of its current value} for parameters and buffers."""
-        return {name: var.value for name, var in self.named_variables()}
+        """{"fc1.weight": a copy of its current value} for parameters and persistent
+        buffers."""
+        return {name: var.value for name, var in self._persistent_variables()}
 
     def load_state_dict(self, state, strict=True):
         """Set variables from {name: array}; checks every entry before writing any."""
@@ -206,7 +263,7 @@ class Module:
         if not isinstance(state, Mapping):
             raise ArgumentError(f"state must be a dict of arrays, got a {type(state).__name__}",
                                 op="load_state_dict", loc=loc)
-        own = dict(self.named_variables())
+        own = dict(self._persistent_variables())
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if strict and (missing or unexpected):
             raise ShapeError(f"missing keys {missing}, unexpected keys {unexpected}",
@@ -233,6 +290,10 @@ class Module:
         for name, value in self.__dict__.items():
             if name not in _REGISTRY_FIELDS:
                 setattr(new, name, copy.deepcopy(value, memo))
+        new._non_persistent.update(self._non_persistent)
+        for name, var in self._buffers.items():
+            if var is None:                         # an empty slot: set as a plain None
+                new._set_buffer(name, None)
         return new
 
     # -- printing -----------------------------------------------------------------------
@@ -251,68 +312,6 @@ class Module:
         return f"{type(self).__name__}({body}\n)" if body else f"{type(self).__name__}()"
 
 
-class _ModuleSequence(Module):
-    """Modules registered as "0", "1", ... (or by a dict's keys), in order."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        items = modules.items() if isinstance(modules, dict) else (
-            (str(i), module) for i, module in enumerate(modules))
-        for name, module in items:
-            self._register(name, module)
-
-    def append(self, module):
-        return self._register(str(len(self._modules)), module)
-
-    def _register(self, name, module):
-        if not isinstance(module, Module):
-            raise ArgumentError(f"item {name} is of type {type(module).__name__}, not a Module",
-                                op=type(self).__name__, loc=user_location())
-        setattr(self, name, module)
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(list(self._modules.values()))
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return type(self)._from_items(items[index])
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} "
-                             f"of length {len(items)}")
-        return items[index][1]
-
-
-class ModuleList(_ModuleSequence):
-    """A list of modules (registered, so their variables are the parent's); no forward."""
-
-    @classmethod
-    def _from_items(cls, items):
-        return cls([module for _, module in items])
-
-
-class Sequential(_ModuleSequence):
-    """Modules applied in order. `Sequential(a, b)` names them "0", "1";
-    `Sequential(OrderedDict(conv=..., relu=...))` by the dict's keys.
-    A slice is a new Sequential of the same modules (same variables)."""
-
-    def __init__(self, *args):
-        super().__init__(args[0] if len(args) == 1 and isinstance(args[0], dict) else args)
-
-    @classmethod
-    def _from_items(cls, items):
-        return cls(dict(items))
-
-    def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
-        return input
-
-
 def module_dtype(dtype):
     """A module's `dtype` argument as a NumPy dtype (None: float32)."""
     from graphc import dtypes
@@ -324,3 +323,44 @@ def module_dtype(dtype):
         raise DtypeError(f"module dtype must be float32 or float64, got {dtype}",
                          op="Module", loc=user_location())
     return dtype
+
+
+def _as_variable(data, name, trainable, op):
+    """`data` as a variable: an array-like (copied into a new variable; Python floats
+    become float32, arrays keep their dtype), a constant's value, or a variable of the
+    same trainability (itself)."""
+    loc = user_location()
+    if isinstance(data, Tensor):
+        if _is_variable(data) and data.node.attrs["state"].trainable == trainable:
+            return data
+        if data.op != "constant":
+            kind = "symbolic" if not _is_variable(data) else \
+                "a trainable variable" if not trainable else "a non-trainable variable"
+            raise ArgumentError(f"{name!r} needs an array, got {data!r}, which is {kind}",
+                                op=op, loc=loc)
+        data = data.node.attrs["value"]
+    try:
+        dtype = None if isinstance(data, np.ndarray) or \
+            np.asarray(data).dtype != np.float64 else "float32"
+        return variable(data, name=name, trainable=trainable, dtype=dtype)
+    except GraphcError as error:
+        raise type(error)(error.message, op=op, loc=loc) from None
+
+
+class _ParameterType(type):
+    def __instancecheck__(cls, value):
+        return _is_variable(value) and value.node.attrs["state"].trainable
+
+
+class Parameter(metaclass=_ParameterType):
+    """PyTorch's nn.Parameter: `Parameter(array)` makes a new trainable gc.variable
+    holding a copy of the array (not a subclass: graphc's variables are tensors),
+    registered as a parameter when set as a module attribute;
+    `isinstance(t, Parameter)` is True for every trainable variable.
+    requires_grad=False makes a non-trainable variable, which a module lists with its
+    buffers (PyTorch lists it with the parameters; both put it in state_dict)."""
+
+    def __new__(cls, data=None, requires_grad=True):
+        data = np.empty(0, np.float32) if data is None else data
+        return _as_variable(data, "parameter", bool(requires_grad), "Parameter")
+

@@ -14,7 +14,8 @@ from graphc.graph import format_shape
 from graphc.nn import arguments, functional as F
 from graphc.nn.attention import MultiheadAttention, _all_fit
 from graphc.nn.layers import Dropout, LayerNorm, Linear, _fail
-from graphc.nn.module import Module, ModuleList, module_dtype
+from graphc.nn.containers import ModuleList
+from graphc.nn.module import Module, module_dtype
 from graphc.tensor import as_tensor
 
 __all__ = ["TransformerEncoderLayer", "TransformerEncoder"]
