@@ -17,8 +17,15 @@ stepped (a LinearLR warm-up with an ExponentialLR decay, or ChainedScheduler):
 the rate is the initial rate times each live scheduler's factor at its own
 epoch (its closed form over the initial rate). That is PyTorch's chained
 value for every scheduler here but CosineAnnealingLR with eta_min > 0, whose
-recursive form PyTorch chains differently. A ReduceLROnPlateau cut lasts until
+recursive form PyTorch chains differently, and those that set a closed form in
+PyTorch (LambdaLR, OneCycleLR, SequentialLR at a milestone; see
+lr_scheduler_phased.py). A ReduceLROnPlateau cut lasts until
 another scheduler's next step, which sets the rate from its closed form.
+
+LambdaLR, MultiplicativeLR, PolynomialLR, OneCycleLR and SequentialLR live in
+lr_scheduler_phased.py and are imported from here. A scheduler made before
+`optimizer.add_param_group` leaves the new group's rate alone (its factor for
+that group is 1); one made after schedules it too.
 """
 import bisect
 import math
@@ -36,20 +43,26 @@ _SCHEDULERS = weakref.WeakKeyDictionary()    # optimizer -> its schedulers (weak
 
 
 def _others_on(optimizer, scheduler):
-    """The live schedulers of `optimizer` other than `scheduler`, oldest first."""
+    """The live schedulers of `optimizer` that compose with `scheduler`, oldest first: not
+    itself, nor the SequentialLR holding it, nor one a SequentialLR holds (it speaks for
+    its phases)."""
+    while scheduler._container is not None:
+        scheduler = scheduler._container
     alive = [ref() for ref in _SCHEDULERS.get(optimizer, [])]
-    return [other for other in alive if other is not None and other is not scheduler]
+    return [other for other in alive
+            if other is not None and other is not scheduler and other._container is None]
 
 
 class LRScheduler:
-    """Base class: subclasses give `lr_at(base_lr, epoch)`, the closed form."""
+    """Base class: subclasses give `lr_at(base_lr, epoch)`, the closed form (or
+    `_lr_of(group, epoch)` when each group has its own schedule)."""
+
+    _container = None               # the SequentialLR holding this one, if any
+    _transient = ("optimizer", "_container", "_pending")    # never in state_dict()
 
     def __init__(self, optimizer, last_epoch=-1):
         loc = user_location()
-        if not isinstance(optimizer, Optimizer):
-            self._fail(f"needs a gc.optim optimizer, got a {type(optimizer).__name__}", loc)
-        if not isinstance(last_epoch, int) or last_epoch < -1:
-            self._fail(f"last_epoch must be an int >= -1, got {last_epoch!r}", loc)
+        self._check_optimizer(optimizer, last_epoch, loc)
         self.optimizer = optimizer
         groups = optimizer.param_groups
         if last_epoch == -1:
@@ -74,35 +87,58 @@ class LRScheduler:
             epoch = self.last_epoch + 1
         elif not is_count(epoch):
             self._fail(f"step(epoch): epoch must be an int >= 0, got {epoch!r}", loc)
-        lrs = [self._next_lr(base, int(epoch), loc) for base in self.base_lrs]
-        for other in _others_on(self.optimizer, self):         # chained: their factors too
+        epoch = int(epoch)
+        lrs = self._chained(self._own_lrs(epoch, loc), epoch, loc)
+        self._commit(epoch, lrs)
+        self._apply(lrs)
+
+    def _own_lrs(self, epoch, loc):
+        """This schedule's rates at `epoch`, one per group it knows, each checked."""
+        return [self._next_lr(group, epoch, loc) for group in range(len(self.base_lrs))]
+
+    def _chained(self, lrs, epoch, loc):
+        """`lrs` times the factors of the other schedulers of the optimizer, checked."""
+        for other in _others_on(self.optimizer, self):
             lrs = [lr * other.factor(i) for i, lr in enumerate(lrs)]
         for lr in lrs:
             if not is_valid_lr(lr):
                 self._fail(f"the learning rate at epoch {epoch}, chained with the other "
                            f"schedulers of this optimizer, would be {lr:.4g}; the schedule "
                            f"stays at epoch {self.last_epoch}", loc)
-        self.last_epoch, self._last_lr = int(epoch), lrs
+        return lrs
+
+    def _commit(self, epoch, lrs):
+        """Record a step whose rates were all checked (subclasses keep more)."""
+        self.last_epoch, self._last_lr = epoch, lrs
+
+    def _apply(self, lrs):
         for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
 
-    def _next_lr(self, base_lr, epoch, loc):
-        """lr_at(base_lr, epoch), or an OptimizerError when the lr variable cannot hold it."""
+    def _lr_of(self, group, epoch):
+        """Group `group`'s rate at `epoch`."""
+        return self.lr_at(self.base_lrs[group], epoch)
+
+    def _next_lr(self, group, epoch, loc):
+        """_lr_of(group, epoch), or an OptimizerError when the lr variable cannot hold it."""
         try:
-            lr = self.lr_at(base_lr, epoch)
-        except OverflowError:
+            lr = self._lr_of(group, epoch)
+        except (OverflowError, ZeroDivisionError):
             lr = math.inf
         if not is_valid_lr(lr):
             self._fail(f"the learning rate at epoch {epoch} would be {lr:.4g} (from "
-                       f"{base_lr:.4g}), which the float32 learning rate cannot hold (it must be "
-                       f"finite and >= 0, at most {FLOAT32_MAX:.4g}); the schedule stays at "
-                       f"epoch {self.last_epoch}", loc)
+                       f"{self.base_lrs[group]:.4g}), which the float32 learning rate cannot "
+                       f"hold (it must be finite and >= 0, at most {FLOAT32_MAX:.4g}); the "
+                       f"schedule stays at epoch {self.last_epoch}", loc)
         return lr
 
     def factor(self, group):
-        """What this schedule multiplies group `group`'s initial rate by at its epoch."""
+        """What this schedule multiplies group `group`'s initial rate by at its epoch
+        (1 for a group added to the optimizer after this scheduler was made)."""
+        if group >= len(self.base_lrs):
+            return 1.0
         base = self.base_lrs[group]
-        return self.lr_at(base, self.last_epoch) / base if base > 0 else 1.0
+        return self._lr_of(group, self.last_epoch) / base if base > 0 else 1.0
 
     def get_last_lr(self):
         """The rates the last `step()` set, one per parameter group."""
@@ -111,26 +147,43 @@ class LRScheduler:
     def state_dict(self):
         """Everything but the optimizer (whose own state_dict holds its rates)."""
         return {key: (list(value) if isinstance(value, list) else value)
-                for key, value in self.__dict__.items() if key != "optimizer"}
+                for key, value in self.__dict__.items() if key not in self._transient}
 
     def load_state_dict(self, state_dict):
         """Resume the schedule: the next `step()` continues from the saved epoch.
         Checks every entry before setting any."""
-        loc = user_location()
+        self._apply_state(self._checked_state(state_dict, user_location()))
+
+    def _checked_state(self, state_dict, loc):
+        """The entries of `state_dict` to set, or an OptimizerError naming a bad one."""
         if not isinstance(state_dict, dict):
             self._fail(f"load_state_dict needs the dict from state_dict(), got a "
                        f"{type(state_dict).__name__}", loc)
         unknown = sorted(set(state_dict) - set(self.state_dict()))
         if unknown:
             self._fail(f"unknown state entries {unknown}", loc)
-        groups = len(self.optimizer.param_groups)
+        groups = len(getattr(self, "base_lrs", self.optimizer.param_groups))
         for key, value in state_dict.items():
-            ok, rule = _state_rule(key, groups)
+            ok, rule = self._state_rule(key, groups)
             if not ok(value):
                 self._fail(f"load_state_dict: '{key}' must be {rule}, got {value!r:.60}; "
                            "nothing was loaded", loc)
-        self.__dict__.update((key, list(value) if isinstance(value, (list, tuple)) else value)
-                             for key, value in state_dict.items())
+        return {key: list(value) if isinstance(value, (list, tuple)) else value
+                for key, value in state_dict.items()}
+
+    def _apply_state(self, entries):
+        self.__dict__.update(entries)
+
+    def _state_rule(self, key, groups):
+        if key == "last_epoch" and self._container is not None:     # a phase not yet begun
+            return (lambda v: is_count(v + 1) if _is_number(v) else False), "an int >= -1"
+        return _state_rule(key, groups)
+
+    def _check_optimizer(self, optimizer, last_epoch, loc):
+        if not isinstance(optimizer, Optimizer):
+            self._fail(f"needs a gc.optim optimizer, got a {type(optimizer).__name__}", loc)
+        if not isinstance(last_epoch, int) or isinstance(last_epoch, bool) or last_epoch < -1:
+            self._fail(f"last_epoch must be an int >= -1, got {last_epoch!r}", loc)
 
     def _fail(self, message, loc):
         raise OptimizerError(message, op=type(self).__name__, loc=loc)
@@ -337,9 +390,12 @@ class ReduceLROnPlateau:
             bound = self.best - sign * self.threshold
         return current < bound if self.mode == "min" else current > bound
 
+    _transient, _container = LRScheduler._transient, None
     get_last_lr = LRScheduler.get_last_lr
     state_dict = LRScheduler.state_dict
     load_state_dict = LRScheduler.load_state_dict
+    _checked_state, _apply_state = LRScheduler._checked_state, LRScheduler._apply_state
+    _state_rule = LRScheduler._state_rule
     _fail, _check = LRScheduler._fail, LRScheduler._check
 
 
@@ -372,19 +428,24 @@ class ChainedScheduler:
         return {"_schedulers": [s.state_dict() for s in self._schedulers]}
 
     def load_state_dict(self, state_dict):
-        """Each scheduler's state; one refused puts back those loaded before it, so a
-        refused call changes nothing."""
+        """Each scheduler's state, all checked before any is set: a refused call
+        changes nothing."""
         states = state_dict.get("_schedulers") if isinstance(state_dict, dict) else None
         if not isinstance(states, list) or len(states) != len(self._schedulers):
             raise OptimizerError(f"load_state_dict needs the dict from state_dict() with "
                                  f"{len(self._schedulers)} scheduler states, got "
                                  f"{state_dict!r:.80}", op="ChainedScheduler",
                                  loc=user_location())
-        saved = [s.state_dict() for s in self._schedulers]
-        try:
-            for scheduler, state in zip(self._schedulers, states):
-                scheduler.load_state_dict(state)
-        except OptimizerError:
-            for scheduler, state in zip(self._schedulers, saved):
-                scheduler.__dict__.update(state)
-            raise
+        loc = user_location()
+        checked = [s._checked_state(state, loc) for s, state in zip(self._schedulers, states)]
+        for scheduler, entries in zip(self._schedulers, checked):
+            scheduler._apply_state(entries)
+
+
+# the schedules of lr_scheduler_phased.py, importable from here as from PyTorch's module
+from graphc.optim.lr_scheduler_phased import (LambdaLR, MultiplicativeLR, OneCycleLR,  # noqa: E402
+                                              PolynomialLR, SequentialLR)
+
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+           "LinearLR", "ReduceLROnPlateau", "ChainedScheduler", "LambdaLR", "MultiplicativeLR",
+           "OneCycleLR", "PolynomialLR", "SequentialLR"]

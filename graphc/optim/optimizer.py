@@ -8,8 +8,8 @@ moments, step counters), ready for `gc.compile(..., updates=...)`.
 Guarantees:
 - state variables are non-trainable `gc.variable`s named after their
   parameter and PyTorch's state names ("fc1.weight/momentum_buffer"), created
-  once, when the optimizer is; `minimize` may be called for several
-  executables, which then share that state;
+  once, when the optimizer is (or `add_param_group` adds their group); `minimize`
+  may be called for several executables, which then share that state;
 - each parameter group's learning rate is a float32 scalar variable, so
   `opt.lr = 0.01` (or a scheduler) changes the rate used by executables
   compiled before; the other hyperparameters are constants of the graph;
@@ -23,6 +23,7 @@ write it.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -158,6 +159,44 @@ class Optimizer:
             for index, (raw, hyper) in enumerate(zip(raw_groups, hypers)):
                 self.param_groups.append(self._new_group(index, len(raw_groups),
                                                          raw["params"], hyper))
+        self.defaults = {**self.defaults, **hyperparameters}    # as PyTorch's: the given ones
+        self._built_groups = 0          # groups in the updates minimize()/updates() built last
+
+    def add_param_group(self, param_group):
+        """Add a parameter group, as torch.optim.Optimizer.add_param_group: a dict with
+        "params" and any hyperparameters; the others are the constructor's (its lr too,
+        not a scheduled one). Refused if a parameter is already in a group. Its
+        learning-rate and state variables are made now.
+
+        Updates built before, and the steps compiled from them, do not update the new
+        group (its parameters and state stay as they are; a UserWarning says so): call
+        minimize() again and compile the step again. A gc.train.Trainer does that
+        itself at its next batch.
+        """
+        loc = user_location()
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            self._fail(f"add_param_group needs a dict with 'params', got {param_group!r:.60}", loc)
+        params = _as_list(param_group["params"], self.name, loc)
+        if not params:
+            self._fail("add_param_group: the group's 'params' is empty", loc)
+        known = {p: i for i, group in enumerate(self.param_groups) for p in group.params}
+        for param in params:
+            if isinstance(param, Tensor) and param in known:
+                self._fail(f"variable {param.name} is already in parameter group "
+                           f"{known[param]}: a parameter may be in one group only", loc)
+        raw = self._raw_groups([{**param_group, "params": params}], loc)[0]
+        if raw["params"][0].graph is not self._graph:
+            self._fail(f"{raw['params'][0].name} is in another graph than the parameters", loc)
+        hyper = self._group_hyperparameters(raw, self.defaults, loc)
+        with self._graph:
+            index = len(self.param_groups)
+            self.param_groups.append(self._new_group(index, index + 1, raw["params"], hyper))
+        if self._built_groups:
+            warnings.warn(f"{self.name}.add_param_group: updates built before by minimize() "
+                          f"or updates(), and the steps compiled from them, update only the "
+                          f"first {self._built_groups} parameter groups; call minimize() "
+                          f"again and compile the step again (a gc.train.Trainer does so "
+                          f"at its next batch)", stacklevel=2)
 
     def _new_group(self, index, count, params, hyper):
         """A ParamGroup with its learning-rate variable, and its parameters' state variables."""
@@ -315,6 +354,7 @@ class Optimizer:
             self._fail(f"the gradient of {param.name} is in another graph", loc)
 
     def _updates(self, grads, loc):
+        self._built_groups = len(self.param_groups)
         new = {}
         with self._graph:
             for group in self.param_groups:

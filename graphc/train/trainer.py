@@ -96,7 +96,7 @@ class Trainer:
         self.epoch, self.history = 0, History()
         self.early_stopping = None
         self.train_step = self.eval_step = None     # Executables, once built
-        self._built = None              # (specs, seed) the graphs were built for
+        self._built = None              # (specs, seed, optimizer groups) the graphs are for
         self._pending = {}              # checkpoint state waiting for fit()'s loader etc.
         self._train_loader = None
 
@@ -112,7 +112,8 @@ class Trainer:
         """Build the train and eval graphs for `specs` (default: the known inputs);
         a no-op when they are built for these inputs and this seed."""
         specs = specs or self.specs
-        if self._built == (specs, self.seed):
+        groups = len(self.optimizer.param_groups) if self.optimizer else 0
+        if self._built == (specs, self.seed, groups):   # add_param_group: build again
             return
         self.specs = specs
         graph = self.graph
@@ -136,7 +137,7 @@ class Trainer:
         self.eval_step = gc_compile([eval_logits, eval_loss], inputs=feeds, device=self.device)
         self._batch_norms = [v for name, v in self.model.named_buffers()
                              if name.endswith("running_var")]
-        self._built = (specs, self.seed)
+        self._built = (specs, self.seed, groups)
 
     def _forward(self, xs, labels, training):
         """(logits as the task reads them, loss) with the model in train or eval mode."""
