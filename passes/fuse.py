@@ -281,12 +281,16 @@ def _promote(fusion, owner, node):
     and written), unless an inlined reader needs it at other points."""
     if node.op.name in VIEW_OPS and any(i in owner.level for i in node.inputs):
         return False                            # it would read its operand at other points
+    was_free = node in fusion.free      # a free node is recomputed: the check would see
+    fusion.free.discard(node)           # through it, to the buffers it reads
     owner.inlined.discard(node)
     owner.level[node] = ELEMENT
     if all(safe_inlining(fusion, owner, n) for n in list(owner.level)):
         return True
     del owner.level[node]
     owner.inlined.add(node)
+    if was_free:
+        fusion.free.add(node)
     return False
 
 

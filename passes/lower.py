@@ -99,9 +99,13 @@ def lower_logsumexp(b, x, *, axis, keepdims):
 
 def lower_mean(b, x, *, axis, keepdims):
     count = int(np.prod([x.shape[a] for a in axis]))
-    total = b.reduce("sum", x, axis) if x.dtype.kind == "f" else b.reduce(
-        "sum", b("cast", x, dtype=b.node.dtype), axis)
-    return b.drop(b("divide", total, b.constant(count, b.node.dtype)), axis, keepdims)
+    if x.dtype.kind == "f":
+        return b.drop(b("divide", b.reduce("sum", x, axis), b.constant(count, x.dtype)),
+                      axis, keepdims)
+    # integers (and bools): summed exactly in int64, divided in float64, as NumPy's mean
+    total = b("cast", b.reduce("sum", x, axis), dtype=np.dtype(np.float64))
+    mean = b("divide", total, b.constant(count, np.float64))
+    return b.drop(b("cast", mean, dtype=b.node.dtype), axis, keepdims)
 
 
 def lower_sum_to(b, x, *like, shape):

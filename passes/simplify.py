@@ -205,8 +205,10 @@ _POWERS = {2.0: "square", 0.5: "sqrt", -0.5: "rsqrt"}
 
 
 def power_by_constant(node, graph):
-    """x ** 2 -> square(x), x ** 0.5 -> sqrt(x), x ** -0.5 -> rsqrt(x): exact, and
-    vectorizable where a pow call is not."""
+    """x ** 2 -> square(x), x ** 0.5 -> sqrt(x), x ** -0.5 -> rsqrt(x): vectorizable
+    where a pow call is not, and exact but at x = -0 and -inf, where pow gives +0 and
+    +inf (** 0.5) or +inf and 0 (** -0.5), sqrt -0 and NaN, rsqrt -inf and NaN (as
+    torch.sqrt and torch.rsqrt do; a variance plus eps never is either)."""
     if node.op.name != "power" or node.inputs[1].op.name != "constant" or \
             node.inputs[1].attrs["value"].size != 1:
         return None
@@ -361,7 +363,7 @@ def matmuls_of_slices(node, graph):
     if node.op.name != "matmul" or len(node.shape) != 2 or _step_slice(node.inputs[0]) is None:
         return None
     a, w = node.inputs
-    x = _step_slice(a)[0]
+    x, start, stop = _step_slice(a)
     covered = set()
     for sibling in graph.users(w):
         if sibling.op.name != "matmul" or sibling.inputs[1] is not w:
@@ -375,8 +377,9 @@ def matmuls_of_slices(node, graph):
     if None in x.shape or covered != set(range(x.shape[1])) or len(covered) < 2:
         return None
     whole = batch_rows_of_matmul(_add(graph, "matmul", [x, w], {}, node), graph)
-    index = list(a.inputs[0].attrs["index"] if a.op.name == "squeeze" else a.attrs["index"])
-    step = _add(graph, "slice", [whole], {"index": tuple(index)}, node)
+    full = (None, None, None)        # x's last axis (K) is not whole's (N): not x's index
+    index = (full, (start, stop, 1), full)
+    step = _add(graph, "slice", [whole], {"index": index}, node)
     return _add(graph, "squeeze", [step], {"axis": (1,)}, node) if a.op.name == "squeeze" \
         else step
 

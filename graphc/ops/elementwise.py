@@ -37,6 +37,15 @@ def arithmetic(a, b, **_):
     return broadcast_shapes(a.shape, b.shape), dtypes.promote(a.dtype, b.dtype)
 
 
+def non_bool_arithmetic(a, b, **_):
+    """Type rule of subtract: NumPy has no bool - bool (is it xor, or a - b as ints?)."""
+    shape, dtype = arithmetic(a, b)
+    if dtypes.is_bool(dtype):
+        raise DtypeError("bool - bool is not defined (as in NumPy): use logical_xor, or "
+                         "cast the operands to an integer dtype first")
+    return shape, dtype
+
+
 def comparison(a, b, **_):
     return broadcast_shapes(a.shape, b.shape), dtypes.bool_
 
@@ -263,7 +272,7 @@ class Add:
 @register_op("subtract", ELEMENTWISE)
 class Subtract:
     """y = a - b"""
-    infer = arithmetic
+    infer = non_bool_arithmetic
     reference = np.subtract
     def grad(y, dy, a, b): return [dy, -dy]
     scalar = "({0} - {1})"
@@ -303,7 +312,8 @@ def integer_power(a, b):
 
 @register_op("power", ELEMENTWISE)
 class Power:
-    """y = a ** b; the exponent's gradient is taken as 0 where a <= 0. Integers to a
+    """y = a ** b; the exponent's gradient is taken as 0 where a <= 0, the base's as 0
+    where b == 0 (also at a == 0, as PyTorch's). Integers to a
     negative power truncate as PyTorch's do (1 ** -n = 1, (-1) ** -n = +-1, else 0);
     a negative constant integer exponent is refused when the graph is built."""
     def infer(a, b):
@@ -323,7 +333,11 @@ class Power:
 
     def grad(y, dy, a, b):
         safe_log = log(where(a > 0, a, 1))
-        return [dy * b * a ** (b - 1), dy * y * safe_log]
+        da = b * a ** (b - 1)
+        exponent = constant_value(b.node)
+        if exponent is None or (exponent == 0).any():       # 0 * 0 ** -1 is NaN: as
+            da = where(b == 0, 0, da)                       # PyTorch, d(a ** 0) = 0
+        return [dy * da, dy * y * safe_log]
 
     scalar = "power({0}, {1})"
     costly = True

@@ -94,14 +94,24 @@ class Min:
 
 @register_op("prod", REDUCE)
 class Prod:
-    """Product over axes; gradient y / x (undefined where x == 0)."""
+    """Product over axes; gradient: the product of the other elements (as PyTorch's,
+    defined where x has zeros: y / x without one, the others' product at a lone
+    zero, 0 everywhere with two)."""
     def infer(x, *, axis, keepdims):
         dtype = x.dtype if dtypes.is_float(x.dtype) else dtypes.int64
         return _reduction(x, axis=axis, keepdims=keepdims, dtype=dtype)
     def reference(x, *, axis, keepdims): return np.prod(x, axis=axis, keepdims=keepdims)
 
     def grad(y, dy, x, *, axis, keepdims):
-        return [_expand_back(dy * y, x, axis, keepdims) / x]
+        from graphc.ops.elementwise import logical_and, where
+        zero = x == 0
+        nonzero_x = where(zero, 1, x)
+        zeros = _expand_back(apply("sum", apply("cast", zero, dtype=x.dtype), axis=axis,
+                                   keepdims=True), x, axis, True)
+        others = _expand_back(apply("prod", nonzero_x, axis=axis, keepdims=True), x, axis, True)
+        share = where(zeros == 0, others / nonzero_x,
+                      where(logical_and(zero, zeros == 1), others, 0))
+        return [_expand_back(dy, x, axis, keepdims) * share]
 
 
 @register_op("logsumexp", REDUCE)
@@ -200,11 +210,12 @@ argmax, argmin = _arg_public("argmax"), _arg_public("argmin")
 
 
 def var(a, axis=None, keepdims=False, ddof=0):
-    """Variance (mean of squared deviations), as NumPy."""
+    """Variance (mean of squared deviations), as NumPy (inf or NaN when ddof >= n)."""
     centred = a - mean(a, axis, keepdims=True)
     total = sum(centred * centred, axis, keepdims=keepdims)
+    from graphc.ops.elementwise import maximum
     from graphc.ops.source import size
-    return total / (size(a, axis, dtype=a.dtype) - ddof)
+    return total / maximum(size(a, axis, dtype=a.dtype) - ddof, 0)    # ddof >= n: inf
 
 
 def std(a, axis=None, keepdims=False, ddof=0):

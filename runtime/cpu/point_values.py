@@ -113,7 +113,12 @@ class PointValues:
             return self.one_hot(node, level, ids, block)
         operands = [self.operand(node, slot, level, ids, block) for slot in range(len(node.inputs))]
         attrs = {k: self.attr_text(v, node) for k, v in node.attrs.items()}
-        return node.op.scalar.format(*operands, **attrs)
+        text = node.op.scalar.format(*operands, **attrs)
+        if node.dtype.kind in "biu" and node.dtype.itemsize < 8:
+            # Numba widens narrow ints and bools (int32 * int32 is an int64, True + True
+            # is 2); NumPy keeps the dtype, wrapping around: so does the cast
+            text = f"{cast_name(node.dtype)}({text})"
+        return text
 
     def operand(self, node, slot, level, ids, block):
         operand = node.inputs[slot]

@@ -678,6 +678,27 @@ def test_power_exponent_gradient_is_zero_where_the_base_is_not_positive():
     np.testing.assert_allclose(value, [0.0, 0.0, 8.0 * np.log(2.0)], **F64)
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_power_base_gradient_is_zero_where_the_exponent_is(device):
+    """d(a ** 0)/da = 0 at a = 0 too (0 * 0 ** -1 was NaN), as PyTorch's; a constant
+    exponent with no zero keeps the plain rule (no `where` in its graph)."""
+    a, b = gc.placeholder((3,), "float64"), gc.placeholder((3,), "float64")
+    grads = gc.grad(gc.sum(a ** b), [a]) + gc.grad(gc.sum(a ** 0.0), [a])
+    ga, g0 = gc.compile(grads, inputs=[a, b], device=device)(
+        np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 3.0]))
+    np.testing.assert_allclose(ga, [0.0, 0.0, 12.0], **F64)
+    np.testing.assert_array_equal(g0, [0.0, 0.0, 0.0])
+    (plain,) = gc.grad(gc.sum(a ** 3.0), [a])
+    assert "where" not in {n.op.name for n in plain.graph.ancestors([plain.node])}
+
+
+def test_bool_minus_bool_is_refused_as_in_numpy():
+    b = gc.placeholder((3,), "bool")
+    with pytest.raises(gc.DtypeError, match="bool - bool is not defined"):
+        b - b
+    assert (b + b).dtype == np.bool_ and (b * b).dtype == np.bool_
+
+
 def test_maximum_and_minimum_send_ties_to_the_first_operand():
     a, b = gc.placeholder((2,), "float64"), gc.placeholder((2,), "float64")
     grads = gc.grad(gc.sum(gc.maximum(a, b)), [a, b]) + gc.grad(gc.sum(gc.minimum(a, b)), [a, b])

@@ -208,6 +208,43 @@ def test_mean_of_int_is_float32(dtype):
     np.testing.assert_array_equal(value, [2.5, 3.0])
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_mean_of_int_sums_exactly_then_divides_in_float64(device):
+    """As NumPy's: 16777217 is not a float32, so adding float32 casts gave 0, not 0.5."""
+    x = gc.placeholder((2,), "int32")
+    (value,) = gc.compile([gc.mean(x)], inputs=[x], device=device)(
+        np.array([16777217, -16777216], np.int32))
+    assert value == np.float32(0.5)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_var_with_ddof_at_least_n_is_inf_as_numpy(device):
+    x = gc.placeholder((3,), "float32")
+    out = gc.compile([gc.var(x, ddof=5), gc.std(x, ddof=3)], inputs=[x], device=device)(
+        np.array([1, 2, 3], np.float32))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = [np.var([1, 2, 3], ddof=5), np.std([1, 2, 3], ddof=3)]
+    assert np.isinf(want).all() and np.array_equal(np.asarray(out, np.float64), want)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("axis", [None, 1, 0])
+def test_prod_gradient_is_the_product_of_the_others_at_zeros_too(device, axis):
+    """PyTorch's rule: y / x was 0 / 0 = NaN at a zero; with one zero in a row its
+    gradient is the others' product, with two every gradient there is 0."""
+    value = np.array([[0., 2., 3.], [4., 0., 0.], [1., 2., 3.]])
+    x = gc.placeholder(value.shape, "float64")
+    (dx,) = gc.grad(gc.sum(gc.prod(x, axis=axis) * 1.5), [x])
+    (got,) = gc.compile([dx], inputs=[x], device=device)(value)
+    want = np.zeros_like(value)
+    for i in np.ndindex(value.shape):
+        step = np.zeros_like(value)
+        step[i] = 1e-6
+        want[i] = 1.5 * (np.sum(np.prod(value + step, axis=axis))
+                         - np.sum(np.prod(value - step, axis=axis))) / 2e-6
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
 def test_max_min_keep_the_input_dtype_and_float_sums_keep_theirs(dtype):
     x = gc.placeholder((3, 4), dtype)

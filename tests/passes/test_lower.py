@@ -145,16 +145,18 @@ def test_logsumexp_with_a_plus_inf_element_is_plus_inf():
 
 # -- mean ----------------------------------------------------------------------------------
 
-def test_mean_of_ints_casts_sums_and_divides_by_the_count():
+def test_mean_of_ints_sums_exactly_then_divides_in_float64():
+    """As NumPy's mean of ints: an int64 sum (exact), divided in float64, then float32."""
     x = gc.placeholder((2, 3, 4), "int64", name="x")
     before, after, report = lowered(gc.mean(x, axis=(0, 2)), [x])
     assert report == {"mean": 1}
     assert_only_primitives(after)
-    assert ops(after) == {"cast": 1, "sum": 1, "divide": 1, "reshape": 1}
+    assert ops(after) == {"cast": 2, "sum": 1, "divide": 1, "reshape": 1}
     (count,) = [n for n in after.graph if n.op.name == "constant"]
-    assert count.attrs["value"] == 8 and count.dtype == after.outputs[0].dtype == np.float32
+    assert count.attrs["value"] == 8 and count.dtype == np.float64
+    assert after.outputs[0].dtype == np.float32
     (total,) = [n for n in after.graph if n.op.name == "sum"]
-    assert total.attrs["axis"] == (0, 2) and total.dtype == np.float32
+    assert total.attrs["axis"] == (0, 2) and total.dtype == np.int64
     data = np.arange(24).reshape(2, 3, 4) * 7 - 100
     (value,) = assert_same_values(before, after, [data])
     np.testing.assert_array_equal(value, [-47.5, -19.5, 8.5])

@@ -387,6 +387,16 @@ def test_input_projection_of_every_step_is_one_matmul():
     assert "matmuls_of_slices" not in partial
 
 
+def test_slices_that_name_the_whole_inner_axis_make_one_matmul_too():
+    """x[:, t, 0:K] @ W: the slice of x @ W is along axis 1 alone (x's explicit 0:K
+    indexed (x @ W)'s N axis: an internal AssertionError at compile, found by probing)."""
+    x = gc.placeholder((2, 3, 4), name="x")
+    w = gc.placeholder((4, 5), name="w")
+    before, after, report = simplified([x[:, t, 0:4] @ w for t in range(3)], [x, w])
+    assert report["matmuls_of_slices"] == 3
+    assert_same_values(before, after, [floats(2, 3, 4), floats(4, 5, seed=1)], rtol=1e-5)
+
+
 def test_stacked_products_with_one_matrix_are_one_product():
     """The input gradient of an unrolled x[:, t] @ W: stack(G_t @ W.T) = stack(G_t) @ W.T."""
     gs = [gc.placeholder((2, 5), name=f"g{t}") for t in range(3)]

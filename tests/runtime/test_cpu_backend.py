@@ -189,6 +189,21 @@ def test_outputs_over_an_input_buffer_are_written_through_the_input():
     assert all(through[k] for k in tanh + updates)
 
 
+def test_a_row_value_reading_a_promoted_element_value_through_inlined_ops():
+    """Found by probing (2026-12-07): `add` was free (recomputed where read), then
+    promoted to a written ELEMENT value of the kernel that inlined it, while a row
+    node of that kernel (the gradient's squeeze over a reduced axis of size 1) read
+    it through inlined ops; the row loop read the value the element loop left in
+    its variable, a wrong gradient with no error. The promotion now sees `add` as
+    placed, and refuses."""
+    p, q = gc.placeholder((3,), name="p"), gc.placeholder((2, 1), name="q")
+    added = gc.expand_dims(gc.expand_dims(p, 0) + p, 0)          # (1, 1, 3)
+    t = gc.tanh(added) - q
+    (dp,) = gc.grad(gc.sum(t), [p])
+    check({"t": t, "dp": dp}, {p: np.array([0.1, 0.2, 0.3], "float32"),
+                               q: np.array([[0.5], [1.0]], "float32")})
+
+
 def test_a_zero_d_value_reshaped_to_one_element_and_reduced_again():
     """Found by the differential test (hypothesis): in a kernel over one point (a 0-d
     domain), single-element nodes reading its per-element values were placed as

@@ -120,6 +120,22 @@ def test_integer_and_mixed_arithmetic():
     check(outputs, {i: i_val, j: j_val, p: p_val, f: f_val})
 
 
+def test_narrow_integers_and_bools_wrap_as_numpy_inside_kernels():
+    """Numba widens int32 * int32 to int64 and True + True to 2; a fused kernel's
+    intermediate keeps its node's dtype, as NumPy's (found by probing: x * x > 0
+    was True for an int32 product that wraps negative, sum(b + c) counted 2)."""
+    x_val = np.array([50_000, 2 ** 31 - 1, -3], np.int32)
+    b_val, c_val = np.array([1, 0, 1, 0], bool), np.array([1, 1, 0, 0], bool)
+    x = gc.placeholder(x_val.shape, "int32", name="x")
+    b, c = gc.placeholder((4,), "bool", name="b"), gc.placeholder((4,), "bool", name="c")
+    outputs = {"x * x > 0": x * x > 0, "max(x * 2)": gc.max(x * 2),
+               "sum(b + c)": gc.sum(b + c), "(b + c) * 5": (b + c) * 5,
+               "sum(b * c)": gc.sum(b * c), "x + x": x + x,
+               "mean(x)": gc.mean(x)}
+    check(outputs, {x: x_val, b: b_val, c: c_val})
+    assert np.array_equal(compile_both([x * x > 0], [x])[0](x_val)[0], [False, True, True])
+
+
 def test_comparisons_and_logical_ops():
     """Comparisons (NaN compares unequal to everything, != is True), with
     broadcasting, on floats and ints; logical and/or/xor/not on bools; where with
