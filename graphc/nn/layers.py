@@ -305,8 +305,9 @@ class Embedding(Module):
 
 class _BatchNorm(Module):
     """Normalizes each channel (axis 1) with batch statistics in training and
-    running ones in eval; a training graph updates running_mean and
-    running_var (non-trainable variables) every time it runs."""
+    running ones in eval; a training graph updates running_mean, running_var and
+    num_batches_tracked (non-trainable variables, PyTorch's buffers) every time it
+    runs."""
     _dims, _what = (), ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
@@ -328,12 +329,18 @@ class _BatchNorm(Module):
                                          trainable=False)
             self.running_var = variable(_array(self, shape, dtype, 1.0), name="running_var",
                                         trainable=False)
+            self.num_batches_tracked = variable(np.zeros((), np.int64),
+                                                name="num_batches_tracked", trainable=False)
 
     def forward(self, input):
         _expect_input(self, input, self._dims, self._what, self.num_features)
         batch_stats = self.training or not self.track_running_stats
-        return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                            batch_stats, self.momentum, self.eps)
+        output = F.batch_norm(input, self.running_mean, self.running_var, self.weight,
+                              self.bias, batch_stats, self.momentum, self.eps)
+        if self.training and self.track_running_stats:     # as PyTorch's, in its state_dict
+            output.graph.add_side_update(self.num_batches_tracked.node, output.node,
+                                         lambda old: old + 1)
+        return output
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

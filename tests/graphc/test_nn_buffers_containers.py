@@ -75,7 +75,8 @@ def test_buffers_are_in_state_dict_but_not_parameters():
     assert list(model.state_dict()) == ["scale", "mask"]          # offset: persistent=False
     assert not model.mask.node.attrs["state"].trainable
     bn = nn.BatchNorm1d(3)                  # BatchNorm's running stats: the same kind of state
-    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var"]
+    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var",
+                                                  "num_batches_tracked"]
     assert not bn.running_mean.node.attrs["state"].trainable
 
 

@@ -187,6 +187,31 @@ def test_batchnorm_train_updates_running_stats_that_eval_reads():
         running_var.reshape(shape) + 1e-5) * w + b
     np.testing.assert_allclose(evaluate_step(x), expected_eval, rtol=1e-10)
     np.testing.assert_allclose(bn.running_mean.value, running_mean, rtol=1e-12)
+    assert bn.num_batches_tracked.value == 1                 # counted in training only
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_batchnorm_counts_its_training_batches_and_loads_pytorchs_state_dict(device):
+    """num_batches_tracked, PyTorch's third buffer: +1 per training call (twice for a
+    layer called twice in one step), none in eval; a PyTorch BatchNorm2d's
+    state_dict (its keys and 0-d int64 count) loads strictly."""
+    bn = nn.BatchNorm2d(2)
+    assert sorted(bn.state_dict()) == ["bias", "num_batches_tracked", "running_mean",
+                                       "running_var", "weight"]
+    ph = gc.placeholder((None, 2, 3, 3))
+    x = rng(13).standard_normal((4, 2, 3, 3)).astype("float32")
+    once, twice = (gc.compile(out, inputs=[ph], device=device) for out in (bn(ph), bn(bn(ph))))
+    evaluate_step = gc.compile(bn.eval()(ph), inputs=[ph], device=device)
+    once(x), twice(x), evaluate_step(x)
+    assert bn.num_batches_tracked.value == 3 and bn.num_batches_tracked.value.dtype == np.int64
+    torch_state = {"weight": np.ones(2, "float32"), "bias": np.zeros(2, "float32"),
+                   "running_mean": np.array([0.5, -0.5], "float32"),
+                   "running_var": np.array([2.0, 3.0], "float32"),
+                   "num_batches_tracked": np.array(7, np.int64)}
+    bn.load_state_dict(torch_state)
+    assert bn.num_batches_tracked.value == 7
+    np.testing.assert_allclose(evaluate_step(x)[:, 0], (x[:, 0] - 0.5) / np.sqrt(2.0 + 1e-5),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_batchnorm1d_without_running_stats_always_uses_the_batch():
@@ -231,8 +256,9 @@ def test_named_parameters_buffers_and_variables_follow_registration():
     assert [n for n, _ in net.named_parameters()] == [
         "scale", "conv1.weight", "conv1.bias", "bn.weight", "bn.bias", "head.fc.weight",
         "head.fc.bias"]
-    assert [n for n, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var"]
-    assert len(net.variables()) == 9 and net.parameters()[1] is net.conv1.weight
+    assert [n for n, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var",
+                                                   "bn.num_batches_tracked"]
+    assert len(net.variables()) == 10 and net.parameters()[1] is net.conv1.weight
     assert [type(m).__name__ for m in net.children()] == ["Conv2d", "BatchNorm2d", "Sequential"]
     assert [type(m).__name__ for m in net.modules()] == [
         "Net", "Conv2d", "BatchNorm2d", "Sequential", "Flatten", "Linear"]
