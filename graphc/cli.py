@@ -253,12 +253,13 @@ def _cuda():
 def _cache_summary():
     from graphc.runtime import cache
     folder = cache.cache_dir()
-    modules = len(list(folder.glob("*.py"))) if folder.is_dir() else 0
+    modules = len(list(folder.glob("graphc_step_*.py"))) if folder.is_dir() else 0
     return f"{_size(cache.size_bytes())}, {modules} compiled module(s)"
 
 
 def run_cache(args):
-    """info: folder and size; path: the folder; clear: remove it. Returns 0."""
+    """info: folder and size; path: the folder; clear: remove graphc's entries in it.
+    Returns 0."""
     from graphc.runtime import cache
     folder = cache.cache_dir()
     if args.action == "path":
@@ -266,9 +267,8 @@ def run_cache(args):
     elif args.action == "info":
         print(f"{folder} ({_cache_summary()})")
     else:
-        size = cache.size_bytes()
-        cache.clear()
-        print(f"cleared {folder} ({_size(size)} removed)")
+        print(f"cleared {folder} ({_size(cache.clear())} removed; any other files there "
+              "stay)")
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 
 RUNTIME = Path(__file__).resolve().parent
+KERNELS = "kernels"     # the cache folder's subfolder of lowered kernels (cpu/ir_cache.py)
 
 
 @functools.cache
@@ -101,14 +102,37 @@ def purge_compiled(module):
 
 
 def size_bytes():
-    folder = cache_dir()
-    if not folder.exists():
-        return 0
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    """The bytes of the cache's own entries (`entries`)."""
+    return sum(_bytes_under(entry) for entry in entries())
+
+
+def entries(folder=None):
+    """The cache's own files under `folder`: generated modules (and half-written
+    ones), Numba's code for them, the lowered kernels' folder. Nothing else: the
+    folder may be one the user named, holding files of theirs."""
+    folder = Path(folder or cache_dir())
+    found = [*folder.glob("graphc_step_*.py"), *folder.glob(".tmp-*.py"),
+             *(folder / "__pycache__").glob("graphc_step_*")]
+    return found + ([folder / KERNELS] if (folder / KERNELS).is_dir() else [])
 
 
 def clear():
-    """Remove every cached module and its compiled code."""
-    folder = cache_dir()
-    if folder.exists():
-        shutil.rmtree(folder)
+    """Remove every cached module and its compiled code, and the cache's folders if
+    that leaves them empty; returns the bytes removed. Other files stay."""
+    folder, removed = cache_dir(), 0
+    for entry in entries(folder):
+        removed += _bytes_under(entry)
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+    for emptied in (folder / "__pycache__", folder):
+        if emptied.is_dir() and not any(emptied.iterdir()):
+            emptied.rmdir()
+    return removed
+
+
+def _bytes_under(path):
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.is_file() else 0

@@ -25,9 +25,7 @@ import numba
 from numba.core.registry import cpu_target
 from numba.core.runtime import rtsys
 
-from graphc.runtime.cache import cache_dir, runtime_fingerprint
-
-KERNELS = "kernels"     # the cache folder's subfolder of entries
+from graphc.runtime.cache import KERNELS, cache_dir, runtime_fingerprint
 
 
 def entry_digest(codegen, key):

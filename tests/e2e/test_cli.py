@@ -73,6 +73,28 @@ def test_cache_clear_empties_the_cache_folder(graphc, tmp_path):
     assert not cache.exists() or not any(cache.iterdir())
 
 
+def test_cache_clear_removes_only_graphcs_entries(graphc, tmp_path):
+    """GRAPHC_CACHE_DIR may name a folder of the user's (by mistake: `.`, $HOME):
+    clear removes graphc's modules, their compiled code and the kernels folder,
+    never the user's files (it removed the whole folder)."""
+    cache = tmp_path / "mine"
+    (cache / "sub").mkdir(parents=True)
+    (cache / "notes.txt").write_text("important\n")
+    (cache / "sub" / "data.csv").write_text("1,2\n")
+    (cache / "__pycache__").mkdir()
+    (cache / "__pycache__" / "mine.cpython-311.pyc").write_bytes(b"\0" * 100)
+    (cache / "kernels").mkdir()
+    (cache / "kernels" / "0123.irk").write_bytes(b"\0" * 1024)
+    (cache / "graphc_step_0.py").write_text("x = 1\n")
+    assert "0 bytes" not in graphc("cache", "info", cache=cache).stdout
+    done = graphc("cache", "clear", cache=cache)
+    assert done.returncode == 0, done.stderr
+    assert "1.0 KB removed" in done.stdout
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*")) == [
+        "__pycache__", "__pycache__/mine.cpython-311.pyc", "notes.txt", "sub", "sub/data.csv"]
+    assert "(0 bytes, 0 compiled module(s))" in graphc("cache", "info", cache=cache).stdout
+
+
 def test_train_on_the_generated_data_reports_metrics_and_writes_outputs(graphc, tmp_path):
     done = graphc("train", "--out", tmp_path, *LIMIT)
     assert done.returncode == 0, done.stderr
