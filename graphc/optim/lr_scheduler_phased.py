@@ -286,7 +286,9 @@ class OneCycleLR(LRScheduler):
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
+        # step total_steps (past the end: no optimizer step uses its rate) extrapolates
+        # below min_lr in PyTorch, to a negative rate here refused: it stays at min_lr
+        return (end - start) * min(pct, 1.0) + start
 
     def _own_lrs(self, epoch, loc):
         if epoch > self.total_steps:

@@ -97,6 +97,20 @@ def test_one_cycle_lr_writes_the_group_keys_and_landmarks_as_pytorch():
     assert scheduler.last_epoch == 10
 
 
+@pytest.mark.parametrize("strategy", ["cos", "linear"])
+def test_one_cycle_lr_steps_to_total_steps_as_a_training_loop_does(strategy):
+    """A loop of total_steps batches calls step() total_steps times: the last one
+    (whose rate no step uses) extrapolated a negative linear rate and was refused
+    (found by probing); it stays at min_lr now. Only a step past it is refused."""
+    scheduler = OneCycleLR(make_optimizer(0.5), max_lr=0.1, total_steps=10,
+                           anneal_strategy=strategy)
+    for _ in range(10):
+        scheduler.step()
+    assert scheduler.last_epoch == 10 and scheduler.get_last_lr()[0] > 0
+    with pytest.raises(OptimizerError, match="past total_steps=10"):
+        scheduler.step()
+
+
 # -- sequences and chains ----------------------------------------------------------------
 
 def test_sequential_lr_switches_at_the_milestones_as_pytorch():
