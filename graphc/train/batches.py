@@ -13,7 +13,7 @@ from graphc.ops.rules import is_count
 from graphc.tensor import Tensor
 from graphc.train.errors import TrainError
 
-TASKS = ("multiclass", "binary")        # what labels mean: a class each, or 0/1
+TASKS = ("multiclass", "binary", "regression")  # what labels mean: a class, 0/1, targets
 
 
 class InputSpec:

@@ -6,6 +6,7 @@ import time
 from tqdm import tqdm
 
 from graphc.errors import user_location
+from graphc.train import tasks
 from graphc.train.errors import TrainError
 
 
@@ -43,7 +44,7 @@ class EarlyStopping:
 
     def __init__(self, metric="accuracy", patience=3, mode=None, min_delta=0.0,
                  restore_best=True):
-        mode = mode or ("min" if "loss" in metric else "max")
+        mode = mode or ("min" if "loss" in metric or tasks.lower_is_better(metric) else "max")
         if mode not in ("min", "max"):
             raise TrainError(f"mode must be 'min' or 'max', got {mode!r}", op="EarlyStopping",
                              loc=user_location())
@@ -110,7 +111,7 @@ class EpochProgress:
     a terminal, after `delay` seconds (so short epochs print nothing)."""
 
     def __init__(self, total, epoch, enabled, delay=0.5):
-        self.samples, self.loss_sum, self.correct = 0, 0.0, 0
+        self.samples, self.loss_sum, self.correct = 0, 0.0, 0     # correct None: not counted
         self.start = time.perf_counter()
         tty = enabled and sys.stderr.isatty()
         self.bar = tqdm(total=total, desc=f"epoch {epoch}", unit="batch", leave=False,
@@ -119,7 +120,7 @@ class EpochProgress:
     def update(self, n, loss, correct):
         self.samples += n
         self.loss_sum += float(loss) * n
-        self.correct += int(correct)
+        self.correct = None if correct is None else self.correct + int(correct)
         self.bar.update(1)
         self.bar.set_postfix({"loss": f"{self.mean_loss:.4f}",
                               "samples/s": f"{self.samples / self.seconds:.0f}"}, refresh=False)
@@ -139,8 +140,9 @@ class EpochProgress:
 
     def close(self):
         self.bar.close()
-        return {"train_loss": self.mean_loss,
-                "train_accuracy": self.correct / max(self.samples, 1),
+        accuracy = {} if self.correct is None else {
+            "train_accuracy": self.correct / max(self.samples, 1)}
+        return {"train_loss": self.mean_loss, **accuracy,
                 "samples": self.samples, "train_seconds": self.seconds,
                 "samples_per_second": self.samples / self.seconds}
 

@@ -9,18 +9,18 @@ never a rebuild. Dropout masks are seeded by `seed` (saved in checkpoints),
 so a run resumed from a checkpoint draws the masks the uninterrupted run
 would have.
 
-Tasks: "multiclass" (logits (N, C), cross entropy, argmax) and "binary" (one
+Tasks: "multiclass" (logits (N, C), cross entropy, argmax), "binary" (one
 logit per sample, (N,) or (N, 1), BCE with logits, positive when the logit is
 above `threshold`, 0 by default; 0.5 when the loss is gc.nn.binary_cross_entropy
-of probabilities). The task is inferred from the loss or the logits' shape.
+of probabilities) and "regression" (float targets of the output's shape, scored
+by MAE, MSE, RMSE and R^2; tasks.py). The task is inferred from the loss (MSE,
+L1, smooth L1 and Huber mean regression) or the logits' shape.
 """
 import contextlib
-import numbers
 import time
 
 import numpy as np
 
-from graphc import metrics as gc_metrics
 from graphc import random as gc_random
 from graphc.errors import user_location
 from graphc.executable import compile as gc_compile
@@ -36,7 +36,7 @@ from graphc.ops.source import placeholder
 from graphc.optim.lr_scheduler import ReduceLROnPlateau
 from graphc.optim.optimizer import Optimizer
 from graphc.tensor import Tensor
-from graphc.train import batches, checkpoint as checkpoints
+from graphc.train import batches, checkpoint as checkpoints, tasks
 from graphc.train.callbacks import EpochProgress, History, describe
 from graphc.train.errors import TrainError
 
@@ -44,7 +44,6 @@ TASKS = batches.TASKS
 _BINARY_LOSSES = (F.binary_cross_entropy_with_logits, F.binary_cross_entropy)
 TRAIN_RECORD_KEYS = frozenset({"epoch", "lr", "train_loss", "train_accuracy", "samples",
                                "train_seconds", "samples_per_second", "seconds"})
-SCALAR_SCORES = ("loss", "accuracy", "precision", "recall", "f1", "samples")  # evaluate()'s
 
 
 class Trainer:
@@ -77,7 +76,7 @@ class Trainer:
         if task not in TASKS + (None,):
             raise TrainError(f"task must be one of {TASKS} or None, got {task!r}",
                              op="Trainer", loc=loc)
-        _check_metrics(metrics, loc)
+        tasks.check_metrics(metrics, "Trainer")
         if seed is not None and not is_count(seed):
             raise TrainError(f"seed must be an int >= 0, got {seed!r:.60}", op="Trainer", loc=loc)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
@@ -88,11 +87,13 @@ class Trainer:
         self.scheduler_metric = scheduler_metric
         kind = underlying_function(loss_fn)         # a loss module's function
         self.task = task or ("binary" if kind in _BINARY_LOSSES else
-                             "multiclass" if kind is F.cross_entropy else None)
+                             "multiclass" if kind is F.cross_entropy else
+                             "regression" if kind in tasks.REGRESSION_LOSSES else None)
         self.threshold = threshold if threshold is not None else (
             0.5 if kind is F.binary_cross_entropy else 0.0)
         self.seed = int(gc_random.generator().integers(0, 2 ** 62)) if seed is None else int(seed)
         self.specs, self.num_classes = batches.specs_from_argument(inputs), None
+        self.target = None              # a regression's (shape, dtype) of targets, once built
         self.epoch, self.history = 0, History()
         self.early_stopping = None
         self.train_step = self.eval_step = None     # Executables, once built
@@ -120,15 +121,18 @@ class Trainer:
         with graph, _seeded_generator(self.seed):
             xs = [placeholder(s.shape, s.dtype, name=f"input{i}" if i else "input")
                   for i, s in enumerate(specs)]
-            labels = placeholder((None,), "int64", name="labels")
             mode = self.model.training
             try:
                 with graph.name_scope("train"):
-                    train_logits, train_loss = self._forward(xs, labels, training=True)
+                    train_logits = self._outputs(xs, training=True)
+                labels = self._labels_placeholder(train_logits)
+                with graph.name_scope("train"):
+                    train_loss = self._loss(train_logits, labels)
                     updates = self.optimizer.minimize(
                         train_loss, clip_grad_norm=self.clip_grad_norm) if self.optimizer else {}
                 with graph.name_scope("eval"):
-                    eval_logits, eval_loss = self._forward(xs, labels, training=False)
+                    eval_logits = self._outputs(xs, training=False)
+                    eval_loss = self._loss(eval_logits, labels)
             finally:
                 self.model.train(mode)
         feeds = xs + [labels]
@@ -139,28 +143,42 @@ class Trainer:
                              if name.endswith("running_var")]
         self._built = (specs, self.seed, groups)
 
-    def _forward(self, xs, labels, training):
-        """(logits as the task reads them, loss) with the model in train or eval mode."""
+    def _outputs(self, xs, training):
+        """The model's output as the task reads it, in train or eval mode."""
         self.model.train(training)
         logits = self.model(*xs)
         if not isinstance(logits, Tensor):
             self._fail(f"the model returned a {type(logits).__name__}; the trainer needs "
-                       "one logits tensor, (N, classes) or (N,)")
+                       "one output tensor: logits (N, classes) or (N,), or a regression's "
+                       "predictions")
         self._settle_task(logits)
-        if self.task == "binary":
-            logits = reshape(logits, (-1,)) if logits.ndim == 2 else logits
-            target = cast(labels, logits.dtype)
-        else:
-            target = labels
-        loss_fn = self.loss_fn or (F.cross_entropy if self.task == "multiclass"
-                                   else F.binary_cross_entropy_with_logits)
+        if self.task == "binary" and logits.ndim == 2:
+            return reshape(logits, (-1,))
+        return logits
+
+    def _labels_placeholder(self, logits):
+        """Class labels int64 (N,), or a regression's targets shaped as its outputs."""
+        if self.task != "regression":
+            return placeholder((None,), "int64", name="labels")
+        self.target = ((None,) + tuple(logits.shape[1:]), logits.dtype)
+        return placeholder(*self.target, name="targets")
+
+    def _loss(self, logits, labels):
+        target = cast(labels, logits.dtype) if self.task == "binary" else labels
+        loss_fn = self.loss_fn or {"multiclass": F.cross_entropy, "regression": F.mse_loss}.get(
+            self.task, F.binary_cross_entropy_with_logits)
         loss = loss_fn(logits, target)
         if not isinstance(loss, Tensor) or loss.shape != ():
             self._fail(f"loss_fn must return a scalar tensor, got {loss!r:.80}")
-        return logits, loss
+        return loss
 
     def _settle_task(self, logits):
         shape = logits.shape
+        if self.task == "regression":
+            if logits.ndim < 1 or None in shape[1:]:
+                self._fail(f"a regression needs outputs (N, ...) of known trailing dims; "
+                           f"the model outputs {format_shape(shape)}")
+            return
         binary_shaped = logits.ndim == 1 or (logits.ndim == 2 and shape[1] == 1)
         if logits.ndim not in (1, 2) or (logits.ndim == 2 and shape[1] is None):
             self._fail(f"the model's output has shape {format_shape(shape)}; expected logits "
@@ -247,10 +265,8 @@ class Trainer:
         if key is None:
             self._fail(f"scheduler_metric {metric!r}: the epoch records hold only "
                        f"{sorted(keys)}", op="fit")
-        lower_is_better = "loss" in key
-        known = lower_is_better or key.split("_", 1)[-1] in ("accuracy", "precision",
-                                                              "recall", "f1")
-        if known and lower_is_better != (scheduler.mode == "min"):
+        lower_is_better = tasks.lower_is_better(key)
+        if lower_is_better is not None and lower_is_better != (scheduler.mode == "min"):
             better, way = ("min", "lower") if lower_is_better else ("max", "higher")
             self._fail(f"ReduceLROnPlateau(mode={scheduler.mode!r}) would step on '{key}', "
                        f"which is better when {way}: use mode={better!r}, or "
@@ -259,9 +275,11 @@ class Trainer:
 
     def _record_keys(self, validated):
         """The keys of each epoch record fit() writes (with a val_loader or without)."""
+        train_keys = set(TRAIN_RECORD_KEYS) - ({"train_accuracy"} if self.task == "regression"
+                                               else set())
         if not validated:
-            return set(TRAIN_RECORD_KEYS)
-        return set(TRAIN_RECORD_KEYS) | {"val_" + name for name in SCALAR_SCORES} | {
+            return train_keys
+        return train_keys | {"val_" + name for name in tasks.scalar_scores(self.task)} | {
             "val_" + name for name in self.extra_metrics}
 
     def _check_loader(self, loader, op, name="loader"):
@@ -286,7 +304,8 @@ class Trainer:
             for index, batch in enumerate(train_loader):
                 inputs, labels = self._checked(batch, index, "fit")
                 loss, logits = self._train_batch(inputs, labels, index)
-                bar.update(len(labels), loss, np.sum(self._labels_of(logits) == labels))
+                bar.update(len(labels), loss, None if self.task == "regression" else
+                           np.sum(self._labels_of(logits) == labels))
         finally:
             summary = bar.close()
         if summary["samples"] == 0:
@@ -308,7 +327,9 @@ class Trainer:
         inputs, labels = batches.split_batch(batch, n_inputs, index, op, labelled)
         self._ensure_built(inputs, op)
         batches.check_inputs(inputs, self.specs, index, op)
-        if labels is not None:
+        if labels is not None and self.task == "regression":
+            labels = tasks.check_targets(labels, *self.target, index, op)
+        elif labels is not None:
             labels = batches.check_labels(labels, self.num_classes, index, op)
         return inputs, labels
 
@@ -335,8 +356,9 @@ class Trainer:
 
         {"loss", "accuracy", "precision", "recall", "f1" (macro averages over the
         classes), "precision_per_class", "recall_per_class", "f1_per_class",
-        "confusion_matrix" ([true, predicted] counts), "samples"} plus the
-        trainer's extra metrics; computed by gc.metrics.
+        "confusion_matrix" ([true, predicted] counts), "samples"} (a regression:
+        {"loss", "mae", "mse", "rmse", "r2", "samples"}) plus the trainer's extra
+        metrics, fn(y_true, y_pred); computed by gc.metrics and tasks.py.
         """
         self._check_loader(loader, "evaluate")
         logits, labels, loss_sum = [], [], 0.0
@@ -350,37 +372,23 @@ class Trainer:
             self._fail("the loader yielded no batches", op="evaluate")
         y_true = np.concatenate(labels)
         y_pred = self._labels_of(np.concatenate(logits))
-        return self._scores(y_true, y_pred, loss_sum / len(y_true))
-
-    def _scores(self, y_true, y_pred, loss):
-        k = self.num_classes
-        per_class = gc_metrics.precision_recall_f1(y_true, y_pred, average=None, num_classes=k)
-        macro = gc_metrics.precision_recall_f1(y_true, y_pred, average="macro", num_classes=k)
-        scores = {"loss": float(loss), "accuracy": gc_metrics.accuracy(y_true, y_pred),
-                  "precision": macro[0], "recall": macro[1], "f1": macro[2],
-                  "precision_per_class": per_class[0], "recall_per_class": per_class[1],
-                  "f1_per_class": per_class[2],
-                  "confusion_matrix": gc_metrics.confusion_matrix(y_true, y_pred, num_classes=k),
-                  "samples": int(len(y_true))}
+        loss = loss_sum / len(y_true)
+        scores = tasks.regression_scores(y_true, y_pred, loss) if self.task == "regression" \
+            else tasks.classification_scores(y_true, y_pred, loss, self.num_classes)
         for name, fn in self.extra_metrics.items():
-            scores[name] = self._metric_value(name, fn(y_true, y_pred))
+            scores[name] = tasks.metric_value(name, fn(y_true, y_pred))
         return scores
-
-    def _metric_value(self, name, value):
-        """A metric's result as a float, or a TrainError naming the metric."""
-        number = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
-        if isinstance(number, (numbers.Real, np.bool_)):
-            return float(number)
-        self._fail(f"metric '{name}' returned {value!r:.60} (a {type(value).__name__}); a "
-                   "metric must return a number", op="evaluate")
 
     def predict(self, data, output="labels", batch_size=256):
         """The model's predictions (eval mode) for an array (or a tuple of arrays, one
         per input) or a loader's batches: "labels" (int64), "logits" or
-        "probabilities" (softmax, or sigmoid of binary logits)."""
+        "probabilities" (softmax, or sigmoid of binary logits); a regression's
+        outputs for "labels" and "logits"."""
         if output not in ("labels", "logits", "probabilities"):
             self._fail(f"output must be 'labels', 'logits' or 'probabilities', got {output!r}",
                        op="predict")
+        if output == "probabilities" and self.task == "regression":
+            self._fail("a regression has no probabilities; use output='labels'", op="predict")
         is_arrays = isinstance(data, (np.ndarray, tuple))
         if not is_arrays and not _is_iterable(data):
             self._fail(f"predict needs an array, a tuple of arrays (one per input) or a "
@@ -394,7 +402,7 @@ class Trainer:
             if self.specs is None and n_inputs is not None:
                 self._ensure_built(list(batch), "predict")
             inputs, _ = self._checked(batch, index, "predict", labelled=False)
-            zeros = np.zeros(len(inputs[0]), np.int64)      # labels the loss reads, unused
+            zeros = self._unused_labels(len(inputs[0]))
             outs.append(self.eval_step(*inputs, zeros)[0])
         if not outs:
             self._fail("predict got no samples", op="predict")
@@ -413,7 +421,16 @@ class Trainer:
                        "array(s); pass one array per input (a tuple of arrays for several)",
                        op="predict")
 
+    def _unused_labels(self, n):
+        """Labels for the eval step's loss where there are none (predict)."""
+        if self.task == "regression":
+            shape, dtype = self.target
+            return np.zeros((n,) + shape[1:], dtype)
+        return np.zeros(n, np.int64)
+
     def _labels_of(self, logits):
+        if self.task == "regression":
+            return logits
         if self.task == "binary":
             return (logits > self.threshold).astype(np.int64)
         return np.argmax(logits, axis=1).astype(np.int64)
@@ -444,15 +461,6 @@ class Trainer:
 def _is_iterable(loader):
     """Whether a for loop can run over `loader` (asked without starting an epoch)."""
     return hasattr(loader, "__iter__") or hasattr(loader, "__getitem__")
-
-
-def _check_metrics(metrics, loc):
-    """metrics: None or {name: fn(y_true, y_pred) -> number}."""
-    if metrics is None:
-        return
-    if not isinstance(metrics, dict) or not all(map(callable, metrics.values())):
-        raise TrainError(f"metrics must be a dict {{name: fn(y_true, y_pred) -> number}}, got "
-                         f"{metrics!r:.60}", op="Trainer", loc=loc)
 
 
 def _too_small_for_batch_norm(index, size, norm):

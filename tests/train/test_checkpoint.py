@@ -205,7 +205,7 @@ def test_checkpoint_whose_meta_lacks_an_entry_is_refused_before_anything_is_set(
 @pytest.mark.parametrize("entry, value, message", [
     ("epoch", "two", "its meta entry 'epoch' holds 'two'; expected an int >= 0"),
     ("task", "bogus", r"its meta entry 'task' holds 'bogus'; expected null or one of "
-                      r"\('multiclass', 'binary'\)"),
+                      r"\('multiclass', 'binary', 'regression'\)"),
 ])
 def test_checkpoint_meta_of_the_wrong_kind_is_refused(tmp_path, entry, value, message):
     _trained(tmp_path)
