@@ -212,14 +212,16 @@ class DataLoader:
 
     def _fetch(self, indices):
         """The samples at `indices`: one call with the index array, or, for a dataset
-        that refuses one (a PyTorch-style `__getitem__(int)`), a call per sample,
-        stacked. The first batch decides which, for good."""
+        that fails on one (a PyTorch-style `__getitem__(int)`: a list indexed, an
+        `if i >= len(self)` or an assert on the index), a call per sample, stacked.
+        The first batch decides which, for good; a per-sample failure is the
+        dataset's own error."""
         if not self._per_sample:
             try:
                 batch = self.dataset[indices]
                 self._per_sample = False
                 return batch
-            except (TypeError, IndexError, KeyError):
+            except Exception:       # noqa: BLE001 (any refusal of an index array)
                 if self._per_sample is False:
                     raise
                 self._per_sample = True

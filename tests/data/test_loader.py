@@ -197,6 +197,31 @@ def test_a_pytorch_style_dataset_trains_like_its_arrays():
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.parametrize("check", ["raise", "assert"])
+def test_a_pytorch_style_dataset_that_checks_its_index_is_served_too(check):
+    """`if i >= len(self): raise IndexError` on an index array is NumPy's ValueError
+    (the truth value of an array), an assert an AssertionError: found by probing."""
+    class Checked:
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            if check == "raise" and i >= len(self):
+                raise IndexError(i)
+            assert check == "raise" or 0 <= i < len(self)
+            return np.full(3, i, np.float32), i
+
+    batches = list(DataLoader(Checked(), batch_size=4))
+    assert [b[1].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+    class Broken(Checked):
+        def __getitem__(self, i):
+            raise RuntimeError("the file is missing")
+
+    with pytest.raises(RuntimeError, match="the file is missing"):
+        next(iter(DataLoader(Broken(), batch_size=4)))
+
+
 def test_samples_that_do_not_stack_are_refused_naming_them():
     class Ragged:
         rows = [[0.0], [0.0, 1.0], [0.0, 1.0, 2.0]]
