@@ -34,8 +34,12 @@ def main(argv=None, parser_class=argparse.ArgumentParser):
     command passes its one-line one)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
-    options, script_args = parser(parser_class).parse_args(argv[:cut]), argv[cut + 1:]
+    viz_parser = parser(parser_class)
+    options, script_args = viz_parser.parse_args(argv[:cut]), argv[cut + 1:]
+    if not Path(options.script).is_file():
+        viz_parser.error(f"{options.script} is not a file: give the Python script to run")
     out = Path(options.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)      # an unwritable OUT fails here, in one line
     saved_env = {k: os.environ.get(k) for k in (ENV, STAGES_ENV)}
     saved_argv = sys.argv
     os.environ[ENV] = str(out)

@@ -40,9 +40,12 @@ def dump_if_requested(executable, plan):
         return None
     try:
         return dump_executable(executable, plan, directory, _wanted_stages())
-    except Exception:       # a picture must never cost the user their compile
+    except OSError as error:    # a picture must never cost the user their compile
+        log.warning("GRAPHC_DUMP: could not write the dump to %s: %s", directory,
+                    error.strerror or error)
+    except Exception:           # a bug of the dump's: its traceback helps
         log.warning("GRAPHC_DUMP: could not write the dump to %s", directory, exc_info=True)
-        return None
+    return None
 
 
 def _wanted_stages():

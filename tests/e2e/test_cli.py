@@ -191,6 +191,19 @@ def test_a_bad_viz_argument_is_one_line(graphc):
                           "graphc viz")
 
 
+def test_a_viz_folder_or_an_unwritable_out_is_one_line_before_the_script_runs(graphc, tmp_path):
+    """Found by probing: a folder given as the script, or an OUT that cannot be made,
+    printed tracebacks (and then "compiled nothing")."""
+    script = tmp_path / "run.py"
+    script.write_text("print('ran')\n")
+    assert_one_line_error(graphc("viz", tmp_path), 2, "is not a file")
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    done = graphc("viz", script, "-o", blocker / "sub")
+    assert_one_line_error(done, 1, str(blocker))
+    assert "ran" not in done.stdout
+
+
 def test_an_unknown_option_is_named(graphc):
     assert_one_line_error(graphc("--bogus"), 2, "unrecognized option --bogus")
 
