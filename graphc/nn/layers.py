@@ -321,6 +321,7 @@ class _BatchNorm(Module):
         self.momentum = arguments.probability_argument(momentum, "momentum", type(self).__name__)
         dtype, shape = module_dtype(dtype), (self.num_features,)
         self.weight = self.bias = self.running_mean = self.running_var = None
+        self.num_batches_tracked = None                 # as PyTorch's without running stats
         if affine:
             self.weight = variable(_array(self, shape, dtype, 1.0), name="weight")
             self.bias = variable(_array(self, shape, dtype, 0.0), name="bias")

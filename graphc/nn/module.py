@@ -362,5 +362,10 @@ class Parameter(metaclass=_ParameterType):
 
     def __new__(cls, data=None, requires_grad=True):
         data = np.empty(0, np.float32) if data is None else data
+        kind = data.dtype if isinstance(data, Tensor) else np.asarray(data).dtype
+        if requires_grad and kind.kind in "biu":
+            raise DtypeError(f"only floating-point data can require gradients (as in "
+                             f"PyTorch), got {kind}; pass float data or requires_grad=False",
+                             op="Parameter", loc=user_location())
         return _as_variable(data, "parameter", bool(requires_grad), "Parameter")
 

@@ -59,6 +59,9 @@ def test_parameter_without_grad_is_listed_with_the_buffers():
 @pytest.mark.parametrize("data,error,words", [
     ("abc", gc.DtypeError, r"Parameter: arrays of dtype <U3"),
     (gc.placeholder((2,)), gc.ArgumentError, r"Parameter: 'parameter' needs an array, .*symbolic"),
+    ([1, 2], gc.DtypeError, r"Parameter: only floating-point data can require gradients .* "
+                            r"got int64"),
+    (gc.constant(np.array([True])), gc.DtypeError, "can require gradients .* got bool"),
 ])
 def test_parameter_of_what_holds_no_numbers_is_refused(data, error, words):
     with pytest.raises(error, match=words) as info:

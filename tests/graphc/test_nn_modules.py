@@ -216,7 +216,7 @@ def test_batchnorm_counts_its_training_batches_and_loads_pytorchs_state_dict(dev
 
 def test_batchnorm1d_without_running_stats_always_uses_the_batch():
     bn = nn.BatchNorm1d(2, affine=False, track_running_stats=False, dtype=F64).eval()
-    assert bn.variables() == []
+    assert bn.variables() == [] and bn.num_batches_tracked is None      # as PyTorch's
     x = rng(12).standard_normal((5, 2))
     np.testing.assert_allclose(run(bn, x), (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5),
                                rtol=1e-10)
