@@ -1,7 +1,8 @@
 """Algebraic simplification on a concrete program.
 
 Guarantees, for every feed, the same outputs and updates (IEEE semantics
-kept: no rewrite assumes finite values, so x * 0 and float x - x stay), and
+kept: no rewrite assumes finite values, so x * 0 stays, and float x - x
+becomes x * 0, NaN where x is Inf or NaN, which LLVM's reassoc flag keeps), and
 afterwards none of these patterns remains:
 - shape-only operands: once shapes are concrete, an op that read an
   operand's shape (sum_to, broadcast_to, reshape, full, random draws) takes
@@ -97,6 +98,11 @@ def identity(node, graph):
     name, inputs = node.op.name, node.inputs
     if name == "subtract" and inputs[0] is inputs[1] and node.dtype.kind in "iu":
         return _add(graph, "full", [], {"shape": node.shape, "value": 0, "dtype": node.dtype}, node)
+    if name == "subtract" and inputs[0] is inputs[1] and node.dtype.kind == "f":
+        # x * 0: NaN where x is Inf or NaN, as x - x, but a form LLVM's reassoc keeps (it
+        # cancelled `acc + (x - x)` to acc in a reduction: a sum over inf - inf gave 0)
+        zero = _add(graph, "constant", [], {"value": np.zeros((), node.dtype)}, node)
+        return _add(graph, "multiply", [inputs[0], zero], {}, node)
     if name in _UNIT:
         left_unit, right_unit = _UNIT[name]
         a, b = inputs
