@@ -204,6 +204,20 @@ def test_a_row_value_reading_a_promoted_element_value_through_inlined_ops():
                                q: np.array([[0.5], [1.0]], "float32")})
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_zero_d_variables_old_value_is_read_after_its_in_place_update(device):
+    """Found by fuzzing (2026-12-08): one kernel over a 0-d variable wrote its update
+    in place, then its epilogue computed v * v again from the updated v (-0.5
+    where the reference gives 4). The epilogue reads the element stage's value."""
+    with gc.Graph():
+        v = gc.variable(np.float32(2.0))
+        t = gc.sum(v * v)
+        loss = gc.mean(-v) + t * 1.5
+        step = gc.compile([t, loss], updates={v: v - 1.0}, device=device)
+        assert [float(a) for a in step()] == [4.0, 4.0] and v.value == 1.0
+        assert [float(a) for a in step()] == [1.0, 0.5] and v.value == 0.0
+
+
 def test_a_zero_d_value_reshaped_to_one_element_and_reduced_again():
     """Found by the differential test (hypothesis): in a kernel over one point (a 0-d
     domain), single-element nodes reading its per-element values were placed as
