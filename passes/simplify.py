@@ -287,6 +287,12 @@ def _swaps_last_two(node):
     return n >= 2 and tuple(axes) == tuple(range(n - 2)) + (n - 1, n - 2)
 
 
+def _rows_shape(shape):
+    """(rows, last) of a concrete shape, its leading axes flattened: counted, not -1,
+    which a last axis of 0 leaves undetermined (a ShapeError)."""
+    return (int(np.prod(shape[:-1], dtype=np.int64)), shape[-1])
+
+
 def batch_rows_of_matmul(node, graph):
     """x @ W, x (..., M, K) and W (K, N): one (prod(...) M, K) @ (K, N) GEMM."""
     if node.op.name != "matmul":
@@ -294,7 +300,7 @@ def batch_rows_of_matmul(node, graph):
     a, b = node.inputs
     if len(b.shape) != 2 or len(a.shape) < 3 or None in a.shape:
         return None
-    rows = _add(graph, "reshape", [a], {"newshape": (-1, a.shape[-1])}, node)
+    rows = _add(graph, "reshape", [a], {"newshape": _rows_shape(a.shape)}, node)
     product = _add(graph, "matmul", [rows, b], {}, node)
     return _add(graph, "reshape", [product], {"newshape": node.shape}, node)
 
@@ -350,8 +356,8 @@ def batch_sum_of_matmul(node, graph):
             d.shape[:-2] != batch or None in d.shape or not _only_user(product, graph, node):
         return None
     a = x.inputs[0]
-    rows_a = _add(graph, "reshape", [a], {"newshape": (-1, a.shape[-1])}, node)
-    rows_d = _add(graph, "reshape", [d], {"newshape": (-1, d.shape[-1])}, node)
+    rows_a = _add(graph, "reshape", [a], {"newshape": _rows_shape(a.shape)}, node)
+    rows_d = _add(graph, "reshape", [d], {"newshape": _rows_shape(d.shape)}, node)
     a_t = _add(graph, "transpose", [rows_a], {"axes": (1, 0)}, node)
     return _add(graph, "matmul", [a_t, rows_d], {}, node)
 
@@ -459,7 +465,7 @@ def _stacked_rows(parts, node, graph):
     """(n * rows, cols) of n (rows, cols) matrices, row-major over (rows, n)."""
     pieces = [_add(graph, "expand_dims", [p], {"axis": (1,)}, node) for p in parts]
     stack = _add(graph, "concatenate", pieces, {"axis": 1}, node)
-    return _add(graph, "reshape", [stack], {"newshape": (-1, parts[0].shape[-1])}, node)
+    return _add(graph, "reshape", [stack], {"newshape": _rows_shape(stack.shape)}, node)
 
 
 def sum_of_matmuls(node, graph):

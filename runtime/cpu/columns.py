@@ -31,7 +31,7 @@ class ColumnsInside:
         large (runtime/cpu/chunks.py)."""
         first = self.kept[0]
         inner = int(np.prod([self.domain[a] for a in self.kept[1:]], dtype=np.int64))
-        block = max(1, COLUMN_BLOCK // inner)
+        block = max(1, COLUMN_BLOCK // max(inner, 1))      # inner 0: an empty kernel
         blocks = -(-self.domain[first] // block)
         parallel = self.allow_parallel and blocks > 1 and self.large()
         chunks = blocks if parallel else None

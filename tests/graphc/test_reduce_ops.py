@@ -125,6 +125,8 @@ def test_logsumexp_over_an_empty_axis_is_minus_inf():
     out, value = run(lambda t: gc.logsumexp(t, axis=0), np.zeros((0, 3)))
     assert out.shape == (3,)
     np.testing.assert_array_equal(value, [-np.inf] * 3)
+    out, value = run(gc.logsumexp, np.zeros((0, 3)))     # every axis (scipy raised)
+    assert out.shape == () and value == -np.inf
 
 
 @pytest.mark.parametrize("device", ["reference", "cpu"])

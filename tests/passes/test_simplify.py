@@ -409,6 +409,17 @@ def test_slices_that_name_the_whole_inner_axis_make_one_matmul_too():
     assert_same_values(before, after, [floats(2, 3, 4), floats(4, 5, seed=1)], rtol=1e-5)
 
 
+def test_a_batched_weight_gradient_with_an_empty_axis_is_one_product_too():
+    """The rows of (2, 3, 0) are (6, 0), not (-1, 0): reshape cannot infer -1 there
+    (a ShapeError at compile, found by fuzzing)."""
+    x, w = gc.placeholder((2, 3, 2), name="x"), gc.placeholder((2, 0), name="w")
+    (dw,) = gc.grad(gc.sum(gc.matmul(x, w)), [w])
+    before, after, report = simplified(dw, [x, w])
+    assert report["batch_sum_of_matmul"] == 1
+    (value,) = assert_same_values(before, after, [floats(2, 3, 2), floats(2, 0)])
+    assert value.shape == (2, 0)
+
+
 def test_stacked_products_with_one_matrix_are_one_product():
     """The input gradient of an unrolled x[:, t] @ W: stack(G_t @ W.T) = stack(G_t) @ W.T."""
     gs = [gc.placeholder((2, 5), name=f"g{t}") for t in range(3)]

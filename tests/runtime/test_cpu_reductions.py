@@ -68,6 +68,14 @@ def test_element_reading_a_full_reduction_of_its_kernel(build):
     check({build.__name__: build(x)}, {x: value})
 
 
+@pytest.mark.parametrize("shape, axis", [((2, 2, 0), 0), ((2, 0, 3), 0), ((2, 2, 0), (0, 1))])
+def test_leading_axis_reductions_of_empty_tensors(shape, axis):
+    """Rows of zero columns: a ZeroDivisionError while rendering (found by fuzzing)."""
+    x = gc.placeholder(shape, name="x")
+    check({"sum": gc.sum(x, axis=axis), "mean": gc.mean(x, axis=axis)},
+          {x: np.zeros(shape, np.float32)})
+
+
 def test_reductions_of_nan_inf():
     """max/min propagate NaN (NumPy), a row of -inf has max -inf, sums of inf and
     -inf are nan; logsumexp of a row of -inf is -inf and of a row holding +inf is
