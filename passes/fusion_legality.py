@@ -7,8 +7,8 @@ the answer is no (the fusion report shows it for the edge). The rules:
   when it is a single value computed from SCALAR values (or, in a domain of one
   point, from no ELEMENT value: a SCALAR node there read ELEMENT values that the
   loop never computed for it, a NameError in the generated code);
-- a reduction joins only over an ELEMENT or ROW value of the kernel, over the
-  kernel's own reduce axes (or all axes);
+- a reduction joins only over an ELEMENT (of the domain's shape) or ROW value of
+  the kernel, over the kernel's own reduce axes (or all axes);
 - nothing reads a full reduction of its own kernel before it is complete, an
   ELEMENT value through a view (it would index other points), nor a row value
   through a view that reorders rows;
@@ -71,6 +71,10 @@ def fit(fusion, kernel, node):
 
 def _reduction_fit(kernel, source, node, level):
     axes = node.attrs["axis"]
+    if level == ELEMENT and source.shape != kernel.domain:
+        # an inlined operand of another shape (x in broadcast_to(x)): the loop's points
+        # are not its elements (an IndexError rendering, or sums counted twice)
+        return None, f"reduces a value of shape {source.shape}, not the domain's"
     if level == ELEMENT:
         result = reduction_level(kernel, source, node)
         return (result, None) if result else (None, f"reduces axes {axes} but the kernel "

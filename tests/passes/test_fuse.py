@@ -727,6 +727,24 @@ def test_a_full_reduction_feeds_only_scalar_nodes_of_its_kernel(build):
                     assert level(kernel, node) == SCALAR, (operand, node)
 
 
+def test_a_reduction_of_an_inlined_value_of_another_shape_gets_its_own_loop():
+    """mean(t) beside sum(broadcast_to(t, (3, 2))): t (3, 1) is inlined in the (3, 2)
+    kernel, but its elements are not that loop's points; reducing it there indexed
+    out of bounds while rendering (found by fuzzing)."""
+    p = gc.placeholder((3,), name="p")
+    t = gc.expand_dims(p, -1)
+    y = gc.mean(t) + gc.sum(gc.broadcast_to(t, (3, 2))) + gc.sum(
+        gc.take(t, np.int64([0, 0]), axis=1))
+    before, program, _ = fused([y], [p])
+    assert_same_values(before, program, [np.float32([0.5, -1.0, 2.0])])
+    for kernel in program.fusion.kernels:
+        for node, level in kernel.level.items():
+            if node.op.name == "sum" and kernel.level.get(node.inputs[0]) is None:
+                assert node.inputs[0].shape == kernel.domain, kernel.describe()
+    feed = np.float32([0.5, -1.0, 2.0])
+    assert gc.compile([y], inputs=[p], device="cpu")(feed)[0] == pytest.approx(6.5)
+
+
 def test_nothing_fuses_into_a_library_ops_operands():
     _, after, _ = fused(*alias_read_of_a_merged_kernel()[:2])
     for kernel in after.fusion.kernels:
