@@ -1,8 +1,9 @@
 """Algebraic simplification on a concrete program.
 
 Guarantees, for every feed, the same outputs and updates (IEEE semantics
-kept: no rewrite assumes finite values, so x * 0 stays, and float x - x
-becomes x * 0, NaN where x is Inf or NaN, which LLVM's reassoc flag keeps), and
+kept: no rewrite assumes finite values, so x * 0 stays, and float x - x and
+x + (-x) become x * 0, NaN where x is Inf or NaN, which LLVM's reassoc flag
+keeps), and
 afterwards none of these patterns remains:
 - shape-only operands: once shapes are concrete, an op that read an
   operand's shape (sum_to, broadcast_to, reshape, full, random draws) takes
@@ -94,15 +95,34 @@ _UNIT = {"add": (0, 0), "subtract": (None, 0), "multiply": (1, 1), "divide": (No
          "power": (None, 1)}
 
 
+def _cancelling_operand(node):
+    """x for a float x - x, x + (-x) or (-x) + x of x's own shape; else None."""
+    if node.dtype.kind != "f" or node.op.name not in ("subtract", "add"):
+        return None
+    a, b = node.inputs
+    if node.op.name == "subtract":
+        pair = (a, b)
+    elif b.op.name == "negative":
+        pair = (a, b.inputs[0])
+    elif a.op.name == "negative":
+        pair = (b, a.inputs[0])
+    else:
+        return None
+    same = pair[0] is pair[1] and pair[0].shape == node.shape and pair[0].dtype == node.dtype
+    return pair[0] if same else None
+
+
 def identity(node, graph):
     name, inputs = node.op.name, node.inputs
     if name == "subtract" and inputs[0] is inputs[1] and node.dtype.kind in "iu":
         return _add(graph, "full", [], {"shape": node.shape, "value": 0, "dtype": node.dtype}, node)
-    if name == "subtract" and inputs[0] is inputs[1] and node.dtype.kind == "f":
+    cancelled = _cancelling_operand(node)
+    if cancelled is not None:
         # x * 0: NaN where x is Inf or NaN, as x - x, but a form LLVM's reassoc keeps (it
-        # cancelled `acc + (x - x)` to acc in a reduction: a sum over inf - inf gave 0)
+        # cancelled `acc + (x - x)` to acc in a reduction, and x + (-x) to 0: a sum over
+        # inf - inf gave 0, and std's gradient over one value 0 where NumPy's is NaN)
         zero = _add(graph, "constant", [], {"value": np.zeros((), node.dtype)}, node)
-        return _add(graph, "multiply", [inputs[0], zero], {}, node)
+        return _add(graph, "multiply", [cancelled, zero], {}, node)
     if name in _UNIT:
         left_unit, right_unit = _UNIT[name]
         a, b = inputs

@@ -152,6 +152,24 @@ def test_float_x_minus_x_becomes_x_times_zero_nan_where_x_is_inf_or_nan():
     assert np.isnan(out[0][1:]).all() and out[0][0] == 0
 
 
+def test_x_plus_minus_x_becomes_x_times_zero_too():
+    """Autodiff writes a + (-a) (std's gradient): reassoc folded it to 0 at inf."""
+    x = gc.placeholder((3,), name="x")
+    before, after, report = simplified([x + (-x), (-x) + x, x + (-(x * 2.0))], [x])
+    assert report["identity"] == 2 and count_live_ops(after, "add") == 1
+    out = assert_same_values(before, after, [np.array([1.0, np.inf, np.nan], "float32")])
+    assert all(np.isnan(o[1:]).all() and o[0] == 0 for o in out[:2])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_std_over_one_value_has_a_nan_gradient_on_every_device(device):
+    """NumPy's: the std of one value is 0, whose sqrt has an infinite slope (fuzzing)."""
+    x = gc.placeholder((1, 3), name="x")
+    (dx,) = gc.grad(gc.sum(gc.std(x, axis=0)), [x])
+    (value,) = gc.compile([dx], inputs=[x], device=device)(np.float32([[0.5, -1.0, 2.0]]))
+    assert np.isnan(value).all()
+
+
 @pytest.mark.parametrize("device", ["reference", "cpu"])
 def test_a_sum_over_inf_minus_inf_is_nan_on_every_device(device):
     x = gc.placeholder((None,), name="x")
