@@ -80,31 +80,19 @@ def non_negative_number(value, name, op):
     return float(value)
 
 
-def conv_arguments(op, stride, padding, dilation, groups):
-    """conv2d's stride and dilation (positive int pairs), padding (a non-negative
-    int pair, or 'valid' or 'same', left to resolve) and groups (a positive int)."""
-    stride = pair_argument(stride, "stride", op, minimum=1)
-    dilation = pair_argument(dilation, "dilation", op, minimum=1)
+def conv_arguments(op, stride, padding, dilation, groups, per_axis=None):
+    """A conv's stride and dilation (positive), padding (non-negative, or 'valid' or
+    'same', left to resolve) as one int per spatial axis, read by `per_axis`
+    (pair_argument for conv2d, single_argument for conv1d), and groups (positive)."""
+    per_axis = per_axis or pair_argument
+    stride = per_axis(stride, "stride", op, minimum=1)
+    dilation = per_axis(dilation, "dilation", op, minimum=1)
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
-            _refuse(f"padding must be 'valid', 'same', an int or a pair of ints, got "
-                    f"{padding!r}", op)
+            what = "a pair of ints" if per_axis is pair_argument else "a tuple of one int"
+            _refuse(f"padding must be 'valid', 'same', an int or {what}, got {padding!r}", op)
     else:
-        padding = pair_argument(padding, "padding", op, minimum=0)
-    return stride, padding, dilation, int_argument(groups, "groups", op, minimum=1)
-
-
-def conv1d_arguments(op, stride, padding, dilation, groups):
-    """conv1d's stride, dilation (positive), padding (non-negative, or 'valid' or
-    'same') as tuples of one int (padding's string kept) and groups."""
-    stride = single_argument(stride, "stride", op, minimum=1)
-    dilation = single_argument(dilation, "dilation", op, minimum=1)
-    if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            _refuse(f"padding must be 'valid', 'same', an int or a tuple of one int, got "
-                    f"{padding!r}", op)
-    else:
-        padding = single_argument(padding, "padding", op, minimum=0)
+        padding = per_axis(padding, "padding", op, minimum=0)
     return stride, padding, dilation, int_argument(groups, "groups", op, minimum=1)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from graphc.errors import ArgumentError, GraphcError, ShapeError, user_location
 from graphc.graph import format_shape
 from graphc.nn import arguments
-from graphc.nn.arguments import (conv_arguments, conv1d_arguments, divisor_argument,
-                                 pool_arguments, non_negative_number, probability_argument,
-                                 shape_argument)
+from graphc.nn.arguments import (conv_arguments, divisor_argument, non_negative_number,
+                                 pool_arguments, probability_argument, shape_argument,
+                                 single_argument)
 from graphc.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                               cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
                               smooth_l1_loss)
@@ -126,8 +126,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding an int, a tuple of one, 'valid' or 'same'. Runs as conv2d over
     (N, C, 1, L) with the kernel (out, C / groups, 1, k)."""
     input, weight = as_tensor(input), as_tensor(weight)
-    stride, padding, dilation, groups = conv1d_arguments("conv1d", stride, padding, dilation,
-                                                         groups)
+    stride, padding, dilation, groups = conv_arguments("conv1d", stride, padding, dilation,
+                                                         groups, single_argument)
     _check_conv1d(input, weight, bias, groups, padding, stride, dilation)
     batched = input.ndim == 3
     rows = expand_dims(input if batched else expand_dims(input, 0), 2)      # (N, C, 1, L)

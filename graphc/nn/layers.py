@@ -126,9 +126,10 @@ class _ConvNd(Module):
         super().__init__()
         self.in_channels = _size(self, "in_channels", in_channels)
         self.out_channels = _size(self, "out_channels", out_channels)
-        (self.kernel_size, self.stride, self.padding, self.dilation,
-         self.groups) = self._arguments(type(self).__name__, kernel_size, stride, padding,
-                                        dilation, groups)
+        name = type(self).__name__
+        self.kernel_size = self._per_axis(kernel_size, "kernel_size", name, minimum=1)
+        self.stride, self.padding, self.dilation, self.groups = arguments.conv_arguments(
+            name, stride, padding, dilation, groups, self._per_axis)
         if padding_mode != "zeros":
             _fail(self, f"padding_mode {padding_mode!r} is not supported (only 'zeros')",
                   GraphcError)
@@ -163,10 +164,7 @@ class Conv1d(_ConvNd):
     _ranks, _what = (2, 3), "3-D (N, C, L) or 2-D (C, L)"
     _conv = staticmethod(F.conv1d)
 
-    @staticmethod
-    def _arguments(name, kernel_size, stride, padding, dilation, groups):
-        kernel = arguments.single_argument(kernel_size, "kernel_size", name, minimum=1)
-        return (kernel,) + arguments.conv1d_arguments(name, stride, padding, dilation, groups)
+    _per_axis = staticmethod(arguments.single_argument)
 
 
 class Conv2d(_ConvNd):
@@ -174,10 +172,7 @@ class Conv2d(_ConvNd):
     _ranks, _what = (4,), "4-D (N, C, H, W)"
     _conv = staticmethod(F.conv2d)
 
-    @staticmethod
-    def _arguments(name, kernel_size, stride, padding, dilation, groups):
-        kernel = arguments.pair_argument(kernel_size, "kernel_size", name, minimum=1)
-        return (kernel,) + arguments.conv_arguments(name, stride, padding, dilation, groups)
+    _per_axis = staticmethod(arguments.pair_argument)
 
 
 class MaxPool2d(Module):
