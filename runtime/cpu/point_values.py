@@ -27,6 +27,13 @@ def literal(value, dtype):
     return f"np.{dtype.name}({int(value)})"
 
 
+# ops whose scalar expression is already of the node's dtype (a comparison's bool,
+# a cast's constructor, where's selected operand)
+EXACT_TYPED = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
+                         "greater_equal", "logical_and", "logical_or", "logical_xor",
+                         "logical_not", "cast", "where"})
+
+
 class PointValues:
     """For LoopRenderer (which provides the kernel, the names and the blocks)."""
 
@@ -114,7 +121,8 @@ class PointValues:
         operands = [self.operand(node, slot, level, ids, block) for slot in range(len(node.inputs))]
         attrs = {k: self.attr_text(v, node) for k, v in node.attrs.items()}
         text = node.op.scalar.format(*operands, **attrs)
-        if node.dtype.kind in "biu" and node.dtype.itemsize < 8:
+        if node.dtype.kind in "biu" and node.dtype.itemsize < 8 and \
+                node.op.name not in EXACT_TYPED:
             # Numba widens narrow ints and bools (int32 * int32 is an int64, True + True
             # is 2); NumPy keeps the dtype, wrapping around: so does the cast
             text = f"{cast_name(node.dtype)}({text})"
