@@ -7,7 +7,7 @@ than it into boxes (scopes.py); `engine` picks the SVG renderer (svg.py).
 """
 from pathlib import Path
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, user_location
 from graphc.viz.dot import render_dot
 from graphc.viz.fused import fused_view
 from graphc.viz.html import memory_details, render_html, view_details
@@ -104,8 +104,12 @@ def save(obj, path, stage=None, depth=None, engine="auto"):
         text = to_html(obj, stage, depth, engine)
     else:
         text = RENDERERS[kind](obj, stage, depth)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise GraphcError(f"cannot write {path}: {error.strerror or error}", op="viz",
+                          loc=user_location()) from None
     return path
 
 

@@ -29,3 +29,13 @@ def test_unknown_extension_is_an_error(tmp_path):
     x = gc.placeholder((2,), name="x")
     with pytest.raises(gc.GraphcError, match="cannot tell the format of 'g.png'"):
         gc.viz.save(x, tmp_path / "g.png")
+
+
+def test_a_path_that_cannot_be_written_is_a_graphc_error_at_the_users_line(tmp_path):
+    """A raw FileExistsError or FileNotFoundError before (found by probing)."""
+    x = gc.placeholder((2,), name="x")
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    with pytest.raises(gc.GraphcError, match=r"viz: cannot write .*afile/g\.svg") as error:
+        gc.viz.save(gc.exp(x), blocker / "g.svg")
+    assert error.value.loc.file == __file__
