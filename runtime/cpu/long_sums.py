@@ -10,7 +10,8 @@ float32's vector width: accumulating every term in float64 made W4, whose
 loop also computes a gelu, 1.4-1.7x slower), and each block's partial sum is
 added to the float64 accumulator. One unit-stride loop over a row (a layer
 norm's) is left in float32: its vector lanes are partial sums already (rows of
-a million values 1e4 + N(0, 1) came within 2 float32 ulps).
+a million values 1e4 + N(0, 1) came within 2 float32 ulps), unless a long
+whole-kernel sum splits that loop into blocks.
 """
 import numpy as np
 
@@ -29,11 +30,22 @@ class LongSums:
             return False
         if self.kernel.level[red] == SCALAR:
             axes = range(len(self.domain))
-        elif self.columns_inside or not self.reduces_one_memory_run():
+        elif self.columns_inside or not self.reduces_one_memory_run() or \
+                self.row_loop_in_blocks():
             axes = self.reduced
         else:
             return False
         return int(np.prod([self.domain[a] for a in axes], dtype=np.int64)) >= WIDE_SUM_MIN
+
+    def row_loop_in_blocks(self):
+        """Whether a long whole-kernel float32 sum splits the rows' loop into blocks:
+        then a row's sum over one memory run is not its vector lanes' partial sums but
+        one float32 sum of the blocks' (2e-4 relative over a row of a million values
+        of 1e4 + N(0, 1)), so it takes float64 partials too."""
+        size = int(np.prod(self.domain, dtype=np.int64))
+        return size >= WIDE_SUM_MIN and any(
+            level == SCALAR and node.op.name == "sum" and np.dtype(node.dtype) == np.float32
+            for node, level in self.kernel.level.items())
 
     def reduces_one_memory_run(self):
         """Whether a row's reduced points are one loop over the innermost axes (the loop
