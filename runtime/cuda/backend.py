@@ -149,8 +149,11 @@ class CudaPlan:
         self.calls += 1
         if self.fallible:
             self._raise_if_failed(feeds)
-        self._copy_variables()
+        # outputs first: one that is a variable (or a view of it) is its value before this
+        # step, and the copies below write the variables (memplan writes none in place
+        # that an output reads)
         outputs = [self._fetch(node, feeds) for node in self.program.outputs]
+        self._copy_variables()
         updates = [after_write(self.variables[var], self.check_numerics)
                    for var, _ in self.program.updates]
         return outputs, updates
