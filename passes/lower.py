@@ -85,7 +85,15 @@ def lower_softmax(b, x, *, axis):
     return b("divide", e, s)        # one exp: the kernel keeps e for its last pass
 
 
+def _over_no_axes(b, x):
+    """A reduction over no axes is x itself (cast as the reduction's dtype): its
+    reductions (axis=()) would read as whole-tensor ones to a backend (CUDA's did)."""
+    return x if x.dtype == b.node.dtype else b("cast", x, dtype=b.node.dtype)
+
+
 def lower_logsumexp(b, x, *, axis, keepdims):
+    if not axis:
+        return _over_no_axes(b, x)
     if _empty(x, axis):         # log of an empty sum, as NumPy's and PyTorch's
         return b("full", shape=b.node.shape, value=-np.inf, dtype=b.node.dtype)
     m = b.reduce("max", x, axis)
@@ -98,6 +106,8 @@ def lower_logsumexp(b, x, *, axis, keepdims):
 
 
 def lower_mean(b, x, *, axis, keepdims):
+    if not axis:
+        return _over_no_axes(b, x)
     count = int(np.prod([x.shape[a] for a in axis]))
     if x.dtype.kind == "f":
         return b.drop(b("divide", b.reduce("sum", x, axis), b.constant(count, x.dtype)),
@@ -120,9 +130,7 @@ def lower_sum_to(b, x, *like, shape):
 def lower_reduction_over_no_axes(b, x, *, axis, keepdims):
     """sum/prod/max/min over no axes are x (cast as NumPy's sum casts); the fused loop
     has no reduction loop to put them in. None: a real reduction, kept."""
-    if axis:
-        return None
-    return x if x.dtype == b.node.dtype else b("cast", x, dtype=b.node.dtype)
+    return None if axis else _over_no_axes(b, x)
 
 
 LOWERINGS = {

@@ -115,6 +115,13 @@ def test_a_threads_long_float32_sums_add_in_float64_and_round_once():
     assert wide and any(np.dtype(d) == np.float64 for loop in wide for d in loop.partials)
 
 
+def test_reductions_over_no_axes_are_their_operand():
+    """mean and logsumexp with axis=() reduced over every axis (found by fuzzing)."""
+    x = gc.placeholder((2, 3), name="x")
+    check([gc.mean(x, axis=()), gc.logsumexp(x, axis=()), gc.sum(x, axis=()) * 2.0],
+          {x: data(2, 3)})
+
+
 def test_int_and_bool_reductions():
     x = gc.placeholder((5, 8), "int64", name="x")
     check([gc.sum(x, axis=1), gc.max(x), gc.sum(x > 0, axis=0)],
