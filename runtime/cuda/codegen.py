@@ -173,7 +173,8 @@ class CudaLoopRenderer(LoopRenderer):
         (outputs, element_out, row_out, scalar_out, row_red, scalar_red, scalar_from_element,
          scalar_from_row, passes) = self.levels()
         k = self.kernel
-        if any(k.level[n] == SCALAR for n in self.placed()) and not scalar_red:
+        lone_scalars = any(k.level[n] == SCALAR for n in self.placed()) and not scalar_red
+        if lone_scalars and not all(d == 1 for d in self.domain):
             raise AssertionError(f"{self.name}: SCALAR nodes without a SCALAR reduction")
 
         top = _Block(1)
@@ -211,6 +212,8 @@ class CudaLoopRenderer(LoopRenderer):
         row.emit(f"row += {step}")
         body = top.lines + row.lines
         end = _Block(1)
+        if lone_scalars:        # one point (a vector product's, a 0-d draw's): its thread
+            self.lone_scalar_epilogue(end, scalar_out)      # computes them after the loop
         for n, red in enumerate(scalar_red):
             self.block_reduce(end, self.acc(red), red, T)
             end.emit("if tid == 0:")
@@ -250,6 +253,17 @@ class CudaLoopRenderer(LoopRenderer):
     def end_row_reduction(self, row, red):
         self.block_reduce(row, self.acc(red), red, self.threads)
         row.emit(f"{self.var(red)} = {self.reduced_value(red)}")
+
+    def lone_scalar_epilogue(self, end, scalar_out):
+        """SCALAR nodes of a one-point kernel with no reduction to wait for: the thread
+        that computed the point (block 0's first) computes them after its loop."""
+        end.emit("if cuda.blockIdx.x == 0 and tid == 0:")
+        inner = _Block(2)
+        for node in self.placed(SCALAR):
+            self.assign(node, SCALAR, inner)
+        for node in scalar_out:
+            inner.emit(f"{self.arg_out(node)}[0] = {self.var(node)}")
+        end.lines += inner.lines or ["        pass"]
 
     def tail_body(self, scalar_red, scalar_out, threads):
         """One block: reduce each SCALAR reduction's partials, then the SCALAR nodes."""

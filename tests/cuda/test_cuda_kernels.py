@@ -115,6 +115,17 @@ def test_a_threads_long_float32_sums_add_in_float64_and_round_once():
     assert wide and any(np.dtype(d) == np.float64 for loop in wide for d in loop.partials)
 
 
+def test_one_point_kernels_compute_their_scalar_nodes_without_a_reduction():
+    """A vector product, an argmin plus one, a 0-d value times two: SCALAR nodes with
+    no SCALAR reduction were refused (an AssertionError at compile; 42 of 250 fuzzed
+    graphs). The thread of the one point computes them after its loop."""
+    x, y = gc.placeholder((3,), name="x"), gc.placeholder((3,), name="y")
+    product = gc.matmul(x, y)
+    check([product, product * 2.0, gc.expand_dims(gc.argmin(x), 0) + 1,
+           gc.sum(x) * 0.0 + gc.reshape(x[1:2], ()) * 2.0],
+          {x: data(3), y: data(3)})
+
+
 def test_reductions_over_no_axes_are_their_operand():
     """mean and logsumexp with axis=() reduced over every axis (found by fuzzing)."""
     x = gc.placeholder((2, 3), name="x")
