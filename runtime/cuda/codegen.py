@@ -26,8 +26,9 @@ memory plan writes variables in place only after every kernel that can fail).
 """
 import numpy as np
 
-from graphc.passes.kernels import ROW, SCALAR
+from graphc.passes.kernels import ELEMENT, ROW, SCALAR
 from graphc.runtime.cpu.codegen import LoopRenderer, LoopSource, _Block
+from graphc.runtime.cpu.index_maps import operand_ids
 from graphc.runtime.cpu.scalar import cast_name
 from graphc.runtime.cuda.device import LIMITS
 
@@ -73,6 +74,7 @@ class CudaLoopRenderer(LoopRenderer):
     COMBINE = {**LoopRenderer.COMBINE, "max": "{acc} = maximum({acc}, {value})",
                "min": "{acc} = minimum({acc}, {value})"}    # scalar.py's, on both sides
     EXACT = "{}"                # numba.cuda compiles without fastmath: all rounds as written
+    SCALAR_SEES_ELEMENTS = False    # the tail kernel computes SCALAR nodes apart
     def __init__(self, kernel, fusion, name):
         super().__init__(kernel, fusion, name, allow_parallel=False)
         self.rows = bool(self.reduced)          # one block per row, else one thread per point
@@ -126,6 +128,16 @@ class CudaLoopRenderer(LoopRenderer):
     def shared_array(self, dtype):
         name = _type_name(dtype)
         return self.shared.setdefault(name, f"sh_{name}")
+
+    def operand(self, node, slot, level, ids, block):
+        """As the CPU's, but a SCALAR node (of a one-point kernel) computes the ELEMENT
+        values it reads again: the tail kernel that runs it never defined them (a
+        NameError: softmax over one value whose input is also fetched)."""
+        operand = node.inputs[slot]
+        if level == SCALAR and self.kernel.level.get(operand) == ELEMENT and \
+                operand not in self.inlined:
+            return self.recompute(operand, level, operand_ids(node, slot, ids), block)
+        return super().operand(node, slot, level, ids, block)
 
     def block_reduce(self, block, acc, red, threads):
         """acc = the reduction of acc over the block's threads (every thread gets it)."""

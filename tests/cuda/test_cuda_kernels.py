@@ -126,6 +126,23 @@ def test_one_point_kernels_compute_their_scalar_nodes_without_a_reduction():
           {x: data(3), y: data(3)})
 
 
+def test_a_tail_kernels_scalar_nodes_compute_the_element_values_they_read():
+    """softmax over one value whose input is also fetched: the tail kernel read the
+    main kernel's variable (a NameError; found by fuzzing). A 0-d variable updated
+    in place while the loss reads it stays the reference's."""
+    x = gc.placeholder((1,), name="x")
+    t = x * 2.0
+    check([gc.nn.softmax(t, axis=0), t, gc.logsumexp(t), gc.logsumexp(gc.reshape(t, ()))],
+          {x: data(1)})
+    results = {}
+    for name in ("reference", "cuda"):
+        v = gc.variable(np.float32(2.0))
+        loss = gc.mean(-v) + gc.sum(v * v) * 1.5
+        step = gc.compile([gc.sum(v * v), loss], updates={v: v - 1.0}, device=name)
+        results[name] = [float(a) for a in step() + step()] + [float(v.value)]
+    assert results["cuda"] == results["reference"] == [4.0, 4.0, 1.0, 0.5, 0.0]
+
+
 def test_reductions_over_no_axes_are_their_operand():
     """mean and logsumexp with axis=() reduced over every axis (found by fuzzing)."""
     x = gc.placeholder((2, 3), name="x")
