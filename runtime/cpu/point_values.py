@@ -36,9 +36,6 @@ EXACT_TYPED = frozenset({"equal", "not_equal", "less", "less_equal", "greater",
 
 class PointValues:
     """For LoopRenderer (which provides the kernel, the names and the blocks)."""
-    # whether the epilogue (SCALAR) runs in the function that computed the element
-    # values, so it may read their variables (the CPU's; CUDA's tail is its own kernel)
-    SCALAR_SEES_ELEMENTS = True
 
     # -- evaluation spaces -----------------------------------------------------------------
     def axes_of(self, level):
@@ -147,7 +144,7 @@ class PointValues:
     def at_same_point(self, node, slot, level, ids):
         operand = node.inputs[slot]
         if level == SCALAR and self.kernel.level[operand] == ELEMENT and \
-                self.SCALAR_SEES_ELEMENTS and all(d == 1 for d in self.domain):
+                all(d == 1 for d in self.domain):
             # a domain of one point: the epilogue reads the value the element stage
             # computed (computing it again read a variable that stage had updated in place)
             return True

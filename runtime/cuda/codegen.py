@@ -74,7 +74,6 @@ class CudaLoopRenderer(LoopRenderer):
     COMBINE = {**LoopRenderer.COMBINE, "max": "{acc} = maximum({acc}, {value})",
                "min": "{acc} = minimum({acc}, {value})"}    # scalar.py's, on both sides
     EXACT = "{}"                # numba.cuda compiles without fastmath: all rounds as written
-    SCALAR_SEES_ELEMENTS = False    # the tail kernel computes SCALAR nodes apart
     def __init__(self, kernel, fusion, name):
         super().__init__(kernel, fusion, name, allow_parallel=False)
         self.rows = bool(self.reduced)          # one block per row, else one thread per point
